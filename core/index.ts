@@ -1,0 +1,22 @@
+/**
+ * The kernel every module shares: typed errors, ids, the injectable clock,
+ * Postgres connection and migrations, and the redacting logger.
+ */
+export type { Clock } from "./clock.ts";
+export { ManualClock, systemClock } from "./clock.ts";
+export type { Migration, Sql } from "./db.ts";
+export { connect, migrate } from "./db.ts";
+export type { FieldViolation, SerializedError } from "./errors.ts";
+export {
+  ConflictError,
+  FailedPreconditionError,
+  LinkflowError,
+  NotFoundError,
+  toLinkflowError,
+  UnauthenticatedError,
+  UnavailableError,
+  ValidationError,
+} from "./errors.ts";
+export { newId, newSecret } from "./ids.ts";
+export type { Logger } from "./log.ts";
+export { createLogger, logSink, redact, redactText } from "./log.ts";

@@ -1,0 +1,71 @@
+import { trace } from "@opentelemetry/api";
+
+type Level = "debug" | "info" | "warn" | "error";
+const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** Keys whose values are never written to a log, whatever their shape. */
+const SECRET_KEYS =
+  /^(phone|to|from|email|account_?number|card_?number|number|token|link|url|secret|api_?key|authorization|password|code|otp|routing_?number)$/i;
+
+/** Replaces secrets and PII in a log field with a marker; recursive over plain objects. */
+export function redact(value: unknown, key = ""): unknown {
+  if (SECRET_KEYS.test(key)) return value === undefined || value === null ? value : "[redacted]";
+  if (Array.isArray(value)) return value.map((v) => redact(v));
+  if (value && typeof value === "object" && !(value instanceof Date)) {
+    if (value instanceof Error) return { name: value.name, message: redactText(value.message) };
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = redact(v, k);
+    return out;
+  }
+  if (typeof value === "string") return redactText(value);
+  return value;
+}
+
+/** Scrubs free text: phone numbers, long digit runs (account numbers), emails, link tokens and bearer keys. */
+export function redactText(s: string): string {
+  return s
+    .replace(/\+?\d[\d -]{7,}\d/g, "[redacted-number]")
+    .replace(/[\w.+-]+@[\w-]+\.[\w.]+/g, "[redacted-email]")
+    .replace(/\/l\/[\w-]+/g, "/l/[redacted]")
+    .replace(/lf_(live|test)_[\w-]+/g, "[redacted-key]");
+}
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+}
+
+/** Where log lines go; tests swap it to capture output. */
+export const logSink: { write: (line: string) => void } = {
+  write: (line) => process.stderr.write(`${line}\n`),
+};
+
+/**
+ * Structured JSON logger with trace and span ids and redaction of PII and
+ * secrets. Level from LINKFLOW_LOG_LEVEL (default info).
+ */
+export function createLogger(base: Record<string, unknown> = {}): Logger {
+  const min = ORDER[(process.env.LINKFLOW_LOG_LEVEL as Level) ?? "info"] ?? ORDER.info;
+  const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
+    if (ORDER[level] < min) return;
+    const span = trace.getActiveSpan()?.spanContext();
+    const line = {
+      time: new Date().toISOString(),
+      level,
+      msg: redactText(msg),
+      ...(redact({ ...base, ...fields }) as Record<string, unknown>),
+      ...(span ? { trace_id: span.traceId, span_id: span.spanId } : {}),
+    };
+    logSink.write(JSON.stringify(line));
+  };
+  return {
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f),
+    child: (f) => createLogger({ ...base, ...f }),
+  };
+}
