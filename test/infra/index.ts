@@ -1,4 +1,5 @@
 export { createTestDatabase } from "./database.ts";
+export { type NatsNode, type NatsNodeDetails, startNats } from "./nats.ts";
 export { freePort } from "./net.ts";
 export {
   type EmbeddedPostgresServer,
@@ -8,3 +9,4 @@ export {
   startEmbeddedPostgres,
   startPostgres,
 } from "./postgres.ts";
+export { startRedis } from "./redis.ts";
