@@ -10,3 +10,4 @@ export {
   startPostgres,
 } from "./postgres.ts";
 export { startRedis } from "./redis.ts";
+export { type ReceivedEmail, type SmtpServerHandle, startSmtpServer } from "./smtp.ts";
