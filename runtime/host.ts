@@ -1,0 +1,249 @@
+import { type Clock, LinkflowError, type Logger, toLinkflowError } from "../core/index.ts";
+import { type ActorBehavior, type CommandEnvelope, isEffectResult } from "./actor.ts";
+import type { GroupCommitter } from "./committer.ts";
+import { BackpressureError, ShardNotOwnedError } from "./errors.ts";
+import type { Journal, TurnWrite } from "./journal.ts";
+
+interface ActiveActor {
+  id: string;
+  behavior: ActorBehavior;
+  shard: number;
+  state: unknown;
+  seq: number;
+  effectSeq: number;
+  replies: Map<string, unknown>;
+  sinceSnapshot: number;
+  tail: Promise<unknown>;
+  queued: number;
+  lastUsed: number;
+}
+
+export interface CommittedEffect {
+  actorId: string;
+  seq: number;
+  type: string;
+  payload: unknown;
+}
+
+export interface HostOptions {
+  journal: Journal;
+  committer: GroupCommitter;
+  clock: Clock;
+  log: Logger;
+  behaviorFor(actorId: string): ActorBehavior;
+  shardOf(actorId: string): number;
+  /** Epoch of the lease this node holds on the shard, or undefined when it holds none. */
+  epochOf(shard: number): number | undefined;
+  onEffects(effects: CommittedEffect[]): void;
+  snapshotEvery: number;
+  maxQueued: number;
+  maxActive: number;
+  replyMemory: number;
+}
+
+/** Internal hints the node attaches to commands it delivers itself. */
+export interface DeliveryMeta {
+  firedTimer?: { id: string; fireAt: number };
+}
+
+/**
+ * Hosts the active actors of this node: activation from the journal, one turn
+ * at a time per actor, commit before reply, passivation and a bounded cache.
+ */
+export class ActorHost {
+  #active = new Map<string, ActiveActor>();
+  #queuedTotal = 0;
+  activations = 0;
+  passivations = 0;
+  turns = 0;
+
+  constructor(private readonly o: HostOptions) {}
+
+  get activeCount(): number {
+    return this.#active.size;
+  }
+
+  get queuedTotal(): number {
+    return this.#queuedTotal;
+  }
+
+  /** Runs one command through the actor's mailbox and resolves with its reply once committed. */
+  async handle(envelope: CommandEnvelope, meta: DeliveryMeta = {}): Promise<unknown> {
+    if (this.#queuedTotal >= this.o.maxQueued) throw new BackpressureError();
+    const actor = this.#getOrCreate(envelope.actorId);
+    actor.queued++;
+    this.#queuedTotal++;
+    const run = actor.tail.then(() => this.#turn(actor, envelope, meta));
+    actor.tail = run.catch(() => {});
+    try {
+      return await run;
+    } finally {
+      actor.queued--;
+      this.#queuedTotal--;
+      actor.lastUsed = Date.now();
+    }
+  }
+
+  /** Read-only: answers from the actor's current state (activating it if needed). */
+  async query(actorId: string, q: unknown): Promise<unknown> {
+    const actor = this.#getOrCreate(actorId);
+    const run = actor.tail.then(async () => {
+      await this.#ensureLoaded(actor);
+      const b = actor.behavior;
+      return b.query ? b.query(actor.state, q) : actor.state;
+    });
+    actor.tail = run.catch(() => {});
+    return run;
+  }
+
+  #getOrCreate(actorId: string): ActiveActor {
+    let a = this.#active.get(actorId);
+    if (a) {
+      // LRU: re-insert so Map order tracks recency.
+      this.#active.delete(actorId);
+      this.#active.set(actorId, a);
+      return a;
+    }
+    a = {
+      id: actorId,
+      behavior: this.o.behaviorFor(actorId),
+      shard: this.o.shardOf(actorId),
+      state: undefined,
+      seq: -1,
+      effectSeq: 0,
+      replies: new Map(),
+      sinceSnapshot: 0,
+      tail: Promise.resolve(),
+      queued: 0,
+      lastUsed: Date.now(),
+    };
+    this.#active.set(actorId, a);
+    this.#evictOverflow();
+    return a;
+  }
+
+  async #ensureLoaded(a: ActiveActor): Promise<void> {
+    if (a.seq >= 0) return;
+    const loaded = await this.o.journal.load(a.id);
+    let state = loaded.snapshot ? loaded.snapshot.state : a.behavior.initialState(a.id);
+    for (const e of loaded.events) state = a.behavior.evolve(state, e.data);
+    a.state = state;
+    a.seq = loaded.seq;
+    a.effectSeq = loaded.effectSeq;
+    a.replies = loaded.replies;
+    a.sinceSnapshot = loaded.events.length;
+    this.activations++;
+  }
+
+  async #turn(a: ActiveActor, env: CommandEnvelope, meta: DeliveryMeta): Promise<unknown> {
+    const epoch = this.o.epochOf(a.shard);
+    if (epoch === undefined) throw new ShardNotOwnedError(a.shard);
+    if (env.deadline !== undefined && Date.now() > env.deadline) {
+      throw new LinkflowError("deadline_exceeded", "the deadline passed before the turn started", {
+        grpcStatus: 4,
+        retryable: true,
+      });
+    }
+    await this.#ensureLoaded(a);
+    if (a.replies.has(env.id)) return a.replies.get(env.id);
+
+    const decision = a.behavior.decide(a.state, env.command, {
+      actorId: a.id,
+      now: this.o.clock.now(),
+      nextEffectSeq: a.effectSeq + 1,
+    });
+    if (decision.reject) throw LinkflowError.fromJSON(decision.reject);
+
+    const effects = (decision.effects ?? []).map((e, i) => ({ seq: a.effectSeq + 1 + i, ...e }));
+    const consumedEffect = isEffectResult(env.command) ? env.command.effectSeq : undefined;
+    const mustWrite =
+      decision.events.length > 0 ||
+      effects.length > 0 ||
+      (decision.armTimers?.length ?? 0) > 0 ||
+      (decision.cancelTimers?.length ?? 0) > 0 ||
+      meta.firedTimer !== undefined ||
+      consumedEffect !== undefined;
+    if (!mustWrite) return decision.reply;
+
+    let nextState = a.state;
+    for (const e of decision.events) nextState = a.behavior.evolve(nextState, e);
+    const newSeq = a.seq + decision.events.length;
+    const snapshotDue = a.sinceSnapshot + decision.events.length >= this.o.snapshotEvery;
+    const write: TurnWrite = {
+      actorId: a.id,
+      kind: a.behavior.kind,
+      shard: a.shard,
+      epoch,
+      commandId: env.id,
+      fromSeq: a.seq + 1,
+      events: decision.events,
+      reply: decision.reply,
+      effectSeqAfter: a.effectSeq + effects.length,
+      effects,
+      armTimers: decision.armTimers ?? [],
+      cancelTimers: decision.cancelTimers ?? [],
+      firedTimer: meta.firedTimer,
+      consumedEffect,
+      snapshot: snapshotDue && decision.events.length > 0 ? { seq: newSeq, state: nextState } : undefined,
+    };
+    try {
+      await this.o.committer.commit(write);
+    } catch (err) {
+      // The in-memory state may now be behind the journal: reload on next use.
+      this.#active.delete(a.id);
+      throw toLinkflowError(err);
+    }
+    this.turns++;
+    a.state = nextState;
+    a.seq = newSeq;
+    a.effectSeq = write.effectSeqAfter;
+    a.sinceSnapshot = write.snapshot ? 0 : a.sinceSnapshot + decision.events.length;
+    if (decision.events.length > 0) {
+      a.replies.set(env.id, decision.reply ?? null);
+      if (a.replies.size > this.o.replyMemory) {
+        const oldest = a.replies.keys().next().value;
+        if (oldest !== undefined) a.replies.delete(oldest);
+      }
+    }
+    if (effects.length > 0) {
+      this.o.onEffects(effects.map((e) => ({ actorId: a.id, seq: e.seq, type: e.type, payload: e.payload })));
+    }
+    return decision.reply;
+  }
+
+  #evictOverflow(): void {
+    if (this.#active.size <= this.o.maxActive) return;
+    for (const [id, a] of this.#active) {
+      if (this.#active.size <= this.o.maxActive) break;
+      if (a.queued === 0) {
+        this.#active.delete(id);
+        this.passivations++;
+      }
+    }
+  }
+
+  /** Passivates actors idle for longer than `idleMs`; with `shard`, every idle actor of that shard. */
+  passivate(idleMs: number, shard?: number): number {
+    const cutoff = Date.now() - idleMs;
+    let n = 0;
+    for (const [id, a] of this.#active) {
+      if (a.queued > 0) continue;
+      if (shard !== undefined ? a.shard === shard : a.lastUsed <= cutoff) {
+        this.#active.delete(id);
+        n++;
+      }
+    }
+    this.passivations += n;
+    return n;
+  }
+
+  /** Waits until every queued turn of `shard`'s actors has finished. */
+  async drainShard(shard: number): Promise<void> {
+    const tails = [...this.#active.values()].filter((a) => a.shard === shard).map((a) => a.tail);
+    await Promise.all(tails);
+  }
+
+  isActive(actorId: string): boolean {
+    return this.#active.has(actorId);
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * The generic virtual-actor runtime: deciders journaled in Postgres, durable
+ * timers, an effects outbox, shard leases with fencing, and two transports.
+ */
+export type {
+  ActorBehavior,
+  CommandEnvelope,
+  Decision,
+  EffectRequest,
+  EffectResultCommand,
+  TimerSpec,
+  TurnContext,
+} from "./actor.ts";
+export { isEffectResult, replay } from "./actor.ts";
+export {
+  BackpressureError,
+  DeadlineExceededError,
+  JournalConflictError,
+  ShardNotOwnedError,
+  ShardUnavailableError,
+} from "./errors.ts";
+export { Journal } from "./journal.ts";
+export type { LeaseRow } from "./leases.ts";
+export { LeaseTable } from "./leases.ts";
+export { LocalTransport } from "./local-transport.ts";
+export { runtimeMigrations } from "./migrations.ts";
+export { NatsTransport } from "./nats-transport.ts";
+export type { EffectContext, EffectHandler, NodeStatus, RuntimeNodeOptions } from "./node.ts";
+export { RuntimeNode } from "./node.ts";
+export { assignShards, shardOf } from "./shard.ts";
+export type { Heartbeat, Transport } from "./transport.ts";

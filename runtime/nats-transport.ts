@@ -1,0 +1,96 @@
+import { connect, ErrorCode, headers, JSONCodec, type NatsConnection, NatsError, type Subscription } from "nats";
+import { ShardUnavailableError } from "./errors.ts";
+import { type Heartbeat, type ShardHandler, type ShardReply, type ShardRequest, sleep, type Transport } from "./transport.ts";
+
+const codec = JSONCodec<unknown>();
+export const HEARTBEAT_SUBJECT = "linkflow.cluster.heartbeat";
+export const shardSubject = (shard: number) => `linkflow.shard.${shard}`;
+
+/**
+ * Routes shard requests over NATS request/reply. Only the lease holder of a
+ * shard subscribes to its subject, so "no responders" means the shard is
+ * moving: the request is retried with backoff until the caller's deadline.
+ */
+export class NatsTransport implements Transport {
+  readonly kind = "nats" as const;
+  #subs = new Map<number, Subscription>();
+  #hbSub?: Subscription;
+  #listeners = new Set<(hb: Heartbeat) => void>();
+
+  private constructor(readonly nc: NatsConnection) {}
+
+  static async connect(servers: string | string[], name: string): Promise<NatsTransport> {
+    const nc = await connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    const t = new NatsTransport(nc);
+    t.#hbSub = nc.subscribe(HEARTBEAT_SUBJECT, {
+      callback: (err, msg) => {
+        if (err) return;
+        const hb = codec.decode(msg.data) as Heartbeat;
+        for (const l of t.#listeners) l(hb);
+      },
+    });
+    return t;
+  }
+
+  async request(shard: number, req: ShardRequest, opts: { deadline: number; traceparent?: string }): Promise<ShardReply> {
+    const h = headers();
+    if (opts.traceparent) h.set("traceparent", opts.traceparent);
+    for (let wait = 10; ; wait = Math.min(wait * 2, 250)) {
+      const timeout = Math.max(1, opts.deadline - Date.now());
+      try {
+        const msg = await this.nc.request(shardSubject(shard), codec.encode(req), { timeout, headers: h });
+        return codec.decode(msg.data) as ShardReply;
+      } catch (err) {
+        const retry =
+          err instanceof NatsError && (err.code === ErrorCode.NoResponders || err.code === ErrorCode.Timeout);
+        if (!retry || Date.now() + wait >= opts.deadline || this.nc.isClosed()) {
+          throw new ShardUnavailableError(shard, err);
+        }
+        await sleep(wait);
+      }
+    }
+  }
+
+  async serveShard(shard: number, handler: ShardHandler): Promise<void> {
+    if (this.#subs.has(shard)) return;
+    const sub = this.nc.subscribe(shardSubject(shard), {
+      callback: (err, msg) => {
+        if (err) return;
+        const req = codec.decode(msg.data) as ShardRequest;
+        const tp = msg.headers?.get("traceparent");
+        if (tp && req.type === "command") req.envelope.traceparent = tp;
+        handler(req).then(
+          (reply) => msg.respond(codec.encode(reply)),
+          (e) => msg.respond(codec.encode({ ok: false, error: { code: "internal", message: String(e), grpcStatus: 13, retryable: true, violations: [] } })),
+        );
+      },
+    });
+    this.#subs.set(shard, sub);
+    await this.nc.flush();
+  }
+
+  async stopServingShard(shard: number): Promise<void> {
+    const sub = this.#subs.get(shard);
+    if (!sub) return;
+    this.#subs.delete(shard);
+    sub.unsubscribe();
+    await this.nc.flush().catch(() => {});
+  }
+
+  async publishHeartbeat(hb: Heartbeat): Promise<void> {
+    if (!this.nc.isClosed()) this.nc.publish(HEARTBEAT_SUBJECT, codec.encode(hb));
+  }
+
+  onHeartbeat(listener: (hb: Heartbeat) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#subs.values()) s.unsubscribe();
+    this.#subs.clear();
+    this.#hbSub?.unsubscribe();
+    this.#listeners.clear();
+    if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
+  }
+}

@@ -1,0 +1,494 @@
+import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import {
+  type Clock,
+  createLogger,
+  LinkflowError,
+  type Logger,
+  newId,
+  type Sql,
+  systemClock,
+  toLinkflowError,
+} from "../core/index.ts";
+import type { ActorBehavior, CommandEnvelope, EffectResultCommand } from "./actor.ts";
+import { GroupCommitter } from "./committer.ts";
+import { ShardNotOwnedError } from "./errors.ts";
+import { type CommittedEffect, ActorHost } from "./host.ts";
+import { Journal } from "./journal.ts";
+import { LeaseTable } from "./leases.ts";
+import { assignShards, shardOf } from "./shard.ts";
+import type { Heartbeat, ShardReply, ShardRequest, Transport } from "./transport.ts";
+
+const tracer = trace.getTracer("linkflow.runtime");
+
+/** Context given to an effect handler; pass `idempotencyKey` to the receiving service. */
+export interface EffectContext {
+  actorId: string;
+  effectSeq: number;
+  idempotencyKey: string;
+  attempt: number;
+}
+
+/**
+ * Performs one effect. Throw a LinkflowError with `retryable: false` for a
+ * terminal failure; anything else is retried with backoff.
+ */
+export type EffectHandler = (payload: unknown, ctx: EffectContext) => Promise<unknown>;
+
+export interface RuntimeNodeOptions {
+  sql: Sql;
+  transport: Transport;
+  /** Actor kinds by id prefix: `wf_…` → the workflow behaviour. */
+  actors: { prefix: string; behavior: ActorBehavior<any, any, any> }[];
+  effects?: Record<string, EffectHandler>;
+  nodeId?: string;
+  clock?: Clock;
+  log?: Logger;
+  shardCount?: number;
+  idleMs?: number;
+  maxActive?: number;
+  maxQueued?: number;
+  snapshotEvery?: number;
+  leaseTtlMs?: number;
+  heartbeatMs?: number;
+  memberTimeoutMs?: number;
+  timerPollMs?: number;
+  effectPollMs?: number;
+  effectRetry?: { baseMs: number; maxMs: number; maxAttempts: number };
+  askTimeoutMs?: number;
+}
+
+export interface NodeStatus {
+  nodeId: string;
+  transport: string;
+  draining: boolean;
+  shards: number[];
+  members: string[];
+  activeActors: number;
+  queued: number;
+  activations: number;
+  passivations: number;
+  turns: number;
+  commitBatches: number;
+  lastBatchSize: number;
+  effectsInFlight: number;
+  effectsRetried: number;
+  timerLagMs: number;
+  rebalances: number;
+}
+
+/**
+ * One runtime node: hosts the actors of the shards it leases, fires their
+ * timers, dispatches their effects, and routes `ask`s to whichever node owns
+ * an actor's shard.
+ */
+export class RuntimeNode {
+  readonly nodeId: string;
+  readonly journal: Journal;
+  readonly leases: LeaseTable;
+  readonly clock: Clock;
+  readonly shardCount: number;
+  #o: Required<Omit<RuntimeNodeOptions, "nodeId" | "clock" | "log" | "effects" | "shardCount">>;
+  #effects: Record<string, EffectHandler>;
+  #log: Logger;
+  #host: ActorHost;
+  #committer: GroupCommitter;
+  #held = new Map<number, number>();
+  #members = new Map<string, Heartbeat>();
+  #draining = false;
+  #started = false;
+  #stopped = false;
+  #timers: NodeJS.Timeout[] = [];
+  #unsubs: Array<() => void> = [];
+  #effectsInFlight = new Set<string>();
+  #timersInFlight = new Set<string>();
+  #tick?: Promise<void>;
+  #timerLagMs = 0;
+  effectsRetried = 0;
+  rebalances = 0;
+
+  constructor(opts: RuntimeNodeOptions) {
+    this.nodeId = opts.nodeId ?? newId("node");
+    this.clock = opts.clock ?? systemClock;
+    this.shardCount = opts.shardCount ?? 256;
+    this.#log = (opts.log ?? createLogger()).child({ node: this.nodeId });
+    this.#effects = opts.effects ?? {};
+    this.#o = {
+      sql: opts.sql,
+      transport: opts.transport,
+      actors: opts.actors,
+      idleMs: opts.idleMs ?? 60_000,
+      maxActive: opts.maxActive ?? 100_000,
+      maxQueued: opts.maxQueued ?? 50_000,
+      snapshotEvery: opts.snapshotEvery ?? 100,
+      leaseTtlMs: opts.leaseTtlMs ?? 3_000,
+      heartbeatMs: opts.heartbeatMs ?? 500,
+      memberTimeoutMs: opts.memberTimeoutMs ?? 1_600,
+      timerPollMs: opts.timerPollMs ?? 250,
+      effectPollMs: opts.effectPollMs ?? 500,
+      effectRetry: opts.effectRetry ?? { baseMs: 200, maxMs: 60_000, maxAttempts: 10 },
+      askTimeoutMs: opts.askTimeoutMs ?? 15_000,
+    };
+    this.journal = new Journal(opts.sql);
+    this.leases = new LeaseTable(opts.sql);
+    this.#committer = new GroupCommitter(this.journal, this.nodeId);
+    this.#host = new ActorHost({
+      journal: this.journal,
+      committer: this.#committer,
+      clock: this.clock,
+      log: this.#log,
+      behaviorFor: (id) => this.#behaviorFor(id),
+      shardOf: (id) => shardOf(id, this.shardCount),
+      epochOf: (s) => this.#held.get(s),
+      onEffects: (effects) => {
+        for (const e of effects) void this.#dispatchEffect(e, 0);
+      },
+      snapshotEvery: this.#o.snapshotEvery,
+      maxQueued: this.#o.maxQueued,
+      maxActive: this.#o.maxActive,
+      replyMemory: 256,
+    });
+  }
+
+  #behaviorFor(actorId: string): ActorBehavior {
+    const hit = this.#o.actors.find((a) => actorId.startsWith(a.prefix));
+    if (!hit) throw new LinkflowError("unknown_actor_kind", `no actor kind for id ${actorId}`, { grpcStatus: 3 });
+    return hit.behavior;
+  }
+
+  get transport(): Transport {
+    return this.#o.transport;
+  }
+
+  /** Joins the cluster: announces itself, takes its share of shard leases and starts timers and effects. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await this.leases.ensure(this.shardCount);
+    this.#unsubs.push(
+      this.#o.transport.onHeartbeat((hb) => {
+        if (hb.nodeId !== this.nodeId) this.#members.set(hb.nodeId, hb);
+      }),
+    );
+    await this.#heartbeat();
+    if (this.#o.transport.kind === "nats") {
+      // Hear from the rest of the cluster before claiming shards, to avoid a needless rebalance.
+      await new Promise((r) => setTimeout(r, this.#o.heartbeatMs * 2));
+    }
+    await this.#coordinate();
+    const every = (ms: number, fn: () => Promise<void>) => {
+      let busy = false;
+      const t = setInterval(() => {
+        if (busy || this.#stopped) return;
+        busy = true;
+        fn()
+          .catch((err) => this.#log.warn("background task failed", { err }))
+          .finally(() => {
+            busy = false;
+          });
+      }, ms);
+      t.unref();
+      this.#timers.push(t);
+    };
+    every(this.#o.heartbeatMs, async () => {
+      await this.#heartbeat();
+      this.#tick = this.#coordinate();
+      await this.#tick;
+    });
+    every(this.#o.timerPollMs, () => this.#fireDueTimers());
+    every(this.#o.effectPollMs, () => this.#retryPendingEffects());
+    every(Math.max(1000, Math.floor(this.#o.idleMs / 2)), async () => {
+      this.#host.passivate(this.#o.idleMs);
+    });
+    const clock = this.clock as Clock & { onChange?: (l: (n: number) => void) => () => void };
+    if (typeof clock.onChange === "function") {
+      this.#unsubs.push(clock.onChange(() => void this.#fireDueTimers()));
+    }
+  }
+
+  /**
+   * Sends a command to an actor wherever it lives and resolves with its reply
+   * once the turn committed. Give `commandId` to make a retry safe.
+   */
+  async ask<R = unknown>(
+    actorId: string,
+    command: unknown,
+    opts: { commandId?: string; timeoutMs?: number; deadline?: number } = {},
+  ): Promise<R> {
+    const deadline = opts.deadline ?? Date.now() + (opts.timeoutMs ?? this.#o.askTimeoutMs);
+    const shard = shardOf(actorId, this.shardCount);
+    return tracer.startActiveSpan(
+      "actor.ask",
+      { kind: SpanKind.CLIENT, attributes: { "linkflow.actor_id": actorId, "linkflow.shard": shard } },
+      async (span) => {
+        try {
+          const carrier: Record<string, string> = {};
+          propagation.inject(context.active(), carrier);
+          const envelope: CommandEnvelope = {
+            id: opts.commandId ?? newId("cmd"),
+            actorId,
+            command,
+            deadline,
+            traceparent: carrier.traceparent,
+          };
+          for (let wait = 10; ; wait = Math.min(wait * 2, 250)) {
+            const reply = await this.#o.transport.request(
+              shard,
+              { type: "command", envelope },
+              { deadline, traceparent: carrier.traceparent },
+            );
+            if (reply.ok) return reply.value as R;
+            // The shard moved between routing and the turn: try again while the deadline allows.
+            if (reply.error.code === "shard_not_owned" && Date.now() + wait < deadline) {
+              await new Promise((r) => setTimeout(r, wait));
+              continue;
+            }
+            throw LinkflowError.fromJSON(reply.error);
+          }
+        } catch (err) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: String((err as Error).message) });
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  /** Reads an actor's state (through its behaviour's `query`) without journaling a turn. */
+  async query<R = unknown>(actorId: string, q: unknown, opts: { timeoutMs?: number } = {}): Promise<R> {
+    const deadline = Date.now() + (opts.timeoutMs ?? this.#o.askTimeoutMs);
+    const shard = shardOf(actorId, this.shardCount);
+    for (let wait = 10; ; wait = Math.min(wait * 2, 250)) {
+      const reply = await this.#o.transport.request(shard, { type: "query", actorId, query: q }, { deadline });
+      if (reply.ok) return reply.value as R;
+      if (reply.error.code === "shard_not_owned" && Date.now() + wait < deadline) {
+        await new Promise((r) => setTimeout(r, wait));
+        continue;
+      }
+      throw LinkflowError.fromJSON(reply.error);
+    }
+  }
+
+  async #serve(req: ShardRequest): Promise<ShardReply> {
+    try {
+      if (req.type === "query") {
+        const shard = shardOf(req.actorId, this.shardCount);
+        if (!this.#held.has(shard)) throw new ShardNotOwnedError(shard);
+        return { ok: true, value: await this.#host.query(req.actorId, req.query) };
+      }
+      const env = req.envelope;
+      const parent = env.traceparent
+        ? propagation.extract(context.active(), { traceparent: env.traceparent })
+        : context.active();
+      return await context.with(parent, () =>
+        tracer.startActiveSpan(
+          "actor.turn",
+          {
+            kind: SpanKind.SERVER,
+            attributes: {
+              "linkflow.actor_id": env.actorId,
+              "linkflow.node": this.nodeId,
+              "linkflow.command": commandName(env.command),
+            },
+          },
+          async (span) => {
+            try {
+              return { ok: true as const, value: (await this.#host.handle(env)) ?? null };
+            } catch (err) {
+              span.setStatus({ code: SpanStatusCode.ERROR });
+              throw err;
+            } finally {
+              span.end();
+            }
+          },
+        ),
+      );
+    } catch (err) {
+      return { ok: false, error: toLinkflowError(err).toJSON() };
+    }
+  }
+
+  async #heartbeat(): Promise<void> {
+    await this.#o.transport.publishHeartbeat({
+      nodeId: this.nodeId,
+      draining: this.#draining,
+      shards: [...this.#held.keys()],
+      activeActors: this.#host.activeCount,
+      at: Date.now(),
+    });
+  }
+
+  /** Live members other nodes and this one agree should hold shards. */
+  members(): string[] {
+    const now = Date.now();
+    const live = [...this.#members.values()]
+      .filter((m) => !m.draining && now - m.at < this.#o.memberTimeoutMs)
+      .map((m) => m.nodeId);
+    if (!this.#draining) live.push(this.nodeId);
+    return live.sort();
+  }
+
+  async #coordinate(): Promise<void> {
+    if (this.#stopped) return;
+    // Renew first: a lease we failed to renew is gone, and we must stop serving it at once.
+    const renewed = await this.leases.renew(this.nodeId, this.#held, this.#o.leaseTtlMs);
+    for (const shard of [...this.#held.keys()]) {
+      if (!renewed.has(shard)) await this.#dropShard(shard, false);
+    }
+    if (this.#draining) return;
+    const members = this.members();
+    const desired = assignShards(members, this.shardCount);
+    const liveOthers = new Set(members.filter((m) => m !== this.nodeId));
+    const handOver = [...this.#held.keys()].filter((s) => {
+      const owner = desired.get(s);
+      return owner !== this.nodeId && owner !== undefined && liveOthers.has(owner);
+    });
+    for (const s of handOver) await this.#dropShard(s, true);
+    const want = [...desired].filter(([s, n]) => n === this.nodeId && !this.#held.has(s)).map(([s]) => s);
+    if (want.length > 0) {
+      const got = await this.leases.acquire(this.nodeId, want, this.#o.leaseTtlMs);
+      for (const [shard, epoch] of got) {
+        this.#held.set(shard, epoch);
+        await this.#o.transport.serveShard(shard, (req) => this.#serve(req));
+      }
+      if (got.size > 0) {
+        this.rebalances++;
+        void this.#retryPendingEffects();
+        void this.#fireDueTimers();
+      }
+    }
+    if (handOver.length > 0) this.rebalances++;
+  }
+
+  async #dropShard(shard: number, release: boolean): Promise<void> {
+    await this.#o.transport.stopServingShard(shard);
+    await this.#host.drainShard(shard);
+    await this.#committer.flushed();
+    this.#held.delete(shard);
+    this.#host.passivate(0, shard);
+    if (release) await this.leases.release(this.nodeId, [shard]);
+  }
+
+  async #fireDueTimers(): Promise<void> {
+    if (this.#stopped || this.#held.size === 0) return;
+    const now = this.clock.now();
+    const due = await this.journal.dueTimers([...this.#held.keys()], now);
+    for (const t of due) {
+      const key = `${t.actorId}|${t.timerId}|${t.fireAt}`;
+      if (this.#timersInFlight.has(key)) continue;
+      this.#timersInFlight.add(key);
+      this.#timerLagMs = Math.max(0, now - t.fireAt);
+      this.#host
+        .handle({ id: `timer:${t.timerId}:${t.fireAt}`, actorId: t.actorId, command: t.command }, {
+          firedTimer: { id: t.timerId, fireAt: t.fireAt },
+        })
+        .catch((err) => this.#log.warn("timer delivery failed", { actor: t.actorId, timer: t.timerId, err }))
+        .finally(() => this.#timersInFlight.delete(key));
+    }
+  }
+
+  async #retryPendingEffects(): Promise<void> {
+    if (this.#stopped || this.#held.size === 0) return;
+    const pending = await this.journal.pendingEffects([...this.#held.keys()], Date.now());
+    for (const e of pending) void this.#dispatchEffect(e, e.attempts);
+  }
+
+  async #dispatchEffect(e: CommittedEffect, attempts: number): Promise<void> {
+    const key = `${e.actorId}:${e.seq}`;
+    if (this.#effectsInFlight.has(key) || this.#stopped) return;
+    this.#effectsInFlight.add(key);
+    try {
+      const handler = this.#effects[e.type];
+      let result: EffectResultCommand;
+      try {
+        if (!handler) throw new LinkflowError("unknown_effect", `no handler for effect ${e.type}`);
+        const value = await handler(e.payload, {
+          actorId: e.actorId,
+          effectSeq: e.seq,
+          idempotencyKey: key,
+          attempt: attempts + 1,
+        });
+        result = { type: "effect.result", effectSeq: e.seq, effectType: e.type, ok: true, result: value ?? null };
+      } catch (err) {
+        const le = toLinkflowErrorKeepRetry(err);
+        const terminal = !le.retryable || attempts + 1 >= this.#o.effectRetry.maxAttempts;
+        if (!terminal) {
+          this.effectsRetried++;
+          const backoff = Math.min(this.#o.effectRetry.maxMs, this.#o.effectRetry.baseMs * 2 ** attempts);
+          const jitter = Math.random() * backoff * 0.2;
+          await this.journal.deferEffect(e.actorId, e.seq, Date.now() + backoff + jitter);
+          this.#log.warn("effect failed, will retry", { effect: e.type, actor: e.actorId, attempt: attempts + 1, code: le.code });
+          return;
+        }
+        result = { type: "effect.result", effectSeq: e.seq, effectType: e.type, ok: false, error: le.toJSON() };
+      }
+      await this.#host.handle({ id: `effect:${e.seq}`, actorId: e.actorId, command: result });
+    } catch (err) {
+      // Not delivered (shard moved, node stopping): the outbox row stays and the owner retries.
+      this.#log.debug("effect result not delivered", { actor: e.actorId, err });
+    } finally {
+      this.#effectsInFlight.delete(key);
+    }
+  }
+
+  status(): NodeStatus {
+    return {
+      nodeId: this.nodeId,
+      transport: this.#o.transport.kind,
+      draining: this.#draining,
+      shards: [...this.#held.keys()].sort((a, b) => a - b),
+      members: this.members(),
+      activeActors: this.#host.activeCount,
+      queued: this.#host.queuedTotal,
+      activations: this.#host.activations,
+      passivations: this.#host.passivations,
+      turns: this.#host.turns,
+      commitBatches: this.#committer.batches,
+      lastBatchSize: this.#committer.lastBatchSize,
+      effectsInFlight: this.#effectsInFlight.size,
+      effectsRetried: this.effectsRetried,
+      timerLagMs: this.#timerLagMs,
+      rebalances: this.rebalances,
+    };
+  }
+
+  /** True when this node currently holds the lease of the actor's shard. */
+  owns(actorId: string): boolean {
+    return this.#held.has(shardOf(actorId, this.shardCount));
+  }
+
+  /**
+   * Graceful shutdown: announce draining, stop taking requests, finish the
+   * turns in flight, release the leases so others take over at once, close.
+   * Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#draining = true;
+    await this.#heartbeat().catch(() => {});
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    await this.#tick?.catch(() => {});
+    for (const shard of [...this.#held.keys()]) {
+      await this.#dropShard(shard, true).catch(() => {});
+    }
+    this.#stopped = true;
+    for (const u of this.#unsubs) u();
+    await this.#o.transport.close();
+  }
+}
+
+function commandName(c: unknown): string {
+  return typeof c === "object" && c !== null && typeof (c as { type?: unknown }).type === "string"
+    ? (c as { type: string }).type
+    : "command";
+}
+
+/** Unlike toLinkflowError, an unknown failure (network, crash) stays retryable. */
+function toLinkflowErrorKeepRetry(err: unknown): LinkflowError {
+  if (err instanceof LinkflowError) return err;
+  return new LinkflowError("effect_failed", err instanceof Error ? err.message : String(err), {
+    retryable: true,
+    cause: err,
+  });
+}
