@@ -1,0 +1,437 @@
+import { createHash } from "node:crypto";
+import { credentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { TransactionSql } from "postgres";
+import {
+  type Clock,
+  createLogger,
+  type Logger,
+  NotFoundError,
+  newId,
+  newSecret,
+  type Sql,
+  systemClock,
+  UnauthenticatedError,
+  ValidationError,
+} from "../../core/index.ts";
+import {
+  AccountsServiceClient,
+  type AccountsServiceServer,
+  AccountsServiceService,
+  type ApiKey,
+  type Business,
+  BusinessProfile,
+  CreateApiKeyResponse,
+  CreateBusinessResponse,
+  CreateCustomerResponse,
+  type Customer,
+  CustomerStatus,
+  IndividualProfile,
+  SetCustomerStatusResponse,
+  UpdateCustomerResponse,
+} from "../../proto/index.ts";
+import { idempotent, unary, Violations } from "../grpc/index.ts";
+import { normalizeProfile, type Profile, validateProfile } from "./validation.ts";
+
+export interface AccountsServiceDeps {
+  sql: Sql;
+  clock?: Clock;
+  log?: Logger;
+  /** Key mode in the plaintext prefix: `lf_test_` (default) or `lf_live_`. */
+  keyMode?: "test" | "live";
+}
+
+interface CustomerRow {
+  id: string;
+  business_id: string;
+  kind: "individual" | "business";
+  profile: unknown;
+  status: "active" | "suspended";
+  external_id: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const STATUS_TO_DB: Partial<Record<CustomerStatus, "active" | "suspended">> = {
+  [CustomerStatus.CUSTOMER_STATUS_ACTIVE]: "active",
+  [CustomerStatus.CUSTOMER_STATUS_SUSPENDED]: "suspended",
+};
+const STATUS_FROM_DB = {
+  active: CustomerStatus.CUSTOMER_STATUS_ACTIVE,
+  suspended: CustomerStatus.CUSTOMER_STATUS_SUSPENDED,
+} as const;
+
+/** sha256 hex of an API key: the only form in which keys are stored. */
+export function hashApiKey(apiKey: string): string {
+  return createHash("sha256").update(apiKey).digest("hex");
+}
+
+function profileJson(p: Profile): unknown {
+  return p.$case === "individual" ? IndividualProfile.toJSON(p.value) : BusinessProfile.toJSON(p.value);
+}
+
+function profileFromRow(r: CustomerRow): Profile {
+  return r.kind === "individual"
+    ? { $case: "individual", value: IndividualProfile.fromJSON(r.profile) }
+    : { $case: "business", value: BusinessProfile.fromJSON(r.profile) };
+}
+
+function businessFromRow(r: {
+  id: string;
+  name: string;
+  parent_business_id: string | null;
+  created_at: Date;
+}): Business {
+  return { id: r.id, name: r.name, parentBusinessId: r.parent_business_id ?? "", createdAt: r.created_at };
+}
+
+function keyFromRow(r: {
+  id: string;
+  business_id: string;
+  name: string;
+  prefix: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}): ApiKey {
+  return {
+    id: r.id,
+    businessId: r.business_id,
+    name: r.name,
+    prefix: r.prefix,
+    createdAt: r.created_at,
+    ...(r.revoked_at ? { revokedAt: r.revoked_at } : {}),
+  };
+}
+
+/**
+ * The accounts service: businesses (with parents), API keys (sha256 hashes
+ * only), customers (individual or business profile) and their status history.
+ * Every tenant query is scoped by business_id.
+ */
+export function createAccountsService(deps: AccountsServiceDeps): {
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+} {
+  const { sql } = deps;
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log ?? createLogger({ service: "accounts" });
+  const mode = deps.keyMode ?? "test";
+  const now = () => new Date(clock.now());
+
+  async function requireBusiness(db: Sql | TransactionSql, field: string, businessId: string): Promise<void> {
+    const v = new Violations();
+    v.id(field, businessId, "biz");
+    v.throwIfAny();
+    const [row] = await db`select 1 from accounts.businesses where id = ${businessId}`;
+    if (!row) throw new NotFoundError("business", businessId);
+  }
+
+  async function loadCustomer(
+    db: Sql | TransactionSql,
+    businessId: string,
+    customerId: string,
+  ): Promise<Customer> {
+    const [row] = await db<CustomerRow[]>`
+      select * from accounts.customers where id = ${customerId} and business_id = ${businessId}`;
+    if (!row) throw new NotFoundError("customer", customerId);
+    const history = await db<{ status: "active" | "suspended"; reason: string; changed_at: Date }[]>`
+      select status, reason, changed_at from accounts.customer_status_history
+      where customer_id = ${customerId} order by id`;
+    return {
+      id: row.id,
+      businessId: row.business_id,
+      profile: profileFromRow(row),
+      status: STATUS_FROM_DB[row.status],
+      externalId: row.external_id,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      statusHistory: history.map((h) => ({
+        status: STATUS_FROM_DB[h.status],
+        reason: h.reason,
+        changedAt: h.changed_at,
+      })),
+    };
+  }
+
+  function customerIds(v: Violations, businessId: string, customerId: string): void {
+    v.id("business_id", businessId, "biz");
+    v.id("customer_id", customerId, "cus");
+  }
+
+  const impl: AccountsServiceServer = {
+    createBusiness: unary(async (req) => {
+      const v = new Violations();
+      v.text("name", req.name, { max: 200 });
+      if (req.parentBusinessId) v.id("parent_business_id", req.parentBusinessId, "biz");
+      v.throwIfAny();
+      const { idempotencyKey, ...request } = req;
+      return idempotent(
+        sql,
+        {
+          schema: "accounts",
+          businessId: req.parentBusinessId || "-",
+          key: idempotencyKey,
+          method: "CreateBusiness",
+          request,
+          codec: CreateBusinessResponse,
+        },
+        async (tx) => {
+          if (req.parentBusinessId) await requireBusiness(tx, "parent_business_id", req.parentBusinessId);
+          const [row] = await tx<
+            { id: string; name: string; parent_business_id: string | null; created_at: Date }[]
+          >`insert into accounts.businesses (id, name, parent_business_id, created_at)
+            values (${newId("biz", clock.now())}, ${req.name.trim()}, ${req.parentBusinessId || null}, ${now()})
+            returning *`;
+          log.info("business created", { business_id: row!.id });
+          return { business: businessFromRow(row!) };
+        },
+      );
+    }),
+
+    getBusiness: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.throwIfAny();
+      const [row] = await sql<
+        { id: string; name: string; parent_business_id: string | null; created_at: Date }[]
+      >`
+        select * from accounts.businesses where id = ${req.businessId}`;
+      if (!row) throw new NotFoundError("business", req.businessId);
+      return { business: businessFromRow(row) };
+    }),
+
+    createApiKey: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.text("name", req.name, { max: 100 });
+      v.throwIfAny();
+      const { idempotencyKey, ...request } = req;
+      return idempotent(
+        sql,
+        {
+          schema: "accounts",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "CreateApiKey",
+          request,
+          codec: CreateApiKeyResponse,
+        },
+        async (tx) => {
+          await requireBusiness(tx, "business_id", req.businessId);
+          const apiKey = `lf_${mode}_${newSecret(24)}`;
+          const [row] = await tx<
+            {
+              id: string;
+              business_id: string;
+              name: string;
+              prefix: string;
+              created_at: Date;
+              revoked_at: Date | null;
+            }[]
+          >`insert into accounts.api_keys (id, business_id, name, prefix, key_hash, created_at)
+            values (${newId("key", clock.now())}, ${req.businessId}, ${req.name.trim()}, ${apiKey.slice(0, 12)},
+                    ${hashApiKey(apiKey)}, ${now()})
+            returning id, business_id, name, prefix, created_at, revoked_at`;
+          log.info("api key created", { business_id: req.businessId, key_id: row!.id });
+          return { apiKey, key: keyFromRow(row!) };
+        },
+      );
+    }),
+
+    authenticateApiKey: unary(async (req) => {
+      if (!/^lf_(test|live)_[\w-]{16,}$/.test(req.apiKey)) throw new UnauthenticatedError("invalid API key");
+      const [row] = await sql<{ id: string; business_id: string }[]>`
+        select id, business_id from accounts.api_keys where key_hash = ${hashApiKey(req.apiKey)} and revoked_at is null`;
+      if (!row) throw new UnauthenticatedError("invalid API key");
+      return { businessId: row.business_id, keyId: row.id };
+    }),
+
+    revokeApiKey: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.id("key_id", req.keyId, "key");
+      v.throwIfAny();
+      const [row] = await sql<
+        {
+          id: string;
+          business_id: string;
+          name: string;
+          prefix: string;
+          created_at: Date;
+          revoked_at: Date | null;
+        }[]
+      >`update accounts.api_keys set revoked_at = coalesce(revoked_at, ${now()})
+        where id = ${req.keyId} and business_id = ${req.businessId}
+        returning id, business_id, name, prefix, created_at, revoked_at`;
+      if (!row) throw new NotFoundError("api key", req.keyId);
+      log.info("api key revoked", { business_id: req.businessId, key_id: row.id });
+      return { key: keyFromRow(row) };
+    }),
+
+    listApiKeys: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.throwIfAny();
+      const rows = await sql<
+        {
+          id: string;
+          business_id: string;
+          name: string;
+          prefix: string;
+          created_at: Date;
+          revoked_at: Date | null;
+        }[]
+      >`select id, business_id, name, prefix, created_at, revoked_at from accounts.api_keys
+        where business_id = ${req.businessId} order by id`;
+      return { keys: rows.map(keyFromRow) };
+    }),
+
+    createCustomer: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      validateProfile(v, req.profile);
+      v.text("external_id", req.externalId, { max: 100, optional: true });
+      v.throwIfAny();
+      const profile = normalizeProfile(req.profile!);
+      const { idempotencyKey, ...request } = req;
+      return idempotent(
+        sql,
+        {
+          schema: "accounts",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "CreateCustomer",
+          request,
+          codec: CreateCustomerResponse,
+        },
+        async (tx) => {
+          await requireBusiness(tx, "business_id", req.businessId);
+          const id = newId("cus", clock.now());
+          const at = now();
+          await tx`insert into accounts.customers (id, business_id, kind, profile, status, external_id, created_at, updated_at)
+            values (${id}, ${req.businessId}, ${profile.$case}, ${tx.json(profileJson(profile) as never)}, 'active',
+                    ${req.externalId.trim()}, ${at}, ${at})`;
+          await tx`insert into accounts.customer_status_history (customer_id, status, reason, changed_at)
+            values (${id}, 'active', 'created', ${at})`;
+          log.info("customer created", { business_id: req.businessId, customer_id: id, kind: profile.$case });
+          return { customer: await loadCustomer(tx, req.businessId, id) };
+        },
+      );
+    }),
+
+    getCustomer: unary(async (req) => {
+      const v = new Violations();
+      customerIds(v, req.businessId, req.customerId);
+      v.throwIfAny();
+      return { customer: await loadCustomer(sql, req.businessId, req.customerId) };
+    }),
+
+    updateCustomer: unary(async (req) => {
+      const v = new Violations();
+      customerIds(v, req.businessId, req.customerId);
+      validateProfile(v, req.profile);
+      v.text("external_id", req.externalId, { max: 100, optional: true });
+      v.throwIfAny();
+      const profile = normalizeProfile(req.profile!);
+      const { idempotencyKey, ...request } = req;
+      return idempotent(
+        sql,
+        {
+          schema: "accounts",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "UpdateCustomer",
+          request,
+          codec: UpdateCustomerResponse,
+        },
+        async (tx) => {
+          const [row] = await tx<{ kind: string }[]>`
+            select kind from accounts.customers where id = ${req.customerId} and business_id = ${req.businessId} for update`;
+          if (!row) throw new NotFoundError("customer", req.customerId);
+          if (row.kind !== profile.$case) {
+            throw new ValidationError([
+              {
+                field: profile.$case,
+                description: `the customer is a ${row.kind} customer; the kind cannot change`,
+              },
+            ]);
+          }
+          await tx`update accounts.customers set profile = ${tx.json(profileJson(profile) as never)},
+              external_id = ${req.externalId.trim()}, updated_at = ${now()}
+            where id = ${req.customerId} and business_id = ${req.businessId}`;
+          log.info("customer updated", { business_id: req.businessId, customer_id: req.customerId });
+          return { customer: await loadCustomer(tx, req.businessId, req.customerId) };
+        },
+      );
+    }),
+
+    listCustomers: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      const size = req.page?.pageSize ?? 0;
+      if (size < 0) v.add("page.page_size", "must not be negative");
+      const token = req.page?.pageToken ?? "";
+      if (token && !token.startsWith("cus_")) v.add("page.page_token", "is not a token from a previous page");
+      if (req.status === CustomerStatus.UNRECOGNIZED) v.add("status", "is not a known status");
+      v.throwIfAny();
+      const limit = Math.min(size || 50, 500);
+      const status = STATUS_TO_DB[req.status] ?? null;
+      const rows = await sql<{ id: string }[]>`
+        select id from accounts.customers
+        where business_id = ${req.businessId}
+          and (${token}::text = '' or id < ${token})
+          and (${status}::text is null or status = ${status})
+        order by id desc limit ${limit + 1}`;
+      const page = rows.slice(0, limit);
+      const customers = await Promise.all(page.map((r) => loadCustomer(sql, req.businessId, r.id)));
+      return { customers, nextPageToken: rows.length > limit ? (page.at(-1)?.id ?? "") : "" };
+    }),
+
+    setCustomerStatus: unary(async (req) => {
+      const v = new Violations();
+      customerIds(v, req.businessId, req.customerId);
+      const status = STATUS_TO_DB[req.status];
+      if (!status) v.add("status", "must be CUSTOMER_STATUS_ACTIVE or CUSTOMER_STATUS_SUSPENDED");
+      v.text("reason", req.reason, { max: 500, optional: status === "active" });
+      v.throwIfAny();
+      const { idempotencyKey, ...request } = req;
+      return idempotent(
+        sql,
+        {
+          schema: "accounts",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "SetCustomerStatus",
+          request,
+          codec: SetCustomerStatusResponse,
+        },
+        async (tx) => {
+          const at = now();
+          const [row] = await tx<{ status: string }[]>`
+            select status from accounts.customers where id = ${req.customerId} and business_id = ${req.businessId} for update`;
+          if (!row) throw new NotFoundError("customer", req.customerId);
+          if (row.status !== status) {
+            await tx`update accounts.customers set status = ${status!}, updated_at = ${at} where id = ${req.customerId}`;
+            await tx`insert into accounts.customer_status_history (customer_id, status, reason, changed_at)
+              values (${req.customerId}, ${status!}, ${req.reason.trim()}, ${at})`;
+            log.info("customer status changed", {
+              business_id: req.businessId,
+              customer_id: req.customerId,
+              status,
+            });
+          }
+          return { customer: await loadCustomer(tx, req.businessId, req.customerId) };
+        },
+      );
+    }),
+  };
+
+  return {
+    definition: AccountsServiceService as unknown as ServiceDefinition,
+    implementation: impl as unknown as UntypedServiceImplementation,
+  };
+}
+
+/** A client of the accounts service (insecure channel: loopback or a private network). */
+export function createAccountsClient(address: string): AccountsServiceClient {
+  return new AccountsServiceClient(address, credentials.createInsecure());
+}

@@ -1,0 +1,13 @@
+/**
+ * Shared gRPC plumbing of the internal services: error mapping to status codes
+ * with google.rpc details, the async unary handler adapter, and a promise
+ * wrapper for generated clients.
+ */
+export { fromServiceError, readErrorCode, readFieldViolations, toServiceError } from "./errors.ts";
+export type { CallOpts, UnaryMethod } from "./handlers.ts";
+export { call, callOrThrow, unary } from "./handlers.ts";
+export type { ResponseCodec } from "./idempotency.ts";
+export { idempotencyTableSql, idempotent, requestHash } from "./idempotency.ts";
+export type { ListeningServer } from "./server.ts";
+export { listen } from "./server.ts";
+export { isE164, Violations } from "./validate.ts";

@@ -1,0 +1,66 @@
+import { type FieldViolation, ValidationError } from "../../core/index.ts";
+
+const E164 = /^\+[1-9]\d{7,14}$/;
+const EMAIL = /^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+\.[A-Za-z]{2,}$/;
+
+/**
+ * Collects field violations over a whole request, then throws one
+ * ValidationError (INVALID_ARGUMENT with a BadRequest) listing all of them.
+ */
+export class Violations {
+  readonly list: FieldViolation[] = [];
+
+  add(field: string, description: string): this {
+    this.list.push({ field, description });
+    return this;
+  }
+
+  required(field: string, value: string | undefined): boolean {
+    if (!value || value.trim() === "") {
+      this.add(field, "is required");
+      return false;
+    }
+    return true;
+  }
+
+  /** Non-empty (after trimming) and at most `max` characters. */
+  text(field: string, value: string | undefined, opts: { max?: number; optional?: boolean } = {}): void {
+    const max = opts.max ?? 100;
+    if (!value || value.trim() === "") {
+      if (!opts.optional) this.add(field, "is required");
+      return;
+    }
+    if (value.length > max) this.add(field, `must be at most ${max} characters`);
+  }
+
+  phone(field: string, value: string | undefined, opts: { optional?: boolean } = {}): void {
+    if (!value) {
+      if (!opts.optional) this.add(field, "is required");
+      return;
+    }
+    if (!E164.test(value)) this.add(field, "must be an E.164 phone number such as +15551234567");
+  }
+
+  email(field: string, value: string | undefined, opts: { optional?: boolean } = {}): void {
+    if (!value) {
+      if (!opts.optional) this.add(field, "is required");
+      return;
+    }
+    if (value.length > 254 || !EMAIL.test(value))
+      this.add(field, "must be an email address such as name@example.com");
+  }
+
+  id(field: string, value: string | undefined, prefix: string): void {
+    if (!value) this.add(field, "is required");
+    else if (!value.startsWith(`${prefix}_`) || value.length > 64)
+      this.add(field, `must be a ${prefix}_… id`);
+  }
+
+  throwIfAny(): void {
+    if (this.list.length > 0) throw new ValidationError(this.list);
+  }
+}
+
+export function isE164(value: string): boolean {
+  return E164.test(value);
+}
