@@ -11,3 +11,10 @@ export {
 } from "./postgres.ts";
 export { startRedis } from "./redis.ts";
 export { type ReceivedEmail, type SmtpServerHandle, startSmtpServer } from "./smtp.ts";
+export {
+  startTwilioServer,
+  type TwilioMessage,
+  type TwilioServerHandle,
+  twilioClientFor,
+  twilioSignature,
+} from "./twilio.ts";
