@@ -21,7 +21,12 @@ export class LinkflowError extends Error {
   constructor(
     code: string,
     message: string,
-    opts: { grpcStatus?: GrpcStatus; retryable?: boolean; violations?: FieldViolation[]; cause?: unknown } = {},
+    opts: {
+      grpcStatus?: GrpcStatus;
+      retryable?: boolean;
+      violations?: FieldViolation[];
+      cause?: unknown;
+    } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.code = code;

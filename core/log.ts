@@ -5,7 +5,7 @@ const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 
 
 /** Keys whose values are never written to a log, whatever their shape. */
 const SECRET_KEYS =
-  /^(phone|to|from|email|account_?number|card_?number|number|token|link|url|secret|api_?key|authorization|password|code|otp|routing_?number)$/i;
+  /^(phone|to|from|email|account_?number|card_?number|number|token|link|url|secret|api_?key|authorization|password|otp|one_time_code|routing_?number)$/i;
 
 /** Replaces secrets and PII in a log field with a marker; recursive over plain objects. */
 export function redact(value: unknown, key = ""): unknown {

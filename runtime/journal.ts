@@ -130,7 +130,7 @@ export class Journal {
       }));
       await tx.unsafe(
         `insert into ${this.t("actors")} (actor_id, kind, shard, seq, effect_seq)
-           select * from jsonb_to_recordset($1::jsonb) as x(actor_id text, kind text, shard int, seq bigint, effect_seq bigint)
+           select * from jsonb_to_recordset($1::text::jsonb) as x(actor_id text, kind text, shard int, seq bigint, effect_seq bigint)
          on conflict (actor_id) do update set seq = excluded.seq, effect_seq = excluded.effect_seq, updated_at = now()`,
         [JSON.stringify(actorRows)],
       );
@@ -147,7 +147,7 @@ export class Journal {
       if (eventRows.length > 0) {
         await tx.unsafe(
           `insert into ${this.t("events")} (actor_id, seq, epoch, command_id, data)
-             select * from jsonb_to_recordset($1::jsonb) as x(actor_id text, seq bigint, epoch bigint, command_id text, data jsonb)`,
+             select * from jsonb_to_recordset($1::text::jsonb) as x(actor_id text, seq bigint, epoch bigint, command_id text, data jsonb)`,
           [JSON.stringify(eventRows)],
         );
       }
@@ -163,25 +163,29 @@ export class Journal {
       if (replyRows.length > 0) {
         await tx.unsafe(
           `insert into ${this.t("command_replies")} (actor_id, command_id, seq, reply)
-             select * from jsonb_to_recordset($1::jsonb) as x(actor_id text, command_id text, seq bigint, reply jsonb)`,
+             select * from jsonb_to_recordset($1::text::jsonb) as x(actor_id text, command_id text, seq bigint, reply jsonb)`,
           [JSON.stringify(replyRows)],
         );
       }
 
-      const cancels = turns.flatMap((t) => t.cancelTimers.map((id) => ({ actor_id: t.actorId, timer_id: id })));
+      const cancels = turns.flatMap((t) =>
+        t.cancelTimers.map((id) => ({ actor_id: t.actorId, timer_id: id })),
+      );
       const fired = turns.flatMap((t) =>
-        t.firedTimer ? [{ actor_id: t.actorId, timer_id: t.firedTimer.id, fire_at: t.firedTimer.fireAt }] : [],
+        t.firedTimer
+          ? [{ actor_id: t.actorId, timer_id: t.firedTimer.id, fire_at: t.firedTimer.fireAt }]
+          : [],
       );
       if (fired.length > 0) {
         await tx.unsafe(
-          `delete from ${this.t("timers")} t using jsonb_to_recordset($1::jsonb) as x(actor_id text, timer_id text, fire_at bigint)
+          `delete from ${this.t("timers")} t using jsonb_to_recordset($1::text::jsonb) as x(actor_id text, timer_id text, fire_at bigint)
             where t.actor_id = x.actor_id and t.timer_id = x.timer_id and t.fire_at = x.fire_at`,
           [JSON.stringify(fired)],
         );
       }
       if (cancels.length > 0) {
         await tx.unsafe(
-          `delete from ${this.t("timers")} t using jsonb_to_recordset($1::jsonb) as x(actor_id text, timer_id text)
+          `delete from ${this.t("timers")} t using jsonb_to_recordset($1::text::jsonb) as x(actor_id text, timer_id text)
             where t.actor_id = x.actor_id and t.timer_id = x.timer_id`,
           [JSON.stringify(cancels)],
         );
@@ -198,7 +202,7 @@ export class Journal {
       if (arms.length > 0) {
         await tx.unsafe(
           `insert into ${this.t("timers")} (actor_id, timer_id, shard, fire_at, command)
-             select * from jsonb_to_recordset($1::jsonb) as x(actor_id text, timer_id text, shard int, fire_at bigint, command jsonb)
+             select * from jsonb_to_recordset($1::text::jsonb) as x(actor_id text, timer_id text, shard int, fire_at bigint, command jsonb)
            on conflict (actor_id, timer_id) do update set fire_at = excluded.fire_at, command = excluded.command`,
           [JSON.stringify(arms)],
         );
@@ -209,7 +213,7 @@ export class Journal {
       );
       if (consumed.length > 0) {
         await tx.unsafe(
-          `delete from ${this.t("effects")} e using jsonb_to_recordset($1::jsonb) as x(actor_id text, effect_seq bigint)
+          `delete from ${this.t("effects")} e using jsonb_to_recordset($1::text::jsonb) as x(actor_id text, effect_seq bigint)
             where e.actor_id = x.actor_id and e.effect_seq = x.effect_seq`,
           [JSON.stringify(consumed)],
         );
@@ -226,7 +230,7 @@ export class Journal {
       if (effects.length > 0) {
         await tx.unsafe(
           `insert into ${this.t("effects")} (actor_id, effect_seq, shard, type, payload)
-             select * from jsonb_to_recordset($1::jsonb) as x(actor_id text, effect_seq bigint, shard int, type text, payload jsonb)`,
+             select * from jsonb_to_recordset($1::text::jsonb) as x(actor_id text, effect_seq bigint, shard int, type text, payload jsonb)`,
           [JSON.stringify(effects)],
         );
       }
@@ -237,7 +241,7 @@ export class Journal {
       if (snaps.length > 0) {
         await tx.unsafe(
           `insert into ${this.t("snapshots")} (actor_id, seq, state)
-             select * from jsonb_to_recordset($1::jsonb) as x(actor_id text, seq bigint, state jsonb)
+             select * from jsonb_to_recordset($1::text::jsonb) as x(actor_id text, seq bigint, state jsonb)
            on conflict (actor_id) do update set seq = excluded.seq, state = excluded.state`,
           [JSON.stringify(snaps)],
         );
@@ -247,12 +251,19 @@ export class Journal {
 
   async dueTimers(shards: number[], now: number, limit = 500): Promise<DueTimer[]> {
     if (shards.length === 0) return [];
-    const rows = await this.sql.unsafe<{ actor_id: string; timer_id: string; fire_at: bigint; command: unknown }[]>(
+    const rows = await this.sql.unsafe<
+      { actor_id: string; timer_id: string; fire_at: bigint; command: unknown }[]
+    >(
       `select actor_id, timer_id, fire_at, command from ${this.t("timers")}
         where shard = any($1::int[]) and fire_at <= $2 order by fire_at limit ${limit}`,
       [shards, now],
     );
-    return rows.map((r) => ({ actorId: r.actor_id, timerId: r.timer_id, fireAt: Number(r.fire_at), command: r.command }));
+    return rows.map((r) => ({
+      actorId: r.actor_id,
+      timerId: r.timer_id,
+      fireAt: Number(r.fire_at),
+      command: r.command,
+    }));
   }
 
   async timers(actorId: string): Promise<{ id: string; fireAt: number }[]> {

@@ -40,7 +40,7 @@ export class LeaseTable {
     const rows = await this.sql.unsafe<{ shard: number }[]>(
       `update ${this.schema}.shard_leases l
           set expires_at = now() + ($2::int * interval '1 millisecond')
-         from jsonb_to_recordset($3::jsonb) as x(shard int, epoch bigint)
+         from jsonb_to_recordset($3::text::jsonb) as x(shard int, epoch bigint)
         where l.shard = x.shard and l.epoch = x.epoch and l.owner = $1 and l.expires_at > now()
         returning l.shard`,
       [nodeId, ttlMs, JSON.stringify([...held].map(([shard, epoch]) => ({ shard, epoch })))],
@@ -57,9 +57,14 @@ export class LeaseTable {
   }
 
   async list(): Promise<LeaseRow[]> {
-    const rows = await this.sql.unsafe<{ shard: number; owner: string | null; epoch: bigint; expires_at: Date }[]>(
-      `select shard, owner, epoch, expires_at from ${this.schema}.shard_leases order by shard`,
-    );
-    return rows.map((r) => ({ shard: r.shard, owner: r.owner, epoch: Number(r.epoch), expiresAt: r.expires_at }));
+    const rows = await this.sql.unsafe<
+      { shard: number; owner: string | null; epoch: bigint; expires_at: Date }[]
+    >(`select shard, owner, epoch, expires_at from ${this.schema}.shard_leases order by shard`);
+    return rows.map((r) => ({
+      shard: r.shard,
+      owner: r.owner,
+      epoch: Number(r.epoch),
+      expiresAt: r.expires_at,
+    }));
   }
 }

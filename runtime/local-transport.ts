@@ -1,5 +1,12 @@
 import { ShardUnavailableError } from "./errors.ts";
-import { type Heartbeat, type ShardHandler, type ShardReply, type ShardRequest, sleep, type Transport } from "./transport.ts";
+import {
+  type Heartbeat,
+  type ShardHandler,
+  type ShardReply,
+  type ShardRequest,
+  sleep,
+  type Transport,
+} from "./transport.ts";
 
 /** In-process transport for the single-node embedded default. */
 export class LocalTransport implements Transport {

@@ -1,6 +1,21 @@
-import { connect, ErrorCode, headers, JSONCodec, type NatsConnection, NatsError, type Subscription } from "nats";
+import {
+  connect,
+  ErrorCode,
+  headers,
+  JSONCodec,
+  type NatsConnection,
+  NatsError,
+  type Subscription,
+} from "nats";
 import { ShardUnavailableError } from "./errors.ts";
-import { type Heartbeat, type ShardHandler, type ShardReply, type ShardRequest, sleep, type Transport } from "./transport.ts";
+import {
+  type Heartbeat,
+  type ShardHandler,
+  type ShardReply,
+  type ShardRequest,
+  sleep,
+  type Transport,
+} from "./transport.ts";
 
 const codec = JSONCodec<unknown>();
 export const HEARTBEAT_SUBJECT = "linkflow.cluster.heartbeat";
@@ -32,7 +47,11 @@ export class NatsTransport implements Transport {
     return t;
   }
 
-  async request(shard: number, req: ShardRequest, opts: { deadline: number; traceparent?: string }): Promise<ShardReply> {
+  async request(
+    shard: number,
+    req: ShardRequest,
+    opts: { deadline: number; traceparent?: string },
+  ): Promise<ShardReply> {
     const h = headers();
     if (opts.traceparent) h.set("traceparent", opts.traceparent);
     for (let wait = 10; ; wait = Math.min(wait * 2, 250)) {
@@ -61,7 +80,19 @@ export class NatsTransport implements Transport {
         if (tp && req.type === "command") req.envelope.traceparent = tp;
         handler(req).then(
           (reply) => msg.respond(codec.encode(reply)),
-          (e) => msg.respond(codec.encode({ ok: false, error: { code: "internal", message: String(e), grpcStatus: 13, retryable: true, violations: [] } })),
+          (e) =>
+            msg.respond(
+              codec.encode({
+                ok: false,
+                error: {
+                  code: "internal",
+                  message: String(e),
+                  grpcStatus: 13,
+                  retryable: true,
+                  violations: [],
+                },
+              }),
+            ),
         );
       },
     });

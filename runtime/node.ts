@@ -12,7 +12,7 @@ import {
 import type { ActorBehavior, CommandEnvelope, EffectResultCommand } from "./actor.ts";
 import { GroupCommitter } from "./committer.ts";
 import { ShardNotOwnedError } from "./errors.ts";
-import { type CommittedEffect, ActorHost } from "./host.ts";
+import { ActorHost, type CommittedEffect } from "./host.ts";
 import { Journal } from "./journal.ts";
 import { LeaseTable } from "./leases.ts";
 import { assignShards, shardOf } from "./shard.ts";
@@ -151,7 +151,8 @@ export class RuntimeNode {
 
   #behaviorFor(actorId: string): ActorBehavior {
     const hit = this.#o.actors.find((a) => actorId.startsWith(a.prefix));
-    if (!hit) throw new LinkflowError("unknown_actor_kind", `no actor kind for id ${actorId}`, { grpcStatus: 3 });
+    if (!hit)
+      throw new LinkflowError("unknown_actor_kind", `no actor kind for id ${actorId}`, { grpcStatus: 3 });
     return hit.behavior;
   }
 
@@ -259,7 +260,11 @@ export class RuntimeNode {
     const deadline = Date.now() + (opts.timeoutMs ?? this.#o.askTimeoutMs);
     const shard = shardOf(actorId, this.shardCount);
     for (let wait = 10; ; wait = Math.min(wait * 2, 250)) {
-      const reply = await this.#o.transport.request(shard, { type: "query", actorId, query: q }, { deadline });
+      const reply = await this.#o.transport.request(
+        shard,
+        { type: "query", actorId, query: q },
+        { deadline },
+      );
       if (reply.ok) return reply.value as R;
       if (reply.error.code === "shard_not_owned" && Date.now() + wait < deadline) {
         await new Promise((r) => setTimeout(r, wait));
@@ -304,7 +309,9 @@ export class RuntimeNode {
         ),
       );
     } catch (err) {
-      return { ok: false, error: toLinkflowError(err).toJSON() };
+      const le = toLinkflowError(err);
+      if (le.code === "internal") this.#log.error("turn failed", { err: le.cause });
+      return { ok: false, error: le.toJSON() };
     }
   }
 
@@ -379,9 +386,12 @@ export class RuntimeNode {
       this.#timersInFlight.add(key);
       this.#timerLagMs = Math.max(0, now - t.fireAt);
       this.#host
-        .handle({ id: `timer:${t.timerId}:${t.fireAt}`, actorId: t.actorId, command: t.command }, {
-          firedTimer: { id: t.timerId, fireAt: t.fireAt },
-        })
+        .handle(
+          { id: `timer:${t.timerId}:${t.fireAt}`, actorId: t.actorId, command: t.command },
+          {
+            firedTimer: { id: t.timerId, fireAt: t.fireAt },
+          },
+        )
         .catch((err) => this.#log.warn("timer delivery failed", { actor: t.actorId, timer: t.timerId, err }))
         .finally(() => this.#timersInFlight.delete(key));
     }
@@ -408,7 +418,13 @@ export class RuntimeNode {
           idempotencyKey: key,
           attempt: attempts + 1,
         });
-        result = { type: "effect.result", effectSeq: e.seq, effectType: e.type, ok: true, result: value ?? null };
+        result = {
+          type: "effect.result",
+          effectSeq: e.seq,
+          effectType: e.type,
+          ok: true,
+          result: value ?? null,
+        };
       } catch (err) {
         const le = toLinkflowErrorKeepRetry(err);
         const terminal = !le.retryable || attempts + 1 >= this.#o.effectRetry.maxAttempts;
@@ -417,10 +433,21 @@ export class RuntimeNode {
           const backoff = Math.min(this.#o.effectRetry.maxMs, this.#o.effectRetry.baseMs * 2 ** attempts);
           const jitter = Math.random() * backoff * 0.2;
           await this.journal.deferEffect(e.actorId, e.seq, Date.now() + backoff + jitter);
-          this.#log.warn("effect failed, will retry", { effect: e.type, actor: e.actorId, attempt: attempts + 1, code: le.code });
+          this.#log.warn("effect failed, will retry", {
+            effect: e.type,
+            actor: e.actorId,
+            attempt: attempts + 1,
+            code: le.code,
+          });
           return;
         }
-        result = { type: "effect.result", effectSeq: e.seq, effectType: e.type, ok: false, error: le.toJSON() };
+        result = {
+          type: "effect.result",
+          effectSeq: e.seq,
+          effectType: e.type,
+          ok: false,
+          error: le.toJSON(),
+        };
       }
       await this.#host.handle({ id: `effect:${e.seq}`, actorId: e.actorId, command: result });
     } catch (err) {

@@ -25,7 +25,11 @@ export interface Heartbeat {
 export interface Transport {
   readonly kind: "local" | "nats";
   /** Sends to whichever node serves `shard`; retried until the deadline while no node answers. */
-  request(shard: number, req: ShardRequest, opts: { deadline: number; traceparent?: string }): Promise<ShardReply>;
+  request(
+    shard: number,
+    req: ShardRequest,
+    opts: { deadline: number; traceparent?: string },
+  ): Promise<ShardReply>;
   serveShard(shard: number, handler: ShardHandler): Promise<void>;
   stopServingShard(shard: number): Promise<void>;
   publishHeartbeat(hb: Heartbeat): Promise<void>;

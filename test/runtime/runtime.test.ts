@@ -1,0 +1,148 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { connect, ManualClock, migrate, type Sql } from "../../core/index.ts";
+import {
+  type EffectHandler,
+  LocalTransport,
+  NatsTransport,
+  RuntimeNode,
+  runtimeMigrations,
+  type Transport,
+} from "../../runtime/index.ts";
+import { createTestDatabase, startNats } from "../infra/index.ts";
+import { type CounterState, counter } from "./counter.ts";
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let sql: Sql;
+let nats: Awaited<ReturnType<typeof startNats>>;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  sql = connect(db.url);
+  await migrate(sql, "runtime", runtimeMigrations);
+  nats = await startNats();
+});
+
+afterAll(async () => {
+  await sql?.end();
+  await db?.drop();
+  await nats?.stop();
+});
+
+const nodes: RuntimeNode[] = [];
+afterEach(async () => {
+  for (const n of nodes.splice(0)) await n.stop();
+});
+
+const transports: Record<string, () => Promise<Transport>> = {
+  local: async () => new LocalTransport(),
+  nats: async () => NatsTransport.connect(nats.urls, "test"),
+};
+
+async function node(
+  kind: string,
+  opts: { clock?: ManualClock; effects?: Record<string, EffectHandler> } = {},
+) {
+  const n = new RuntimeNode({
+    sql,
+    transport: await transports[kind]!(),
+    actors: [{ prefix: "ctr_", behavior: counter }],
+    shardCount: 8,
+    heartbeatMs: 100,
+    timerPollMs: 50,
+    effectPollMs: 100,
+    effectRetry: { baseMs: 20, maxMs: 100, maxAttempts: 4 },
+    ...opts,
+  });
+  nodes.push(n);
+  await n.start();
+  return n;
+}
+
+for (const kind of ["local", "nats"]) {
+  describe(`runtime on the ${kind} transport`, () => {
+    it("journals turns and rebuilds state after passivation and restart", async () => {
+      const a = await node(kind);
+      const id = `ctr_${kind}_1`;
+      expect(await a.ask(id, { type: "add", n: 2 })).toBe(2);
+      expect(await a.ask(id, { type: "add", n: 3 })).toBe(5);
+      await a.stop();
+      nodes.length = 0;
+      const b = await node(kind);
+      const s = await b.query<CounterState>(id, {});
+      expect(s.count).toBe(5);
+      const events = await b.journal.events(id);
+      expect(events.map((e) => e.seq)).toEqual([1, 2]);
+    });
+
+    it("answers a retried command from the journal without applying it twice", async () => {
+      const a = await node(kind);
+      const id = `ctr_${kind}_dup`;
+      const r1 = await a.ask(id, { type: "add", n: 10 }, { commandId: "c-1" });
+      const r2 = await a.ask(id, { type: "add", n: 10 }, { commandId: "c-1" });
+      expect(r1).toBe(10);
+      expect(r2).toBe(10);
+      expect((await a.query<CounterState>(id, {})).count).toBe(10);
+    });
+
+    it("rejects with a typed error and writes nothing", async () => {
+      const a = await node(kind);
+      const id = `ctr_${kind}_rej`;
+      await expect(a.ask(id, { type: "reject" })).rejects.toMatchObject({ code: "nope" });
+      expect(await a.journal.events(id)).toEqual([]);
+    });
+
+    it("fires a durable timer on the injected clock, also after a restart", async () => {
+      const clock = new ManualClock(1_000_000);
+      const a = await node(kind, { clock });
+      const id = `ctr_${kind}_timer`;
+      await a.ask(id, { type: "arm", id: "t1", at: 1_000_000 + 86_400_000 });
+      await a.ask(id, { type: "arm", id: "t2", at: 1_000_000 + 5_000 });
+      await a.ask(id, { type: "cancel", id: "t2" });
+      await a.stop();
+      nodes.length = 0;
+      const b = await node(kind, { clock });
+      clock.advance(86_400_000);
+      await expect
+        .poll(async () => (await b.query<CounterState>(id, {})).fired, { timeout: 5000 })
+        .toEqual(["t1"]);
+      expect(await b.journal.timers(id)).toEqual([]);
+    });
+
+    it("runs an effect once with an idempotency key and delivers its result", async () => {
+      const calls: string[] = [];
+      let failures = 2;
+      const a = await node(kind, {
+        effects: {
+          "test.effect": async (payload, ctx) => {
+            calls.push(ctx.idempotencyKey);
+            if (failures-- > 0) throw new Error("flaky");
+            return { echoed: payload };
+          },
+        },
+      });
+      const id = `ctr_${kind}_fx`;
+      await a.ask(id, { type: "effect", payload: "hi" });
+      await expect
+        .poll(async () => (await a.query<CounterState>(id, {})).effectResults, { timeout: 5000 })
+        .toEqual([{ echoed: "hi" }]);
+      expect(new Set(calls)).toEqual(new Set([`${id}:1`]));
+      expect(calls).toHaveLength(3);
+    });
+  });
+}
+
+describe("fencing", () => {
+  it("a node whose lease was taken can no longer write", async () => {
+    const a = await node("local");
+    const id = "ctr_fenced";
+    await a.ask(id, { type: "add", n: 1 });
+    // Another node steals every lease (as after an expiry): bump epochs behind a's back.
+    await sql`update runtime.shard_leases set owner = 'thief', epoch = epoch + 1, expires_at = now() + interval '1 hour'`;
+    await expect(a.ask(id, { type: "add", n: 1 }, { timeoutMs: 1500 })).rejects.toMatchObject({
+      retryable: true,
+    });
+    const events = await a.journal.events(id);
+    expect(events).toHaveLength(1);
+    await sql`update runtime.shard_leases set owner = null, expires_at = 'epoch'`;
+  });
+});
