@@ -18,3 +18,13 @@ export {
   twilioClientFor,
   twilioSignature,
 } from "./twilio.ts";
+export {
+  EVENT_ID_HEADER,
+  SIGNATURE_HEADER,
+  SIGNATURE_TOLERANCE_SECONDS,
+  signWebhook,
+  startWebhookReceiver,
+  verifyWebhookSignature,
+  type WebhookDelivery,
+  type WebhookReceiverHandle,
+} from "./webhooks.ts";

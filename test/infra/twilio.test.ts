@@ -62,7 +62,7 @@ describe("twilio loopback server + real SDK", () => {
     ).rejects.toMatchObject({ code: 20500, status: 503 });
     const ok = await client.messages.create({
       to: "+15551234567",
-      messagingServiceSid: "MG" + "0".repeat(32),
+      messagingServiceSid: `MG${"0".repeat(32)}`,
       body: "y",
     });
     expect(ok.messagingServiceSid).toBe(`MG${"0".repeat(32)}`);
