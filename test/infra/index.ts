@@ -1,3 +1,4 @@
+export { CHROMIUM_ARGS, type ChromiumHandle, launchChromium, saveScreenshot } from "./chromium.ts";
 export { createTestDatabase } from "./database.ts";
 export { type NatsNode, type NatsNodeDetails, startNats } from "./nats.ts";
 export { freePort } from "./net.ts";
