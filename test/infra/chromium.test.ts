@@ -34,7 +34,7 @@ describe("chromium via playwright-core", () => {
       const page = await chrome.newPhonePage();
       await page.goto(url);
       expect(await page.textContent("#w")).toBe("390x2");
-      expect(await page.evaluate(() => navigator.userAgent)).toMatch(/Mobile/);
+      expect(await page.evaluate("navigator.userAgent")).toMatch(/Mobile/);
       await page.tap("#go");
       await expect.poll(() => page.textContent("#msg")).toBe("Clicked!");
       const file = await saveScreenshot(page, "infra-chromium-phone");
