@@ -1,0 +1,28 @@
+/**
+ * The notifications service: SMS (Twilio or the dev outbox), email (SMTP or
+ * the dev outbox), notification history per workflow, and signed webhooks
+ * with a retrying dispatcher. Own Postgres schema `notifications`.
+ */
+import type { Sql } from "../../core/index.ts";
+import { migrate } from "../../core/index.ts";
+import { migrations } from "./migrations.ts";
+
+export { migrations } from "./migrations.ts";
+export type { EmailMessage, EmailSender, SmsMessage, SmsSender } from "./senders.ts";
+export { OutboxEmailSender, OutboxSmsSender, SmtpEmailSender, TwilioSmsSender } from "./senders.ts";
+export type { NotificationsServiceDeps, NotificationsServiceHandle } from "./service.ts";
+export {
+  createNotificationsClient,
+  createNotificationsService,
+  maskRecipient,
+  matchesEventType,
+} from "./service.ts";
+export type { DispatcherOptions } from "./webhooks.ts";
+export { signWebhook, verifyWebhookSignature, WebhookDispatcher } from "./webhooks.ts";
+
+export const NOTIFICATIONS_SCHEMA = "notifications";
+
+/** Creates or upgrades the `notifications` schema. */
+export async function migrateNotifications(sql: Sql): Promise<void> {
+  await migrate(sql, NOTIFICATIONS_SCHEMA, migrations);
+}

@@ -1,0 +1,154 @@
+import nodemailer from "nodemailer";
+import twilio from "twilio";
+import {
+  FailedPreconditionError,
+  type LinkflowError,
+  newId,
+  type Sql,
+  UnavailableError,
+  ValidationError,
+} from "../../core/index.ts";
+
+/** A text message to one phone number (E.164). */
+export interface SmsMessage {
+  to: string;
+  body: string;
+}
+
+/** Sends SMS. Adapters: Twilio (production) and the dev outbox. */
+export interface SmsSender {
+  /** "twilio", "outbox", ... recorded with each notification. */
+  readonly provider: string;
+  /** Resolves to the provider's message id; throws a LinkflowError on failure. */
+  send(message: SmsMessage): Promise<{ providerMessageId: string }>;
+}
+
+export interface EmailMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+/** Sends email. Adapters: SMTP via nodemailer (production) and the dev outbox. */
+export interface EmailSender {
+  readonly provider: string;
+  send(message: EmailMessage): Promise<{ providerMessageId: string }>;
+  close?(): Promise<void>;
+}
+
+/** Twilio error codes that mean "this number cannot receive SMS". */
+const BAD_NUMBER = new Set([21211, 21214, 21217, 21401, 21407, 21408, 21612, 21614]);
+
+/** SMS through Twilio's Messages API with the official SDK. */
+export class TwilioSmsSender implements SmsSender {
+  readonly provider = "twilio";
+  readonly #client: twilio.Twilio;
+  readonly #from: string;
+
+  constructor(opts: { accountSid: string; authToken: string; from: string; baseUrl?: string }) {
+    this.#client = twilio(opts.accountSid, opts.authToken, { autoRetry: false });
+    if (opts.baseUrl) this.#client.api.baseUrl = opts.baseUrl;
+    this.#from = opts.from;
+  }
+
+  async send(message: SmsMessage): Promise<{ providerMessageId: string }> {
+    try {
+      const m = await this.#client.messages.create({ to: message.to, from: this.#from, body: message.body });
+      return { providerMessageId: m.sid };
+    } catch (err) {
+      throw twilioError(err);
+    }
+  }
+}
+
+function twilioError(err: unknown): LinkflowError {
+  const e = err as { status?: unknown; code?: unknown } | null;
+  const status = typeof e?.status === "number" ? e.status : 0;
+  const code = typeof e?.code === "number" ? e.code : 0;
+  if (code === 21610) {
+    return new FailedPreconditionError(
+      "recipient_opted_out",
+      "the recipient has opted out of SMS (replied STOP)",
+    );
+  }
+  if (BAD_NUMBER.has(code)) {
+    return new ValidationError([
+      { field: "to", description: `the SMS provider cannot deliver to this number (${code})` },
+    ]);
+  }
+  if (status >= 400 && status < 500 && status !== 429) {
+    return new FailedPreconditionError(
+      "sms_rejected",
+      `the SMS provider rejected the message (${code || status})`,
+    );
+  }
+  return new UnavailableError(
+    "sms_unavailable",
+    `the SMS provider is unavailable (${status || "no response"})`,
+    err,
+  );
+}
+
+/** The dev outbox for SMS: stores the message in `notifications.outbox` instead of sending it. */
+export class OutboxSmsSender implements SmsSender {
+  readonly provider = "outbox";
+  constructor(private readonly sql: Sql) {}
+
+  async send(message: SmsMessage): Promise<{ providerMessageId: string }> {
+    const id = newId("outbox");
+    await this.sql`insert into notifications.outbox (id, channel, recipient, body, created_at)
+      values (${id}, 'sms', ${message.to}, ${message.body}, now())`;
+    return { providerMessageId: id };
+  }
+}
+
+/** Email over SMTP with nodemailer (`smtp://user:pass@host:port`, `smtps://...`). */
+export class SmtpEmailSender implements EmailSender {
+  readonly provider = "smtp";
+  readonly #transport: nodemailer.Transporter;
+  readonly #from: string;
+
+  constructor(smtpUrl: string, opts: { from?: string } = {}) {
+    this.#transport = nodemailer.createTransport(smtpUrl);
+    this.#from = opts.from ?? "Linkflow <no-reply@linkflow.local>";
+  }
+
+  async send(message: EmailMessage): Promise<{ providerMessageId: string }> {
+    try {
+      const info = await this.#transport.sendMail({
+        from: this.#from,
+        to: message.to,
+        subject: message.subject,
+        ...(message.text ? { text: message.text } : {}),
+        ...(message.html ? { html: message.html } : {}),
+      });
+      return { providerMessageId: String(info.messageId ?? "") };
+    } catch (err) {
+      const code = (err as { responseCode?: unknown } | null)?.responseCode;
+      if (typeof code === "number" && code >= 500 && code < 600) {
+        return Promise.reject(
+          new FailedPreconditionError("email_rejected", `the mail server rejected the message (${code})`),
+        );
+      }
+      throw new UnavailableError("email_unavailable", "the mail server is unavailable", err);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#transport.close();
+  }
+}
+
+/** The dev outbox for email. */
+export class OutboxEmailSender implements EmailSender {
+  readonly provider = "outbox";
+  constructor(private readonly sql: Sql) {}
+
+  async send(message: EmailMessage): Promise<{ providerMessageId: string }> {
+    const id = newId("outbox");
+    await this.sql`insert into notifications.outbox (id, channel, recipient, subject, body, html, created_at)
+      values (${id}, 'email', ${message.to}, ${message.subject}, ${message.text}, ${message.html}, now())`;
+    return { providerMessageId: id };
+  }
+}

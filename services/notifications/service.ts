@@ -1,0 +1,538 @@
+import { credentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { TransactionSql } from "postgres";
+import {
+  type Clock,
+  createLogger,
+  type Logger,
+  NotFoundError,
+  newId,
+  newSecret,
+  type Sql,
+  systemClock,
+} from "../../core/index.ts";
+import {
+  CreateWebhookSubscriptionResponse,
+  type Delivery,
+  DeliveryStatus,
+  type Notification,
+  NotificationChannel,
+  NotificationOrigin,
+  NotificationStatus,
+  NotificationsServiceClient,
+  type NotificationsServiceServer,
+  NotificationsServiceService,
+  PublishEventResponse,
+  SendEmailResponse,
+  SendSmsResponse,
+  type WebhookSubscription,
+} from "../../proto/index.ts";
+import { idempotent, unary, Violations } from "../grpc/index.ts";
+import type { EmailSender, SmsSender } from "./senders.ts";
+import { type DispatcherOptions, WebhookDispatcher } from "./webhooks.ts";
+
+export interface NotificationsServiceDeps {
+  sql: Sql;
+  sms: SmsSender;
+  email: EmailSender;
+  clock?: Clock;
+  log?: Logger;
+  webhooks?: DispatcherOptions & {
+    /** Allow plain-http endpoints on any host (default: only https, or http to loopback). */
+    allowInsecureUrls?: boolean;
+  };
+}
+
+export interface NotificationsServiceHandle {
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+  /** The webhook dispatcher (already started); `kick()` to look for due deliveries now. */
+  dispatcher: WebhookDispatcher;
+  /** Stops the dispatcher loop and waits for its in-flight pass. Idempotent. Does not close senders or sql. */
+  close(): Promise<void>;
+}
+
+const ORIGINS: Partial<Record<NotificationOrigin, string>> = {
+  [NotificationOrigin.NOTIFICATION_ORIGIN_INITIAL]: "initial",
+  [NotificationOrigin.NOTIFICATION_ORIGIN_MANUAL]: "manual",
+  [NotificationOrigin.NOTIFICATION_ORIGIN_REMINDER]: "reminder",
+  [NotificationOrigin.NOTIFICATION_ORIGIN_EXPIRY]: "expiry",
+  [NotificationOrigin.NOTIFICATION_ORIGIN_TRANSACTION]: "transaction",
+  [NotificationOrigin.NOTIFICATION_ORIGIN_VERIFICATION]: "verification",
+};
+const ORIGIN_FROM_DB = Object.fromEntries(Object.entries(ORIGINS).map(([k, v]) => [v, Number(k)])) as Record<
+  string,
+  NotificationOrigin
+>;
+
+const EVENT_TYPE = /^[a-z][a-z_]*(\.[a-z][a-z_]*)+$/;
+const EVENT_PATTERN = /^(\*|[a-z][a-z_]*(\.[a-z][a-z_]*)*(\.\*)?)$/;
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+interface NotificationRow {
+  id: string;
+  business_id: string;
+  workflow_id: string;
+  serial: number;
+  channel: "sms" | "email";
+  origin: string;
+  sent_by: string;
+  status: "sent" | "failed";
+  provider_message_id: string;
+  recipient: string;
+  sent_at: Date;
+}
+
+/** "+1******4567", "a***@example.com": enough to recognise, not enough to leak. */
+export function maskRecipient(to: string): string {
+  const at = to.lastIndexOf("@");
+  if (at > 0) return `${to[0]}***${to.slice(at)}`;
+  if (to.length <= 6) return "*".repeat(to.length);
+  return `${to.slice(0, 2)}${"*".repeat(to.length - 6)}${to.slice(-4)}`;
+}
+
+function notificationFromRow(r: NotificationRow): Notification {
+  return {
+    id: r.id,
+    businessId: r.business_id,
+    workflowId: r.workflow_id,
+    serial: r.serial,
+    channel:
+      r.channel === "sms"
+        ? NotificationChannel.NOTIFICATION_CHANNEL_SMS
+        : NotificationChannel.NOTIFICATION_CHANNEL_EMAIL,
+    origin: ORIGIN_FROM_DB[r.origin] ?? NotificationOrigin.NOTIFICATION_ORIGIN_UNSPECIFIED,
+    sentBy: r.sent_by,
+    status:
+      r.status === "sent"
+        ? NotificationStatus.NOTIFICATION_STATUS_SENT
+        : NotificationStatus.NOTIFICATION_STATUS_FAILED,
+    providerMessageId: r.provider_message_id,
+    sentAt: r.sent_at,
+    toMasked: maskRecipient(r.recipient),
+  };
+}
+
+interface SubscriptionRow {
+  id: string;
+  business_id: string;
+  url: string;
+  event_types: string[];
+  created_at: Date;
+}
+
+function subscriptionFromRow(r: SubscriptionRow): WebhookSubscription {
+  return {
+    id: r.id,
+    businessId: r.business_id,
+    url: r.url,
+    eventTypes: r.event_types,
+    createdAt: r.created_at,
+  };
+}
+
+interface DeliveryRow {
+  id: string;
+  event_id: string;
+  type: string;
+  subscription_id: string;
+  workflow_id: string;
+  status: "pending" | "delivered" | "failed";
+  attempts: number;
+  last_response_code: number;
+  last_error: string;
+  next_attempt_at: Date;
+  delivered_at: Date | null;
+  created_at: Date;
+}
+
+const DELIVERY_STATUS = {
+  pending: DeliveryStatus.DELIVERY_STATUS_PENDING,
+  delivered: DeliveryStatus.DELIVERY_STATUS_DELIVERED,
+  failed: DeliveryStatus.DELIVERY_STATUS_FAILED,
+} as const;
+
+function deliveryFromRow(r: DeliveryRow): Delivery {
+  return {
+    id: r.id,
+    eventId: r.event_id,
+    eventType: r.type,
+    subscriptionId: r.subscription_id,
+    workflowId: r.workflow_id,
+    status: DELIVERY_STATUS[r.status],
+    attempts: r.attempts,
+    lastResponseCode: r.last_response_code,
+    lastError: r.last_error,
+    ...(r.status === "pending" ? { nextAttemptAt: r.next_attempt_at } : {}),
+    ...(r.delivered_at ? { deliveredAt: r.delivered_at } : {}),
+    createdAt: r.created_at,
+  };
+}
+
+/** Whether a subscription's event type patterns match a type ("workflow.*", "*", exact; none = all). */
+export function matchesEventType(patterns: string[], type: string): boolean {
+  if (patterns.length === 0) return true;
+  return patterns.some(
+    (p) => p === "*" || p === type || (p.endsWith(".*") && type.startsWith(p.slice(0, -1))),
+  );
+}
+
+/**
+ * The notifications service: SMS and email to customers through the injected
+ * senders, a per-workflow history of what was sent, and signed webhooks to
+ * businesses with a retrying, ordered dispatcher (started here; `close()` it).
+ * Recipients and bodies are stored but never logged.
+ */
+export function createNotificationsService(deps: NotificationsServiceDeps): NotificationsServiceHandle {
+  const { sql } = deps;
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log ?? createLogger({ service: "notifications" });
+  const dispatcher = new WebhookDispatcher(sql, log, clock, deps.webhooks);
+  const now = () => new Date(clock.now());
+
+  async function record(
+    tx: TransactionSql,
+    n: {
+      businessId: string;
+      workflowId: string;
+      channel: "sms" | "email";
+      origin: string;
+      sentBy: string;
+      provider: string;
+      providerMessageId: string;
+      recipient: string;
+      subject: string;
+      body: string;
+      html: string;
+    },
+    serial: number,
+  ): Promise<Notification> {
+    const [row] = await tx<NotificationRow[]>`
+      insert into notifications.notifications
+        (id, business_id, workflow_id, serial, channel, origin, sent_by, status, provider, provider_message_id,
+         recipient, subject, body, html, sent_at)
+      values (${newId("ntf", clock.now())}, ${n.businessId}, ${n.workflowId}, ${serial}, ${n.channel}, ${n.origin},
+              ${n.sentBy}, 'sent', ${n.provider}, ${n.providerMessageId}, ${n.recipient}, ${n.subject}, ${n.body},
+              ${n.html}, ${now()})
+      returning *`;
+    return notificationFromRow(row!);
+  }
+
+  /** Serializes sends per workflow and returns the next serial (0 without a workflow). */
+  async function nextSerial(tx: TransactionSql, workflowId: string): Promise<number> {
+    if (!workflowId) return 0;
+    await tx`select pg_advisory_xact_lock(hashtext(${`linkflow.notifications.${workflowId}`}))`;
+    const [row] = await tx<{ n: number }[]>`
+      select coalesce(max(serial), 0)::int + 1 as n from notifications.notifications where workflow_id = ${workflowId}`;
+    return row?.n ?? 1;
+  }
+
+  function common(
+    v: Violations,
+    req: { businessId: string; workflowId: string; origin: NotificationOrigin; sentBy: string },
+  ): string {
+    v.id("business_id", req.businessId, "biz");
+    if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
+    const origin = ORIGINS[req.origin];
+    if (!origin)
+      v.add("origin", "must be one of INITIAL, MANUAL, REMINDER, EXPIRY, TRANSACTION, VERIFICATION");
+    v.text("sent_by", req.sentBy, { max: 100, optional: true });
+    return origin ?? "";
+  }
+
+  function checkUrl(v: Violations, raw: string): void {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      v.add("url", "must be an absolute https URL");
+      return;
+    }
+    if (raw.length > 2000) v.add("url", "must be at most 2000 characters");
+    else if (url.username || url.password) v.add("url", "must not contain credentials");
+    else if (url.protocol === "https:") return;
+    else if (url.protocol === "http:" && (deps.webhooks?.allowInsecureUrls || LOOPBACK.has(url.hostname)))
+      return;
+    else v.add("url", "must be an https URL");
+  }
+
+  const impl: NotificationsServiceServer = {
+    sendSms: unary(async (req) => {
+      const v = new Violations();
+      const origin = common(v, req);
+      v.phone("to", req.to);
+      v.text("body", req.body, { max: 1600 });
+      v.throwIfAny();
+      const { idempotencyKey, ...request } = req;
+      const res = await idempotent(
+        sql,
+        {
+          schema: "notifications",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "SendSms",
+          request,
+          codec: SendSmsResponse,
+        },
+        async (tx) => {
+          const serial = await nextSerial(tx, req.workflowId);
+          const sent = await deps.sms.send({ to: req.to, body: req.body });
+          const notification = await record(
+            tx,
+            {
+              businessId: req.businessId,
+              workflowId: req.workflowId,
+              channel: "sms",
+              origin,
+              sentBy: req.sentBy || "system",
+              provider: deps.sms.provider,
+              providerMessageId: sent.providerMessageId,
+              recipient: req.to,
+              subject: "",
+              body: req.body,
+              html: "",
+            },
+            serial,
+          );
+          return { notification };
+        },
+      );
+      log.info("sms sent", {
+        business_id: req.businessId,
+        workflow_id: req.workflowId,
+        notification_id: res.notification?.id,
+        serial: res.notification?.serial,
+        origin,
+      });
+      return res;
+    }),
+
+    sendEmail: unary(async (req) => {
+      const v = new Violations();
+      const origin = common(v, req);
+      v.email("to", req.to);
+      v.text("subject", req.subject, { max: 200 });
+      if (!req.text && !req.html) v.add("text", "text or html is required");
+      if (req.text.length > 100_000) v.add("text", "must be at most 100000 characters");
+      if (req.html.length > 500_000) v.add("html", "must be at most 500000 characters");
+      v.throwIfAny();
+      const { idempotencyKey, ...request } = req;
+      const res = await idempotent(
+        sql,
+        {
+          schema: "notifications",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "SendEmail",
+          request,
+          codec: SendEmailResponse,
+        },
+        async (tx) => {
+          const serial = await nextSerial(tx, req.workflowId);
+          const sent = await deps.email.send({
+            to: req.to,
+            subject: req.subject,
+            text: req.text,
+            html: req.html,
+          });
+          const notification = await record(
+            tx,
+            {
+              businessId: req.businessId,
+              workflowId: req.workflowId,
+              channel: "email",
+              origin,
+              sentBy: req.sentBy || "system",
+              provider: deps.email.provider,
+              providerMessageId: sent.providerMessageId,
+              recipient: req.to,
+              subject: req.subject,
+              body: req.text,
+              html: req.html,
+            },
+            serial,
+          );
+          return { notification };
+        },
+      );
+      log.info("email sent", {
+        business_id: req.businessId,
+        workflow_id: req.workflowId,
+        notification_id: res.notification?.id,
+        serial: res.notification?.serial,
+        origin,
+      });
+      return res;
+    }),
+
+    publishEvent: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      if (!EVENT_TYPE.test(req.type) || req.type.length > 100) {
+        v.add("type", "must be a dotted lower-case event type such as workflow.completed");
+      }
+      if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
+      let payload: unknown;
+      if (req.payloadJson.length > 256_000) v.add("payload_json", "must be at most 256000 characters");
+      else {
+        try {
+          payload = req.payloadJson ? JSON.parse(req.payloadJson) : {};
+          if (!payload || typeof payload !== "object" || Array.isArray(payload)) {
+            v.add("payload_json", "must be a JSON object");
+          }
+        } catch {
+          v.add("payload_json", "must be valid JSON");
+        }
+      }
+      v.throwIfAny();
+      const { idempotencyKey, ...request } = req;
+      const res = await idempotent(
+        sql,
+        {
+          schema: "notifications",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "PublishEvent",
+          request,
+          codec: PublishEventResponse,
+        },
+        async (tx) => {
+          const at = now();
+          const eventId = newId("evt", clock.now());
+          await tx`insert into notifications.events (id, business_id, type, workflow_id, payload, created_at)
+            values (${eventId}, ${req.businessId}, ${req.type}, ${req.workflowId}, ${tx.json(payload as never)}, ${at})`;
+          const subs = await tx<{ id: string; event_types: string[] }[]>`
+            select id, event_types from notifications.webhook_subscriptions
+            where business_id = ${req.businessId} and deleted_at is null order by id`;
+          let deliveries = 0;
+          for (const s of subs) {
+            if (!matchesEventType(s.event_types, req.type)) continue;
+            await tx`insert into notifications.deliveries
+                (id, event_id, subscription_id, business_id, workflow_id, status, next_attempt_at, created_at)
+              values (${newId("dlv", clock.now())}, ${eventId}, ${s.id}, ${req.businessId}, ${req.workflowId},
+                      'pending', ${at}, ${at})`;
+            deliveries++;
+          }
+          return { eventId, deliveries };
+        },
+      );
+      log.info("event published", {
+        business_id: req.businessId,
+        event_id: res.eventId,
+        type: req.type,
+        deliveries: res.deliveries,
+      });
+      if (res.deliveries > 0) dispatcher.kick();
+      return res;
+    }),
+
+    createWebhookSubscription: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      checkUrl(v, req.url);
+      if (req.eventTypes.length > 50) v.add("event_types", "at most 50 event types");
+      req.eventTypes.forEach((t, i) => {
+        if (!EVENT_PATTERN.test(t))
+          v.add(`event_types[${i}]`, "must be an event type, a family like workflow.*, or *");
+      });
+      v.throwIfAny();
+      const { idempotencyKey, ...request } = req;
+      return idempotent(
+        sql,
+        {
+          schema: "notifications",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "CreateWebhookSubscription",
+          request,
+          codec: CreateWebhookSubscriptionResponse,
+        },
+        async (tx) => {
+          const secret = `whsec_${newSecret(32)}`;
+          const [row] = await tx<SubscriptionRow[]>`
+            insert into notifications.webhook_subscriptions (id, business_id, url, event_types, secret, created_at)
+            values (${newId("whs", clock.now())}, ${req.businessId}, ${req.url}, ${req.eventTypes}, ${secret}, ${now()})
+            returning id, business_id, url, event_types, created_at`;
+          log.info("webhook subscription created", { business_id: req.businessId, subscription_id: row!.id });
+          return { subscription: subscriptionFromRow(row!), secret };
+        },
+      );
+    }),
+
+    listWebhookSubscriptions: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.throwIfAny();
+      const rows = await sql<SubscriptionRow[]>`
+        select id, business_id, url, event_types, created_at from notifications.webhook_subscriptions
+        where business_id = ${req.businessId} and deleted_at is null order by id`;
+      return { subscriptions: rows.map(subscriptionFromRow) };
+    }),
+
+    deleteWebhookSubscription: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.id("subscription_id", req.subscriptionId, "whs");
+      v.throwIfAny();
+      const rows = await sql`
+        update notifications.webhook_subscriptions set deleted_at = coalesce(deleted_at, ${now()})
+        where id = ${req.subscriptionId} and business_id = ${req.businessId} returning id`;
+      if (rows.length === 0) throw new NotFoundError("webhook subscription", req.subscriptionId);
+      await sql`update notifications.deliveries set status = 'failed', last_error = 'subscription deleted'
+        where subscription_id = ${req.subscriptionId} and status = 'pending'`;
+      return {};
+    }),
+
+    listWorkflowNotifications: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.id("workflow_id", req.workflowId, "wf");
+      v.throwIfAny();
+      const rows = await sql<NotificationRow[]>`
+        select * from notifications.notifications
+        where business_id = ${req.businessId} and workflow_id = ${req.workflowId} order by serial`;
+      return { notifications: rows.map(notificationFromRow) };
+    }),
+
+    listDeliveries: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      if (req.eventId) v.id("event_id", req.eventId, "evt");
+      if (req.pageSize < 0) v.add("page_size", "must not be negative");
+      v.throwIfAny();
+      const limit = Math.min(req.pageSize || 50, 500);
+      const rows = await sql<DeliveryRow[]>`
+        select d.*, e.type from notifications.deliveries d join notifications.events e on e.id = d.event_id
+        where d.business_id = ${req.businessId} and (${req.eventId}::text = '' or d.event_id = ${req.eventId})
+        order by d.seq desc limit ${limit}`;
+      return { deliveries: rows.map(deliveryFromRow) };
+    }),
+
+    redeliver: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.id("delivery_id", req.deliveryId, "dlv");
+      v.throwIfAny();
+      const [row] = await sql<DeliveryRow[]>`
+        with u as (
+          update notifications.deliveries set status = 'pending', next_attempt_at = ${now()}, lease_until = null
+          where id = ${req.deliveryId} and business_id = ${req.businessId} returning *)
+        select u.*, e.type from u join notifications.events e on e.id = u.event_id`;
+      if (!row) throw new NotFoundError("delivery", req.deliveryId);
+      dispatcher.kick();
+      return { delivery: deliveryFromRow(row) };
+    }),
+  };
+
+  dispatcher.start();
+  return {
+    definition: NotificationsServiceService as unknown as ServiceDefinition,
+    implementation: impl as unknown as UntypedServiceImplementation,
+    dispatcher,
+    close: () => dispatcher.close(),
+  };
+}
+
+/** A client of the notifications service (insecure channel: loopback or a private network). */
+export function createNotificationsClient(address: string): NotificationsServiceClient {
+  return new NotificationsServiceClient(address, credentials.createInsecure());
+}

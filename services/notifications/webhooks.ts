@@ -1,0 +1,241 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { type Clock, type Logger, type Sql, systemClock } from "../../core/index.ts";
+
+/** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` */
+export function signWebhook(secret: string, body: string, unixSeconds: number): string {
+  const mac = createHmac("sha256", secret).update(`${unixSeconds}.${body}`).digest("hex");
+  return `t=${unixSeconds},v1=${mac}`;
+}
+
+/**
+ * Checks a Linkflow-Signature header against the body with any of the
+ * secrets, rejecting timestamps further than `toleranceSeconds` from now.
+ */
+export function verifyWebhookSignature(
+  header: string,
+  body: string,
+  secrets: string[],
+  opts: { nowSeconds?: number; toleranceSeconds?: number } = {},
+): boolean {
+  const parts = new Map<string, string[]>();
+  for (const p of header.split(",")) {
+    const i = p.indexOf("=");
+    if (i < 0) continue;
+    const k = p.slice(0, i).trim();
+    parts.set(k, [...(parts.get(k) ?? []), p.slice(i + 1).trim()]);
+  }
+  const t = Number(parts.get("t")?.[0]);
+  if (!Number.isInteger(t)) return false;
+  const now = opts.nowSeconds ?? Math.floor(Date.now() / 1000);
+  if (Math.abs(now - t) > (opts.toleranceSeconds ?? 300)) return false;
+  for (const secret of secrets) {
+    const expected = Buffer.from(createHmac("sha256", secret).update(`${t}.${body}`).digest("hex"));
+    for (const v of parts.get("v1") ?? []) {
+      const got = Buffer.from(v);
+      if (got.length === expected.length && timingSafeEqual(got, expected)) return true;
+    }
+  }
+  return false;
+}
+
+export interface DispatcherOptions {
+  /** How often to look for due deliveries when not woken; default 1000 ms. */
+  pollIntervalMs?: number;
+  /** First retry delay; doubles per attempt up to maxBackoffMs. Default 5 s. */
+  baseBackoffMs?: number;
+  /** Default 1 hour. */
+  maxBackoffMs?: number;
+  /** Attempts before a delivery is marked failed; default 12. */
+  maxAttempts?: number;
+  /** Per-request timeout; default 10 s. */
+  requestTimeoutMs?: number;
+  /** Deliveries handled per pass; default 20. */
+  batchSize?: number;
+}
+
+interface DueDelivery {
+  id: string;
+  attempts: number;
+  event_id: string;
+  type: string;
+  business_id: string;
+  payload: unknown;
+  event_created_at: Date;
+  url: string;
+  secret: string;
+}
+
+/**
+ * Delivers webhook events: claims due deliveries with a lease (safe with
+ * several nodes), POSTs the signed JSON, logs each attempt, retries with
+ * exponential backoff, and never sends a workflow's event n+1 to an endpoint
+ * before its event n was delivered (or given up on).
+ */
+export class WebhookDispatcher {
+  readonly #sql: Sql;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #opts: Required<DispatcherOptions>;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #closed = false;
+  #again = false;
+
+  constructor(sql: Sql, log: Logger, clock: Clock = systemClock, opts: DispatcherOptions = {}) {
+    this.#sql = sql;
+    this.#clock = clock;
+    this.#log = log;
+    this.#opts = {
+      pollIntervalMs: opts.pollIntervalMs ?? 1000,
+      baseBackoffMs: opts.baseBackoffMs ?? 5000,
+      maxBackoffMs: opts.maxBackoffMs ?? 3_600_000,
+      maxAttempts: opts.maxAttempts ?? 12,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
+      batchSize: opts.batchSize ?? 20,
+    };
+  }
+
+  start(): void {
+    if (this.#closed || this.#timer) return;
+    this.#schedule(0);
+  }
+
+  /** Looks for due deliveries now (after a publish or redelivery). */
+  kick(): void {
+    if (this.#closed) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#schedule(0);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#closed) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#running = this.runOnce()
+        .then(
+          (n) => {
+            if (n > 0) this.#again = true;
+          },
+          (err: unknown) => {
+            this.#log.error("webhook dispatch pass failed", {
+              error: err instanceof Error ? err.name : "unknown",
+            });
+          },
+        )
+        .finally(() => {
+          this.#running = undefined;
+          const again = this.#again;
+          this.#again = false;
+          this.#schedule(again ? 0 : this.#opts.pollIntervalMs);
+        });
+    }, ms);
+  }
+
+  /** One pass: sends every due delivery whose turn it is. Returns how many were attempted. */
+  async runOnce(): Promise<number> {
+    const now = new Date(this.#clock.now());
+    const lease = new Date(this.#clock.now() + this.#opts.requestTimeoutMs * 3);
+    const due = await this.#sql<DueDelivery[]>`
+      with claimed as (
+        update notifications.deliveries set lease_until = ${lease}
+        where id in (
+          select d.id from notifications.deliveries d
+          where d.status = 'pending' and d.next_attempt_at <= ${now}
+            and (d.lease_until is null or d.lease_until <= ${now})
+            and not exists (
+              select 1 from notifications.deliveries e
+              where d.workflow_id <> '' and e.subscription_id = d.subscription_id
+                and e.workflow_id = d.workflow_id and e.status = 'pending' and e.seq < d.seq)
+          order by d.seq
+          limit ${this.#opts.batchSize}
+          for update skip locked)
+        returning *)
+      select c.id, c.attempts, c.seq, e.id as event_id, e.type, e.business_id, e.payload,
+             e.created_at as event_created_at, s.url, s.secret
+      from claimed c
+      join notifications.events e on e.id = c.event_id
+      join notifications.webhook_subscriptions s on s.id = c.subscription_id
+      order by c.seq`;
+    // Different endpoints in parallel; one endpoint's deliveries in order.
+    const byUrl = new Map<string, DueDelivery[]>();
+    for (const d of due) byUrl.set(d.url, [...(byUrl.get(d.url) ?? []), d]);
+    await Promise.all(
+      [...byUrl.values()].map(async (list) => {
+        for (const d of list) await this.#attempt(d);
+      }),
+    );
+    return due.length;
+  }
+
+  async #attempt(d: DueDelivery): Promise<void> {
+    const body = JSON.stringify({
+      id: d.event_id,
+      type: d.type,
+      created_at: d.event_created_at.toISOString(),
+      business_id: d.business_id,
+      data: d.payload,
+    });
+    const started = Date.now();
+    const t = Math.floor(this.#clock.now() / 1000);
+    let code = 0;
+    let error = "";
+    try {
+      const res = await fetch(d.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "user-agent": "Linkflow-Webhooks/1",
+          "linkflow-event-id": d.event_id,
+          "linkflow-delivery-id": d.id,
+          "linkflow-signature": signWebhook(d.secret, body, t),
+        },
+        body,
+        redirect: "manual",
+        signal: AbortSignal.timeout(this.#opts.requestTimeoutMs),
+      });
+      code = res.status;
+      await res.body?.cancel();
+      if (code < 200 || code >= 300) error = `HTTP ${code}`;
+    } catch (err) {
+      error = err instanceof Error && err.name === "TimeoutError" ? "timeout" : "connection failed";
+    }
+    const attempts = d.attempts + 1;
+    const now = new Date(this.#clock.now());
+    const ok = error === "";
+    const failed = !ok && attempts >= this.#opts.maxAttempts;
+    const backoff = Math.min(this.#opts.baseBackoffMs * 2 ** (attempts - 1), this.#opts.maxBackoffMs);
+    await this.#sql.begin(async (tx) => {
+      await tx`insert into notifications.delivery_attempts (delivery_id, attempted_at, response_code, error, duration_ms)
+        values (${d.id}, ${now}, ${code}, ${error}, ${Date.now() - started})`;
+      await tx`update notifications.deliveries set
+          attempts = ${attempts}, last_response_code = ${code}, last_error = ${error}, lease_until = null,
+          status = ${ok ? "delivered" : failed ? "failed" : "pending"},
+          delivered_at = ${ok ? now : null},
+          next_attempt_at = ${ok || failed ? now : new Date(now.getTime() + backoff)}
+        where id = ${d.id}`;
+    });
+    const fields = { delivery_id: d.id, event_id: d.event_id, business_id: d.business_id, attempt: attempts };
+    if (ok) this.#log.info("webhook delivered", { ...fields, status_code: code });
+    else if (failed)
+      this.#log.warn("webhook delivery failed; giving up", { ...fields, status_code: code, error });
+    else
+      this.#log.info("webhook attempt failed; will retry", {
+        ...fields,
+        status_code: code,
+        error,
+        backoff_ms: backoff,
+      });
+  }
+
+  /** Stops the loop and waits for an in-flight pass. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+}

@@ -1,0 +1,340 @@
+import { type ServiceError, status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, type Sql } from "../../core/index.ts";
+import {
+  DeliveryStatus,
+  NotificationChannel,
+  NotificationOrigin,
+  type NotificationsServiceClient,
+} from "../../proto/index.ts";
+import {
+  call,
+  type ListeningServer,
+  listen,
+  readErrorCode,
+  readFieldViolations,
+} from "../../services/grpc/index.ts";
+import {
+  createNotificationsClient,
+  createNotificationsService,
+  migrateNotifications,
+  type NotificationsServiceHandle,
+  OutboxSmsSender,
+  SmtpEmailSender,
+  TwilioSmsSender,
+} from "../../services/notifications/index.ts";
+import {
+  createTestDatabase,
+  type SmtpServerHandle,
+  startSmtpServer,
+  startTwilioServer,
+  startWebhookReceiver,
+  type WebhookReceiverHandle,
+} from "../infra/index.ts";
+import { captureLogs } from "./helpers.ts";
+
+const logs = captureLogs();
+const PHONE = "+15557654321";
+const BIZ = "biz_0000000000000000000000001";
+const WF = "wf_00000000000000000000000001";
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let sql: Sql;
+let twilioServer: Awaited<ReturnType<typeof startTwilioServer>>;
+let smtp: SmtpServerHandle;
+let email: SmtpEmailSender;
+let service: NotificationsServiceHandle;
+let server: ListeningServer;
+let client: NotificationsServiceClient;
+const receivers: WebhookReceiverHandle[] = [];
+
+async function rejected(p: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as ServiceError;
+  }
+  throw new Error("expected the call to fail");
+}
+
+const sms = (over: Partial<Parameters<NotificationsServiceClient["sendSms"]>[0]> = {}) => ({
+  businessId: BIZ,
+  workflowId: WF,
+  to: PHONE,
+  body: "Your link: https://pay.example/l/abc",
+  origin: NotificationOrigin.NOTIFICATION_ORIGIN_INITIAL,
+  sentBy: "system",
+  idempotencyKey: "",
+  ...over,
+});
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  sql = connect(db.url);
+  await migrateNotifications(sql);
+  twilioServer = await startTwilioServer();
+  smtp = await startSmtpServer();
+  email = new SmtpEmailSender(smtp.url, { from: "Linkflow <no-reply@linkflow.test>" });
+  service = createNotificationsService({
+    sql,
+    sms: new TwilioSmsSender({
+      accountSid: twilioServer.accountSid,
+      authToken: twilioServer.authToken,
+      from: "+15550001111",
+      baseUrl: twilioServer.baseUrl,
+    }),
+    email,
+    webhooks: { pollIntervalMs: 25, baseBackoffMs: 30, maxBackoffMs: 200 },
+  });
+  server = await listen([service]);
+  client = createNotificationsClient(server.address);
+});
+
+afterAll(async () => {
+  client?.close();
+  await server?.close();
+  await service?.close();
+  await email?.close();
+  for (const r of receivers) await r.stop();
+  await smtp?.stop();
+  await twilioServer?.stop();
+  await sql?.end({ timeout: 5 });
+  await db?.drop();
+  logs.restore();
+});
+
+describe("notifications service", () => {
+  it("sends SMS through Twilio's API and records a numbered history", async () => {
+    const first = await call(client, "sendSms", sms({ idempotencyKey: "wf:1" }));
+    const msg = await twilioServer.waitForMessage((m) => m.body.includes("/l/abc"));
+    expect(msg).toMatchObject({
+      to: PHONE,
+      from: "+15550001111",
+      body: "Your link: https://pay.example/l/abc",
+    });
+    expect(first.notification).toMatchObject({
+      serial: 1,
+      channel: NotificationChannel.NOTIFICATION_CHANNEL_SMS,
+      origin: NotificationOrigin.NOTIFICATION_ORIGIN_INITIAL,
+      providerMessageId: msg.sid,
+      toMasked: "+1******4321",
+    });
+
+    // A retried effect sends nothing new.
+    const again = await call(client, "sendSms", sms({ idempotencyKey: "wf:1" }));
+    expect(again.notification?.id).toBe(first.notification?.id);
+    expect(twilioServer.messages.filter((m) => m.body.includes("/l/abc"))).toHaveLength(1);
+
+    const second = await call(
+      client,
+      "sendSms",
+      sms({
+        body: "Reminder",
+        origin: NotificationOrigin.NOTIFICATION_ORIGIN_REMINDER,
+        idempotencyKey: "wf:2",
+      }),
+    );
+    expect(second.notification?.serial).toBe(2);
+    const history = await call(client, "listWorkflowNotifications", { businessId: BIZ, workflowId: WF });
+    expect(history.notifications.map((n) => [n.serial, n.origin])).toEqual([
+      [1, NotificationOrigin.NOTIFICATION_ORIGIN_INITIAL],
+      [2, NotificationOrigin.NOTIFICATION_ORIGIN_REMINDER],
+    ]);
+    const other = await call(client, "listWorkflowNotifications", {
+      businessId: "biz_someoneelse",
+      workflowId: WF,
+    });
+    expect(other.notifications).toEqual([]);
+  });
+
+  it("rejects bad phone numbers clearly, before and at the provider", async () => {
+    const bad = await rejected(call(client, "sendSms", sms({ to: "555-1234", body: "" })));
+    expect(bad.code).toBe(status.INVALID_ARGUMENT);
+    expect(readFieldViolations(bad).map((v) => v.field)).toEqual(["to", "body"]);
+    expect(bad.details).toContain("E.164");
+
+    twilioServer.failNext(400, 21211, "The 'To' number is not a valid phone number.");
+    const provider = await rejected(call(client, "sendSms", sms({ idempotencyKey: "bad-1" })));
+    expect(provider.code).toBe(status.INVALID_ARGUMENT);
+    expect(readFieldViolations(provider)[0]?.field).toBe("to");
+
+    twilioServer.failNext(500, 20500, "Internal Server Error");
+    const down = await rejected(call(client, "sendSms", sms({ idempotencyKey: "down-1" })));
+    expect(down.code).toBe(status.UNAVAILABLE);
+    expect(readErrorCode(down)).toBe("sms_unavailable");
+    // The failed attempt released its key: the retry sends.
+    const retried = await call(client, "sendSms", sms({ idempotencyKey: "down-1", body: "retry ok" }));
+    expect(retried.notification?.id).toMatch(/^ntf_/);
+  });
+
+  it("sends email through SMTP", async () => {
+    const res = await call(client, "sendEmail", {
+      businessId: BIZ,
+      workflowId: WF,
+      to: "ada@example.com",
+      subject: "Finish your onboarding",
+      text: "Open https://pay.example/l/xyz",
+      html: "<p>Open <a href='https://pay.example/l/xyz'>your link</a></p>",
+      origin: NotificationOrigin.NOTIFICATION_ORIGIN_MANUAL,
+      sentBy: "key_123",
+      idempotencyKey: "mail-1",
+    });
+    const m = await smtp.waitForMessage((x) => x.subject === "Finish your onboarding");
+    expect(m.to).toEqual(["ada@example.com"]);
+    expect(m.text).toContain("https://pay.example/l/xyz");
+    expect(m.html).toContain("your link");
+    expect(res.notification).toMatchObject({
+      channel: NotificationChannel.NOTIFICATION_CHANNEL_EMAIL,
+      sentBy: "key_123",
+      toMasked: "a***@example.com",
+    });
+    const bad = await rejected(
+      call(client, "sendEmail", {
+        businessId: BIZ,
+        workflowId: "",
+        to: "nope",
+        subject: "",
+        text: "",
+        html: "",
+        origin: 0,
+        sentBy: "",
+        idempotencyKey: "",
+      }),
+    );
+    expect(readFieldViolations(bad).map((v) => v.field)).toEqual(["origin", "to", "subject", "text"]);
+  });
+
+  it("keeps SMS in the dev outbox when configured so", async () => {
+    const outbox = new OutboxSmsSender(sql);
+    const sent = await outbox.send({ to: PHONE, body: "dev only" });
+    const rows =
+      await sql`select recipient, body from notifications.outbox where id = ${sent.providerMessageId}`;
+    expect(rows[0]).toEqual({ recipient: PHONE, body: "dev only" });
+  });
+
+  it("delivers signed webhooks to matching subscriptions", async () => {
+    const biz = "biz_webhooks1";
+    const sub = await call(client, "createWebhookSubscription", {
+      businessId: biz,
+      url: "http://127.0.0.1:1/unused",
+      eventTypes: ["workflow.*"],
+      idempotencyKey: "",
+    });
+    await call(client, "deleteWebhookSubscription", {
+      businessId: biz,
+      subscriptionId: sub.subscription!.id,
+    });
+
+    const secrets: string[] = [];
+    const r2 = await startWebhookReceiver({ secrets: () => secrets });
+    receivers.push(r2);
+    const created = await call(client, "createWebhookSubscription", {
+      businessId: biz,
+      url: r2.url,
+      eventTypes: ["workflow.*"],
+      idempotencyKey: "",
+    });
+    secrets.push(created.secret);
+    expect(created.secret).toMatch(/^whsec_/);
+    const listed = await call(client, "listWebhookSubscriptions", { businessId: biz });
+    expect(listed.subscriptions.map((s) => s.id)).toEqual([created.subscription!.id]);
+
+    const ignored = await call(client, "publishEvent", {
+      businessId: biz,
+      type: "customer.created",
+      payloadJson: "{}",
+      workflowId: "",
+      idempotencyKey: "",
+    });
+    expect(ignored.deliveries).toBe(0);
+
+    const pub = await call(client, "publishEvent", {
+      businessId: biz,
+      type: "workflow.completed",
+      payloadJson: JSON.stringify({ workflow_id: "wf_1", status: "completed" }),
+      workflowId: "wf_1",
+      idempotencyKey: "evt-1",
+    });
+    expect(pub.eventId).toMatch(/^evt_/);
+    expect(pub.deliveries).toBe(1);
+    const d = await r2.waitForDelivery((x) => x.eventId === pub.eventId);
+    expect(d.verified).toBe(true);
+    expect(d.json).toMatchObject({
+      id: pub.eventId,
+      type: "workflow.completed",
+      business_id: biz,
+      data: { workflow_id: "wf_1", status: "completed" },
+    });
+    expect(d.headers["linkflow-signature"]).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+
+    const bad = await rejected(
+      call(client, "publishEvent", {
+        businessId: biz,
+        type: "Bad Type",
+        payloadJson: "[1]",
+        workflowId: "",
+        idempotencyKey: "",
+      }),
+    );
+    expect(readFieldViolations(bad).map((v) => v.field)).toEqual(["type", "payload_json"]);
+  });
+
+  it("retries failed deliveries with backoff, in order per workflow, losing nothing", async () => {
+    const biz = "biz_webhooks2";
+    const secrets: string[] = [];
+    const receiver = await startWebhookReceiver({ secrets: () => secrets });
+    receivers.push(receiver);
+    const created = await call(client, "createWebhookSubscription", {
+      businessId: biz,
+      url: receiver.url,
+      eventTypes: [],
+      idempotencyKey: "",
+    });
+    secrets.push(created.secret);
+    receiver.respond([500, 500]);
+
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) {
+      const res = await call(client, "publishEvent", {
+        businessId: biz,
+        type: "workflow.step_completed",
+        payloadJson: JSON.stringify({ n }),
+        workflowId: "wf_ordered",
+        idempotencyKey: `ordered-${n}`,
+      });
+      ids.push(res.eventId);
+    }
+    await receiver.waitForDelivery((x) => x.eventId === ids[2] && x.status === 200);
+    const ok = receiver.deliveries.filter((x) => x.status === 200);
+    expect(ok.map((x) => x.eventId)).toEqual(ids);
+    expect(receiver.deliveries.map((x) => x.status)).toEqual([500, 500, 200, 200, 200]);
+    expect(receiver.deliveries.slice(0, 3).every((x) => x.eventId === ids[0])).toBe(true);
+    expect(receiver.deliveries.every((x) => x.verified)).toBe(true);
+
+    const log = await call(client, "listDeliveries", { businessId: biz, eventId: ids[0]!, pageSize: 0 });
+    expect(log.deliveries).toHaveLength(1);
+    expect(log.deliveries[0]).toMatchObject({
+      status: DeliveryStatus.DELIVERY_STATUS_DELIVERED,
+      attempts: 3,
+      lastResponseCode: 200,
+    });
+    const attempts = await sql`select response_code from notifications.delivery_attempts
+      where delivery_id = ${log.deliveries[0]!.id} order by id`;
+    expect(attempts.map((a) => a.response_code)).toEqual([500, 500, 200]);
+
+    const again = await call(client, "redeliver", { businessId: biz, deliveryId: log.deliveries[0]!.id });
+    expect(again.delivery?.status).toBe(DeliveryStatus.DELIVERY_STATUS_PENDING);
+    await receiver.waitForDelivery((x) => x.eventId === ids[0] && receiver.deliveries.length > 5);
+  });
+
+  it("never logs phone numbers, message bodies or secrets", () => {
+    const text = logs.text();
+    expect(text).toContain("sms sent");
+    expect(text).toContain("webhook delivered");
+    expect(text).not.toContain(PHONE);
+    expect(text).not.toContain("5557654321");
+    expect(text).not.toContain("Your link");
+    expect(text).not.toContain("ada@example.com");
+    expect(text).not.toContain("whsec_");
+  });
+});
