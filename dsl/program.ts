@@ -57,6 +57,8 @@ export interface InputDecl {
   default?: LiteralValue;
   /** Allowed values when type is `enum`. */
   values?: string[];
+  /** For money: the only ISO 4217 currency accepted (`money(USD)`); any currency when absent. */
+  currency?: string;
   description?: string;
 }
 
