@@ -1,0 +1,46 @@
+import type { Migration } from "../../core/index.ts";
+
+/** Schema `workflows`: templates, link lookup by token hash, create idempotency and a tenant-scoped index. */
+export const workflowsMigrations: Migration[] = [
+  {
+    id: 1,
+    name: "templates_links_index",
+    sql: `
+      create table templates (
+        business_id text not null,
+        name text not null,
+        version int not null,
+        title text not null,
+        source text not null,
+        program jsonb not null,
+        hash text not null,
+        archived boolean not null default false,
+        created_at timestamptz not null default now(),
+        primary key (business_id, name, version)
+      );
+      create table links (
+        token_hash text primary key,
+        workflow_id text not null,
+        link_version int not null,
+        created_at timestamptz not null default now()
+      );
+      create table create_requests (
+        business_id text not null,
+        idempotency_key text not null,
+        request_hash text not null,
+        workflow_id text not null,
+        created_at timestamptz not null default now(),
+        primary key (business_id, idempotency_key)
+      );
+      create table workflows (
+        id text primary key,
+        business_id text not null,
+        template_name text not null,
+        template_version int not null,
+        external_id text,
+        created_at timestamptz not null default now()
+      );
+      create index workflows_by_business on workflows (business_id, created_at desc);
+    `,
+  },
+];

@@ -1,0 +1,74 @@
+import type { FieldViolation } from "../../core/index.ts";
+import type { StepIR } from "../../dsl/index.ts";
+
+const E164 = /^\+[1-9]\d{7,14}$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+export const PROFILE_FIELD_LABELS: Record<string, string> = {
+  first_name: "First name",
+  last_name: "Last name",
+  email: "Email",
+  phone: "Mobile number",
+  date_of_birth: "Date of birth",
+  address: "Address",
+  dba_name: "Business name (DBA)",
+  contact_first_name: "Contact first name",
+  contact_last_name: "Contact last name",
+  contact_email: "Contact email",
+  contact_phone: "Contact mobile number",
+  tax_id: "Tax id",
+  additional_contacts: "Additional contacts",
+};
+
+/** Step kinds whose activities this server runs end to end. */
+export const SUPPORTED_STEP_KINDS: ReadonlySet<string> = new Set(["collect_profile"]);
+
+function str(v: unknown): string {
+  return typeof v === "string" ? v.trim() : "";
+}
+
+function checkField(name: string, value: string): string | undefined {
+  if (value.length > 200) return "is too long (200 characters at most)";
+  if ((name === "email" || name === "contact_email") && !EMAIL.test(value)) return "must be an email address";
+  if ((name === "phone" || name === "contact_phone") && !E164.test(value))
+    return "must be a mobile number in international format, like +14155550123";
+  if (name === "date_of_birth" && !DATE.test(value)) return "must be a date like 1990-04-21";
+  return undefined;
+}
+
+/**
+ * Checks what the customer submitted for a step and returns the cleaned
+ * values. Field names in violations are the form's field names.
+ */
+export function validateStepData(
+  step: StepIR,
+  data: Record<string, unknown>,
+): { ok: true; values: Record<string, string> } | { ok: false; violations: FieldViolation[] } {
+  const violations: FieldViolation[] = [];
+  const values: Record<string, string> = {};
+  const a = step.action;
+  if (a.kind === "collect_profile") {
+    for (const f of a.fields) {
+      const v = str(data[f.name]);
+      if (!v) {
+        if (f.required)
+          violations.push({
+            field: f.name,
+            description: `${PROFILE_FIELD_LABELS[f.name] ?? f.name} is required`,
+          });
+        continue;
+      }
+      const problem = checkField(f.name, v);
+      if (problem)
+        violations.push({
+          field: f.name,
+          description: `${PROFILE_FIELD_LABELS[f.name] ?? f.name} ${problem}`,
+        });
+      else values[f.name] = v;
+    }
+  } else {
+    violations.push({ field: "step", description: `step kind ${a.kind} is not supported yet` });
+  }
+  return violations.length > 0 ? { ok: false, violations } : { ok: true, values };
+}
