@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserServer, chromium, type Page } from "playwright-core";
+import { killWithParent } from "./procs.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -56,12 +57,15 @@ export async function launchChromium(): Promise<ChromiumHandle> {
     }
   };
   process.on("exit", killOnExit);
+  // Playwright starts chromium as a process-group leader; kill the whole group if we die.
+  const unwatch = killWithParent(pid, { group: true });
   let browser: Browser;
   try {
     browser = await chromium.connect(server.wsEndpoint(), { timeout: 30_000 });
   } catch (err) {
     await server.kill();
     process.off("exit", killOnExit);
+    unwatch();
     throw err;
   }
   const version = browser.version();
@@ -91,6 +95,7 @@ export async function launchChromium(): Promise<ChromiumHandle> {
       } finally {
         await server.kill().catch(() => {});
         process.off("exit", killOnExit);
+        unwatch();
       }
     },
   };

@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { freePort, sleep, waitForTcp } from "./net.ts";
-import { type Spawned, spawnTracked } from "./procs.ts";
+import { removeWithParent, type Spawned, spawnTracked } from "./procs.ts";
 
 export interface NatsNode {
   url: string;
@@ -55,6 +55,11 @@ function config(p: Plan, all: Plan[], clustered: boolean): string {
   return `${lines.join("\n")}\n`;
 }
 
+async function removeDirs(dirs: string[]): Promise<void> {
+  await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+  for (const d of dirs) removeWithParent(d)();
+}
+
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
   const text = await res.text();
@@ -78,6 +83,7 @@ async function tryStart(
     for (let i = 0; i < count; i++) {
       const dir = await fs.mkdtemp(path.join(os.tmpdir(), "linkflow-nats-"));
       dirs.push(dir);
+      removeWithParent(dir);
       plans.push({
         name: `n${i + 1}`,
         port: await freePort(),
@@ -130,7 +136,7 @@ async function tryStart(
     }
   } catch (err) {
     await Promise.all(procs.map((p) => p.kill("SIGKILL")));
-    await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+    await removeDirs(dirs);
     throw err;
   }
   const nodes = plans.map((p, i): NatsNodeDetails => {
@@ -180,7 +186,7 @@ export async function startNats(opts: { nodes?: number } = {}): Promise<{
     nodes,
     async stop() {
       await Promise.all(procs.map((p) => p.kill("SIGTERM", 3_000)));
-      await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+      await removeDirs(dirs);
     },
   };
 }

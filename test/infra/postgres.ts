@@ -27,7 +27,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { freePort } from "./net.ts";
-import { type Spawned, spawnTracked } from "./procs.ts";
+import { removeWithParent, type Spawned, spawnTracked } from "./procs.ts";
 
 export interface PgBinaries {
   root: string;
@@ -337,6 +337,7 @@ export async function startPostgres(): Promise<{
   stop(): Promise<void>;
 }> {
   const parent = await fs.mkdtemp(path.join(os.tmpdir(), "linkflow-pg-"));
+  const unwatch = removeWithParent(parent);
   try {
     await chownForServer(parent);
     const server = await startEmbeddedPostgres({
@@ -344,9 +345,18 @@ export async function startPostgres(): Promise<{
       persistent: false,
       removeOnStop: parent,
     });
-    return { adminUrl: server.adminUrl, port: server.port, pid: server.pid, stop: () => server.stop() };
+    return {
+      adminUrl: server.adminUrl,
+      port: server.port,
+      pid: server.pid,
+      async stop() {
+        await server.stop();
+        unwatch();
+      },
+    };
   } catch (err) {
     await fs.rm(parent, { recursive: true, force: true });
+    unwatch();
     throw err;
   }
 }

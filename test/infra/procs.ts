@@ -1,9 +1,13 @@
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 
 /**
- * Every child process the harness starts is tracked here. A process `exit`
- * handler SIGKILLs whatever is still alive so nothing outlives the test run,
- * even when a test or a setup step fails halfway.
+ * Every child process the harness starts is tracked here, twice over:
+ * - a process `exit` handler SIGKILLs whatever is still alive;
+ * - a detached watchdog shell (one per Node process) is told each pid on its
+ *   stdin; when this process dies in any way (including SIGKILL/SIGTERM, which
+ *   skip `exit` handlers, e.g. when vitest tears down a worker) its stdin hits
+ *   EOF and it SIGKILLs every pid it still knows. So nothing outlives the run,
+ *   even when a test forgets to stop a server or setup fails halfway.
  */
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -20,6 +24,74 @@ function installExitHook(): void {
       }
     }
   });
+}
+
+const WATCHDOG_SCRIPT = `
+pids=""
+while IFS= read -r line; do
+  case "$line" in
+    +*) pids="$pids \${line#+}" ;;
+    -*) rm="\${line#-}"; keep=""; for p in $pids; do [ "$p" = "$rm" ] || keep="$keep $p"; done; pids="$keep" ;;
+  esac
+done
+for p in $pids; do
+  case "$p" in
+    g*) kill -9 -- "-\${p#g}" 2>/dev/null ;;
+    d*) ;;
+    *) kill -9 "$p" 2>/dev/null ;;
+  esac
+done
+sleep 0.2
+for p in $pids; do
+  case "$p" in
+    d*) rm -rf -- "\${p#d}" 2>/dev/null ;;
+  esac
+done
+`;
+
+let watchdog: ChildProcess | null | undefined;
+
+function watchdogWrite(line: string): void {
+  if (watchdog === undefined) {
+    try {
+      const w = spawn("/bin/sh", ["-c", WATCHDOG_SCRIPT], {
+        detached: true,
+        stdio: ["pipe", "ignore", "ignore"],
+      });
+      w.on("error", () => {
+        watchdog = null;
+      });
+      w.stdin?.on("error", () => {});
+      w.unref();
+      (w.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+      watchdog = w;
+    } catch {
+      watchdog = null;
+    }
+  }
+  if (watchdog?.stdin?.writable) watchdog.stdin.write(`${line}\n`);
+}
+
+/**
+ * Registers a temporary directory to be removed by the watchdog if this process
+ * dies before removing it itself (paths with whitespace are not supported and
+ * silently skipped). Returns the unregister function.
+ */
+export function removeWithParent(dir: string): () => void {
+  if (/\s/.test(dir) || !dir.startsWith("/")) return () => {};
+  watchdogWrite(`+d${dir}`);
+  return () => watchdogWrite(`-d${dir}`);
+}
+
+/**
+ * Registers a pid (or, with `group`, the process group it leads) with the
+ * watchdog so it is SIGKILLed if this process dies. Returns the unregister function.
+ */
+export function killWithParent(pid: number, opts: { group?: boolean } = {}): () => void {
+  if (!(pid > 0)) return () => {};
+  const token = opts.group ? `g${pid}` : String(pid);
+  watchdogWrite(`+${token}`);
+  return () => watchdogWrite(`-${token}`);
 }
 
 export interface Spawned {
@@ -53,10 +125,12 @@ export function spawnTracked(
   child.stdout?.on("data", append);
   child.stderr?.on("data", append);
   let hasExited = false;
+  const unwatch = child.pid === undefined ? () => {} : killWithParent(child.pid);
   const exitPromise = new Promise<void>((resolve) => {
     child.once("exit", () => {
       hasExited = true;
       live.delete(child);
+      unwatch();
       resolve();
     });
     child.once("error", (err) => {
