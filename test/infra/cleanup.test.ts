@@ -1,3 +1,6 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { launchChromium, startNats, startPostgres, startRedis } from "./index.ts";
 import { pidAlive } from "./procs.ts";
@@ -27,5 +30,27 @@ describe("harness cleanup", () => {
     expect(pidAlive(b?.pid ?? -1)).toBe(true);
     await nats.stop();
     expect(pidAlive(b?.pid ?? -1)).toBe(false);
+  });
+
+  it("reaps servers of a test process that dies by SIGKILL", async () => {
+    const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "orphan-maker.ts");
+    const child = spawn(process.execPath, ["--import", "tsx", fixture], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) =>
+      child.once("exit", (_c, s) => resolve(s)),
+    );
+    expect(signal, err).toBe("SIGKILL");
+    const { pids } = JSON.parse(out.trim()) as { pids: number[] };
+    expect(pids).toHaveLength(2);
+    await expect.poll(() => pids.filter(pidAlive), { timeout: 10_000, interval: 100 }).toEqual([]);
   });
 });
