@@ -677,6 +677,7 @@ export class Compiler {
       case "collectProfile": {
         const allowed = PROFILE_FIELDS[first.profile];
         const fields: { name: ProfileField; required: boolean }[] = [];
+        const before = s.list.length;
         for (const g of first.groups) {
           for (const f of g.fields) {
             if (!(f.text in FIELD_TYPES)) {
@@ -705,7 +706,7 @@ export class Compiler {
             fields.push({ name: f.text as ProfileField, required: g.required });
           }
         }
-        for (const r of PROFILE_REQUIRED[first.profile]) {
+        for (const r of before === s.list.length ? PROFILE_REQUIRED[first.profile] : []) {
           const f = fields.find((x) => x.name === r);
           if (f === undefined)
             s.error(
