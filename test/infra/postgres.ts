@@ -210,9 +210,22 @@ export async function startEmbeddedPostgres(
   const ids = serverUser();
   const password = opts.password ?? "password";
   const dataDir = path.resolve(opts.dataDir);
+  await fs.mkdir(path.dirname(dataDir), { recursive: true });
   await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
   await chownForServer(dataDir);
   const runAs = ids ? { uid: ids.uid, gid: ids.gid } : {};
+  if (ids) {
+    const probe = spawnSync("/bin/sh", ["-c", 'test -w "$1" && test -x "$1"', "sh", dataDir], {
+      ...runAs,
+      cwd: "/",
+    });
+    if (probe.status !== 0) {
+      throw new Error(
+        `PostgreSQL runs as the 'postgres' OS user (we are root), which cannot reach ${dataDir}; ` +
+          "make its parent directories traversable (chmod o+x) or use a data dir under the OS temp dir",
+      );
+    }
+  }
   const env = { ...process.env, LC_ALL: "C", LANG: "C" };
 
   if (!existsSync(path.join(dataDir, "PG_VERSION"))) {
