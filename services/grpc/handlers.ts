@@ -6,7 +6,7 @@ import {
   type ServiceError,
   type sendUnaryData,
 } from "@grpc/grpc-js";
-import type { Logger } from "../../core/index.ts";
+import { inServerSpan, type Logger } from "../../core/index.ts";
 import { fromServiceError, logFailure, toServiceError } from "./errors.ts";
 
 /**
@@ -19,7 +19,7 @@ export function unary<Req, Res>(
   opts: { log?: Logger; method?: string } = {},
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
-    handler(call.request, call).then(
+    inServerSpan(opts.method ?? call.getPath(), call.metadata, () => handler(call.request, call)).then(
       (res) => callback(null, res),
       (err: unknown) => {
         logFailure(opts.log, opts.method ?? call.getPath(), err);
