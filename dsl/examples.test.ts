@@ -10,7 +10,14 @@ const examples = readdirSync(dir)
 describe("examples", () => {
   it("has the required templates", () => {
     const names = examples.map((e) => e.file);
-    for (const n of ["welcome", "onboard_and_pay", "ach_debit_collection", "terms_only", "rent_collection", "vixo_invite"])
+    for (const n of [
+      "welcome",
+      "onboard_and_pay",
+      "ach_debit_collection",
+      "terms_only",
+      "rent_collection",
+      "vixo_invite",
+    ])
       expect(names).toContain(`${n}.flow`);
   });
 
