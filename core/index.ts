@@ -20,3 +20,4 @@ export {
 export { newId, newSecret } from "./ids.ts";
 export type { Logger } from "./log.ts";
 export { createLogger, logSink, redact, redactText } from "./log.ts";
+export { currentTraceparent, inServerSpan, inSpan, setupTracing, tracingInterceptor } from "./telemetry.ts";

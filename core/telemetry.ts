@@ -1,0 +1,105 @@
+import { context, propagation, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import {
+  BasicTracerProvider,
+  SimpleSpanProcessor,
+  BatchSpanProcessor,
+  type SpanExporter,
+  ConsoleSpanExporter,
+} from "@opentelemetry/sdk-trace-base";
+import { type InterceptingCall, InterceptingCall as Call, type Interceptor, type Metadata, status } from "@grpc/grpc-js";
+
+let installed: BasicTracerProvider | undefined;
+
+/**
+ * Installs tracing once per process: AsyncLocalStorage context, W3C trace
+ * context propagation and a tracer provider exporting to `exporter` (tests
+ * pass an InMemorySpanExporter; `OTEL_TRACES_EXPORTER=console` prints spans).
+ */
+export function setupTracing(opts: { exporter?: SpanExporter; batch?: boolean } = {}): { shutdown(): Promise<void> } {
+  if (!installed) {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  }
+  const exporter =
+    opts.exporter ?? (process.env.OTEL_TRACES_EXPORTER === "console" ? new ConsoleSpanExporter() : undefined);
+  if (!exporter) return { shutdown: async () => {} };
+  const provider = new BasicTracerProvider({
+    spanProcessors: [opts.batch ? new BatchSpanProcessor(exporter) : new SimpleSpanProcessor(exporter)],
+  });
+  trace.disable();
+  trace.setGlobalTracerProvider(provider);
+  installed = provider;
+  return {
+    shutdown: async () => {
+      await provider.shutdown();
+      if (installed === provider) {
+        trace.disable();
+        installed = undefined;
+      }
+    },
+  };
+}
+
+/** The current trace context as a `traceparent` header value, if there is one. */
+export function currentTraceparent(): string | undefined {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier.traceparent;
+}
+
+const tracer = () => trace.getTracer("linkflow");
+
+/** Runs `fn` in a new span (child of the active context), recording failures. */
+export async function inSpan<T>(
+  name: string,
+  attributes: Record<string, string | number | boolean>,
+  fn: (span: Span) => Promise<T>,
+  kind: SpanKind = SpanKind.INTERNAL,
+): Promise<T> {
+  return tracer().startActiveSpan(name, { kind, attributes }, async (span) => {
+    try {
+      return await fn(span);
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.name });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** Runs a gRPC server handler in a SERVER span whose parent comes from the call's `traceparent` metadata. */
+export function inServerSpan<T>(method: string, metadata: Metadata, fn: () => Promise<T>): Promise<T> {
+  const tp = metadata.get("traceparent")[0];
+  const parent =
+    typeof tp === "string" ? propagation.extract(context.active(), { traceparent: tp }) : context.active();
+  return context.with(parent, () => inSpan(`grpc.server ${method}`, { "rpc.method": method }, fn, SpanKind.SERVER));
+}
+
+/** grpc-js client interceptor: a CLIENT span per call and `traceparent` in the metadata. */
+export const tracingInterceptor: Interceptor = (options, nextCall): InterceptingCall => {
+  const method = options.method_definition.path;
+  const span = tracer().startSpan(`grpc.client ${method}`, {
+    kind: SpanKind.CLIENT,
+    attributes: { "rpc.method": method },
+  });
+  const ctx = trace.setSpan(context.active(), span);
+  return new Call(nextCall(options), {
+    start(metadata, listener, next) {
+      const carrier: Record<string, string> = {};
+      propagation.inject(ctx, carrier);
+      if (carrier.traceparent) metadata.set("traceparent", carrier.traceparent);
+      next(metadata, {
+        ...listener,
+        onReceiveStatus(s, nextStatus) {
+          span.setAttribute("rpc.grpc.status_code", s.code);
+          if (s.code !== status.OK) span.setStatus({ code: SpanStatusCode.ERROR });
+          span.end();
+          nextStatus(s);
+        },
+      });
+    },
+  });
+};

@@ -1,0 +1,270 @@
+import { readdir, readFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
+import { join } from "node:path";
+import { Server, ServerCredentials, credentials, type Interceptor } from "@grpc/grpc-js";
+import { SpanKind } from "@opentelemetry/api";
+import { connect, createLogger, inSpan, type Sql, systemClock, tracingInterceptor } from "../../core/index.ts";
+import {
+  AccountsServiceClient,
+  NotificationsServiceClient,
+} from "../../proto/index.ts";
+import { type Transport, LocalTransport, NatsTransport, RuntimeNode, runtimeMigrations } from "../../runtime/index.ts";
+import { createAccountsService, migrateAccounts } from "../../services/accounts/index.ts";
+import { listen, type ListeningServer } from "../../services/grpc/index.ts";
+import {
+  createNotificationsService,
+  type EmailSender,
+  migrateNotifications,
+  OutboxEmailSender,
+  OutboxSmsSender,
+  SmtpEmailSender,
+  type SmsSender,
+  TwilioSmsSender,
+} from "../../services/notifications/index.ts";
+import { createTransactionsService, migrateTransactions } from "../../services/transactions/index.ts";
+import {
+  SHARED_TEMPLATES,
+  TemplateStore,
+  WORKFLOW_ID_PREFIX,
+  Workflows,
+  workflowBehavior,
+  workflowEffects,
+  workflowsMigrations,
+} from "../../services/workflows/index.ts";
+import { migrate } from "../../core/index.ts";
+import { addPublicApi } from "../api/index.ts";
+import { createPortal } from "../portal/index.ts";
+import type { NodeConfig } from "./config.ts";
+import { renderOutbox } from "./outbox-page.ts";
+
+/** A running Linkflow node; `stop()` shuts it down in order and is idempotent. */
+export interface LinkflowNode {
+  nodeId: string;
+  grpcAddress: string;
+  httpAddress: string;
+  internalAddress: string;
+  publicBaseUrl: string;
+  runtime: RuntimeNode;
+  workflows: Workflows;
+  templates: TemplateStore;
+  sql: Sql;
+  /** Adds a route to the HTTP server (the dev outbox's webhook receiver uses it). */
+  httpRoutes: Map<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>;
+  devWebhooks: { at: number; type: string; body: string; verified: boolean }[];
+  stop(): Promise<void>;
+}
+
+/** Applies every schema's migrations (runtime, accounts, notifications, transactions, workflows). */
+export async function migrateAll(sql: Sql): Promise<void> {
+  await migrate(sql, "runtime", runtimeMigrations);
+  await migrateAccounts(sql);
+  await migrateNotifications(sql);
+  await migrateTransactions(sql);
+  await migrate(sql, "workflows", workflowsMigrations);
+}
+
+/** Publishes every `*.flow` file of a folder as a template all businesses can use. */
+export async function loadTemplates(templates: TemplateStore, dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const f of (await readdir(dir)).filter((x) => x.endsWith(".flow")).sort()) {
+    const t = await templates.publish(SHARED_TEMPLATES, await readFile(join(dir, f), "utf8"), f);
+    names.push(`${t.name}@${t.version}`);
+  }
+  return names;
+}
+
+/** Outgoing SMS in a CLIENT span (the provider call is the last hop of a workflow's first trace). */
+function traced(sender: SmsSender): SmsSender {
+  return {
+    provider: sender.provider,
+    send: (m) => inSpan(`sms.send ${sender.provider}`, { "messaging.system": sender.provider }, () => sender.send(m), SpanKind.CLIENT),
+  };
+}
+
+function listenHttp(server: HttpServer, addr: string): Promise<string> {
+  const i = addr.lastIndexOf(":");
+  const host = addr.slice(0, i);
+  const port = Number(addr.slice(i + 1));
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      const a = server.address();
+      resolve(typeof a === "object" && a ? `${host}:${a.port}` : addr);
+    });
+  });
+}
+
+/**
+ * Starts one node: migrations, the internal services, the runtime (local or
+ * NATS transport), the public gRPC API and the HTTP front door (customer
+ * page, dev outbox). Shutdown order: stop intake → drain actors → release
+ * leases → close services and connections.
+ */
+export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
+  const log = cfg.log ?? createLogger({ component: "node" });
+  const clock = cfg.clock ?? systemClock;
+  const closers: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch((err) => log.warn("shutdown step failed", { err }));
+  };
+  try {
+    if (!cfg.linkSecret || cfg.linkSecret.length < 16) throw new Error("LINKFLOW_LINK_SECRET must be at least 16 characters");
+    const sql = connect(cfg.databaseUrl, { max: 20 });
+    closers.push(() => sql.end({ timeout: 5 }));
+    await migrateAll(sql);
+
+    // Internal services.
+    const sms = traced(cfg.sms.kind === "twilio" ? new TwilioSmsSender(cfg.sms) : new OutboxSmsSender(sql));
+    const email: EmailSender =
+      cfg.email.kind === "smtp" ? new SmtpEmailSender(cfg.email.url, { from: cfg.email.from }) : new OutboxEmailSender(sql);
+    if (email instanceof SmtpEmailSender) closers.push(() => email.close());
+    const accounts = createAccountsService({ sql, clock, log: log.child({ service: "accounts" }) });
+    const notifications = createNotificationsService({
+      sql,
+      sms,
+      email,
+      clock,
+      log: log.child({ service: "notifications" }),
+      webhooks: {
+        ...(cfg.tuning?.webhookPollMs ? { pollIntervalMs: cfg.tuning.webhookPollMs } : {}),
+        ...(cfg.tuning?.webhookBaseBackoffMs ? { baseBackoffMs: cfg.tuning.webhookBaseBackoffMs } : {}),
+      },
+    });
+    closers.push(() => notifications.close());
+    const transactions = createTransactionsService({ sql, clock, log: log.child({ service: "transactions" }) });
+    const internal: ListeningServer = await listen([accounts, notifications, transactions], cfg.internalAddr);
+    closers.push(() => internal.close());
+    const interceptors: Interceptor[] = [tracingInterceptor];
+    const accountsClient = new AccountsServiceClient(internal.address, credentials.createInsecure(), { interceptors });
+    const notificationsClient = new NotificationsServiceClient(internal.address, credentials.createInsecure(), {
+      interceptors,
+    });
+    closers.push(async () => {
+      accountsClient.close();
+      notificationsClient.close();
+    });
+
+    // Runtime.
+    const transport: Transport =
+      cfg.transport.kind === "nats"
+        ? await NatsTransport.connect(cfg.transport.servers, `linkflow-${cfg.nodeId ?? "node"}`)
+        : new LocalTransport();
+    const httpAddrGuess = cfg.httpAddr;
+    let publicBaseUrl = cfg.publicBaseUrl ?? `http://${httpAddrGuess}`;
+    const templates = new TemplateStore(sql);
+    let workflows: Workflows | undefined;
+    const runtime = new RuntimeNode({
+      sql,
+      transport,
+      nodeId: cfg.nodeId,
+      clock,
+      log,
+      shardCount: cfg.shardCount,
+      actors: [{ prefix: WORKFLOW_ID_PREFIX, behavior: workflowBehavior }],
+      effects: workflowEffects({
+        accounts: accountsClient,
+        notifications: notificationsClient,
+        linkFor: (id, v) => workflows!.linkFor(id, v),
+      }),
+      heartbeatMs: cfg.tuning?.heartbeatMs,
+      leaseTtlMs: cfg.tuning?.leaseTtlMs,
+      timerPollMs: cfg.tuning?.timerPollMs,
+      effectPollMs: cfg.tuning?.effectPollMs,
+      effectRetry: cfg.tuning?.effectRetry,
+    });
+
+    // HTTP front door (bound before the runtime starts so the public URL is known).
+    const routes = new Map<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>();
+    const devWebhooks: LinkflowNode["devWebhooks"] = [];
+    let portal: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
+    const http = createServer((req, res) => {
+      void (async () => {
+        const path = (req.url ?? "/").split("?")[0] ?? "/";
+        const route = routes.get(path);
+        if (route) return route(req, res);
+        if (path === "/healthz") {
+          res.writeHead(200, { "content-type": "text/plain" });
+          return void res.end("ok\n");
+        }
+        if (cfg.devOutbox && path === "/dev/outbox") {
+          res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+          return void res.end(await renderOutbox(sql, devWebhooks));
+        }
+        if (portal && (await portal(req, res))) return;
+        res.writeHead(404, { "content-type": "text/plain" });
+        res.end("not found\n");
+      })().catch(() => {
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+        res.end("internal error\n");
+      });
+    });
+    const httpAddress = await listenHttp(http, cfg.httpAddr);
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          http.close(() => resolve());
+          http.closeAllConnections();
+        }),
+    );
+    if (!cfg.publicBaseUrl) publicBaseUrl = `http://${httpAddress}`;
+
+    workflows = new Workflows({ sql, node: runtime, templates, linkSecret: cfg.linkSecret, publicBaseUrl, clock });
+    portal = createPortal({
+      workflows,
+      secret: cfg.linkSecret,
+      secureCookies: publicBaseUrl.startsWith("https:"),
+      log: log.child({ component: "portal" }),
+    });
+
+    await runtime.start();
+    closers.push(() => runtime.stop());
+
+    // Public gRPC API last: intake opens only when everything behind it runs.
+    const grpc = new Server();
+    const health = addPublicApi(grpc, {
+      workflows,
+      accounts: accountsClient,
+      notifications: notificationsClient,
+      log: log.child({ component: "api" }),
+    });
+    const grpcPort = await new Promise<number>((resolve, reject) =>
+      grpc.bindAsync(cfg.grpcAddr, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    closers.push(async () => {
+      health.setServing(false);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          grpc.forceShutdown();
+          resolve();
+        }, 3000);
+        grpc.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    });
+    const grpcAddress = `${cfg.grpcAddr.slice(0, cfg.grpcAddr.lastIndexOf(":"))}:${grpcPort}`;
+
+    let stopping: Promise<void> | undefined;
+    return {
+      nodeId: runtime.nodeId,
+      grpcAddress,
+      httpAddress,
+      internalAddress: internal.address,
+      publicBaseUrl,
+      runtime,
+      workflows,
+      templates,
+      sql,
+      httpRoutes: routes,
+      devWebhooks,
+      stop: () => {
+        stopping ??= stopAll();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

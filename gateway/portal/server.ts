@@ -1,0 +1,138 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createLogger, LinkflowError, type Logger } from "../../core/index.ts";
+import { FINAL_STATUSES, type Workflows } from "../../services/workflows/index.ts";
+import { STYLESHEET } from "./html.ts";
+import { errorPage, finalPage, notFoundPage, processingPage, stepPage } from "./pages.ts";
+import { csrfToken, csrfValid, newSessionId, readCookie, SESSION_COOKIE, sessionCookie } from "./session.ts";
+
+export interface PortalOptions {
+  workflows: Workflows;
+  /** Secret for CSRF tokens. */
+  secret: string;
+  /** Mark cookies Secure (when served over https). */
+  secureCookies?: boolean;
+  log?: Logger;
+}
+
+const SECURITY_HEADERS: Record<string, string> = {
+  "content-security-policy":
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "x-frame-options": "DENY",
+  "cache-control": "no-store",
+};
+
+const MAX_BODY = 64 * 1024;
+
+function send(res: ServerResponse, code: number, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(code, { "content-type": "text/html; charset=utf-8", ...SECURITY_HEADERS, ...headers });
+  res.end(body);
+}
+
+async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > MAX_BODY) throw new LinkflowError("payload_too_large", "the form is too large", { grpcStatus: 8 });
+    chunks.push(c as Buffer);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+}
+
+/**
+ * The customer's hosted page: server-rendered, works without JavaScript.
+ * Returns a request handler for paths under /l/ and /static/; anything else
+ * answers false so the caller can route it.
+ */
+export function createPortal(o: PortalOptions): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const log = o.log ?? createLogger({ component: "portal" });
+  const secure = o.secureCookies ?? false;
+
+  return async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://portal.invalid");
+    if (url.pathname === "/static/portal.css") {
+      res.writeHead(200, { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=3600" });
+      res.end(STYLESHEET);
+      return true;
+    }
+    const m = /^\/l\/([^/]+)$/.exec(url.pathname);
+    if (!m) return false;
+    try {
+      const token = decodeURIComponent(m[1] ?? "");
+      const workflowId = await o.workflows.resolveLink(token);
+      if (!workflowId) {
+        send(res, 404, notFoundPage());
+        return true;
+      }
+      let sid = readCookie(req, SESSION_COOKIE);
+      const setCookie: Record<string, string> = {};
+      if (!sid || !/^[A-Za-z0-9_-]{24}$/.test(sid)) {
+        sid = newSessionId();
+        setCookie["set-cookie"] = sessionCookie(sid, secure);
+      }
+      const action = `/l/${encodeURIComponent(token)}`;
+
+      if (req.method === "POST") {
+        const form = await readForm(req);
+        if (!csrfValid(o.secret, readCookie(req, SESSION_COOKIE), workflowId, form.get("_csrf"))) {
+          send(res, 403, errorPage("This form has expired", "Please go back, reload the page and try again."));
+          return true;
+        }
+        const stepId = form.get("_step") ?? "";
+        const data: Record<string, string> = {};
+        for (const [k, v] of form) if (!k.startsWith("_")) data[k] = v;
+        try {
+          await o.workflows.submitStep(workflowId, stepId, data, {
+            ip: req.socket.remoteAddress,
+            userAgent: String(req.headers["user-agent"] ?? "").slice(0, 300),
+          });
+        } catch (err) {
+          if (err instanceof LinkflowError && err.code === "invalid_argument" && err.violations.length > 0) {
+            const s = await o.workflows.stateForCustomer(workflowId);
+            const step = s.program?.steps.find((x) => x.id === stepId);
+            if (step) {
+              send(res, 422, stepPage(s, step, action, csrfToken(o.secret, sid, workflowId), data, err.violations));
+              return true;
+            }
+          }
+          if (!(err instanceof LinkflowError) || err.retryable || err.grpcStatus === 13) throw err;
+          // step_not_current, workflow_not_active and the like: show where the workflow is now.
+        }
+        res.writeHead(303, { location: action, ...SECURITY_HEADERS });
+        res.end();
+        return true;
+      }
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        send(res, 405, errorPage("Not allowed", "This address only answers GET and POST."), { allow: "GET, POST" });
+        return true;
+      }
+
+      let s = await o.workflows.stateForCustomer(workflowId);
+      if (!FINAL_STATUSES.has(s.status) && !s.openedAt) {
+        await o.workflows.open(workflowId);
+        s = await o.workflows.stateForCustomer(workflowId);
+      }
+      if (FINAL_STATUSES.has(s.status)) {
+        send(res, 200, finalPage(s), setCookie);
+        return true;
+      }
+      const active = s.steps.find((x) => x.status === "active");
+      const step = active && s.program?.steps.find((x) => x.id === active.id);
+      const busy = Object.values(s.awaiting).some((p) => p.kind === "activity");
+      if (!step || busy) {
+        send(res, 200, processingPage(s), setCookie);
+        return true;
+      }
+      send(res, 200, stepPage(s, step, action, csrfToken(o.secret, sid, workflowId)), setCookie);
+      return true;
+    } catch (err) {
+      log.error("portal request failed", { error: (err as Error)?.name, code: (err as LinkflowError)?.code });
+      if (!res.headersSent) {
+        send(res, 503, errorPage("Please try again", "We could not load this page just now. Please try again in a moment."));
+      }
+      return true;
+    }
+  };
+}
