@@ -3,7 +3,9 @@
  * The `linkflow` command line. Subcommands live in one table; to add one
  * (e.g. `cluster status`), add an entry with a `run` or nested `subcommands`.
  */
+import { realpathSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
+import { pathToFileURL } from "node:url";
 import {
   compileTemplate,
   type Diagnostic,
@@ -161,7 +163,17 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+const isMain = invokedDirectly();
 if (isMain) {
   const io: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
   main(process.argv.slice(2), io).then(
