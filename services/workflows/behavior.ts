@@ -502,12 +502,10 @@ function onEffectResult(t: Turn, c: Extract<WorkflowCommand, { type: "effect.res
       if (typeof res.customerId === "string" && res.customerId !== s.customerId) {
         t.emit({ type: "customer.linked", at: t.now, customerId: res.customerId });
       }
-      t.emit({
-        type: "step.completed",
-        at: t.now,
-        stepId: step.id,
-        result: { ...(step.result ?? {}), ...res },
-      });
+      // Expressions read snake_case results (`profile.customer_id`), as the template language documents.
+      const result: Record<string, unknown> = { ...(step.result ?? {}) };
+      if (typeof res.customerId === "string") result.customer_id = res.customerId;
+      t.emit({ type: "step.completed", at: t.now, stepId: step.id, result });
       runHandlers(t, "step_completed", step.id);
       advance(t);
     } else {
