@@ -367,17 +367,11 @@ function decide(s: WorkflowState, c: WorkflowCommand, ctx: { now: number; nextEf
         };
       }
       if (!s.openedAt) t.emit({ type: "link.opened", at: ctx.now });
-      t.emit({ type: "step.submitted", at: ctx.now, stepId: step.id, fields: Object.keys(checked.values) });
+      t.emit({ type: "step.submitted", at: ctx.now, stepId: step.id, values: checked.values });
       if (!activityFor(t, ir, checked.values)) {
         t.emit({ type: "step.completed", at: ctx.now, stepId: step.id, result: checked.values });
         runHandlers(t, "step_completed", step.id);
         advance(t);
-      } else {
-        // Keep the submitted values as the step's pending result; the activity's outcome completes it.
-        t.state = {
-          ...t.state,
-          steps: t.state.steps.map((x) => (x.id === step.id ? { ...x, result: checked.values } : x)),
-        };
       }
       return t.decision();
     }
@@ -583,7 +577,8 @@ export function evolve(s: WorkflowState, e: WorkflowEvent): WorkflowState {
     case "step.skipped":
       return { ...s, steps: setStep(e.stepId, { status: "skipped" }) };
     case "step.submitted":
-      return { ...s, status: "in_progress" };
+      // The submitted values are the step's result until its activity completes it.
+      return { ...s, status: "in_progress", steps: setStep(e.stepId, { result: e.values }) };
     case "step.completed":
       return { ...s, steps: setStep(e.stepId, { status: "completed", result: e.result }) };
     case "step.failed":

@@ -100,7 +100,7 @@ export type WorkflowEvent = { at: number } & (
   | { type: "expiry.extended"; expireAt: number; by: string }
   | { type: "step.started"; stepId: string }
   | { type: "step.skipped"; stepId: string }
-  | { type: "step.submitted"; stepId: string; fields: string[] }
+  | { type: "step.submitted"; stepId: string; values: Record<string, string> }
   | { type: "step.completed"; stepId: string; result: Record<string, unknown> }
   | { type: "step.failed"; stepId: string; reason: string }
   | { type: "customer.linked"; customerId: string }
