@@ -1,11 +1,16 @@
 /**
- * The accounts service: businesses, API keys and customers, over gRPC, with
+ * The accounts service: businesses, API keys, customers, their financial
+ * accounts (numbers encrypted at rest) and document acceptances, over gRPC, with
  * its own Postgres schema `accounts`.
  */
 import type { Sql } from "../../core/index.ts";
 import { migrate } from "../../core/index.ts";
 import { migrations } from "./migrations.ts";
 
+export type { Keyring, SealedNumber } from "./crypto.ts";
+export { checkKeyring, keyringFromEnv, numberFingerprint, openNumber, sealNumber } from "./crypto.ts";
+export { ACH_DEBIT_AUTHORIZATION_SCOPE } from "./financial.ts";
+export { cardBrand, isLuhnValid, isValidRoutingNumber, parseExpiry } from "./instruments.ts";
 export { migrations } from "./migrations.ts";
 export type { AccountsServiceDeps } from "./service.ts";
 export { createAccountsClient, createAccountsService, hashApiKey } from "./service.ts";

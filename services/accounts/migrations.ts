@@ -48,4 +48,63 @@ create index customer_status_history_customer on customer_status_history (custom
 ${idempotencyTableSql()}
 `,
   },
+  {
+    id: 2,
+    name: "financial accounts, document acceptances, customer soft delete",
+    sql: `
+alter table customers add column deleted_at timestamptz;
+
+create table financial_accounts (
+  id text primary key,
+  business_id text not null references businesses(id),
+  customer_id text not null references customers(id),
+  kind text not null check (kind in ('bank_account', 'card')),
+  status text not null check (status in ('active', 'suspended', 'disconnected')),
+  source text not null check (source in ('manual', 'plaid', 'finicity')),
+  name text not null,
+  number_last4 text not null,
+  -- AES-256-GCM (iv, tag, ciphertext) under key_id; null once disconnected.
+  number_ciphertext bytea,
+  key_id text,
+  routing_number text not null default '',
+  account_type text not null default '',
+  name_on_account text not null default '',
+  card_type text not null default '',
+  card_brand text not null default '',
+  expiry_month int not null default 0,
+  expiry_year int not null default 0,
+  provider_account_id text not null default '',
+  is_default boolean not null default false,
+  created_at timestamptz not null,
+  updated_at timestamptz not null
+);
+create index financial_accounts_customer on financial_accounts (business_id, customer_id, id);
+create unique index financial_accounts_one_default on financial_accounts (customer_id) where is_default;
+
+create table financial_account_status_history (
+  id bigserial primary key,
+  financial_account_id text not null references financial_accounts(id),
+  status text not null,
+  reason text not null,
+  changed_at timestamptz not null
+);
+create index financial_account_status_history_account on financial_account_status_history (financial_account_id, id);
+
+create table document_acceptances (
+  id text primary key,
+  business_id text not null references businesses(id),
+  customer_id text not null references customers(id),
+  document_id text not null,
+  version text not null,
+  content_hash text not null,
+  scope text not null default '',
+  accepted_at timestamptz not null,
+  ip text not null,
+  user_agent text not null,
+  workflow_id text not null default '',
+  recorded_at timestamptz not null
+);
+create index document_acceptances_customer on document_acceptances (business_id, customer_id, id);
+`,
+  },
 ];

@@ -4,6 +4,7 @@ import type { TransactionSql } from "postgres";
 import {
   type Clock,
   createLogger,
+  FailedPreconditionError,
   type Logger,
   NotFoundError,
   newId,
@@ -25,11 +26,14 @@ import {
   CreateCustomerResponse,
   type Customer,
   CustomerStatus,
+  DeleteCustomerResponse,
   IndividualProfile,
   SetCustomerStatusResponse,
   UpdateCustomerResponse,
 } from "../../proto/index.ts";
 import { idempotent, unary, Violations } from "../grpc/index.ts";
+import { checkKeyring, type Keyring } from "./crypto.ts";
+import { disconnectAccounts, financialHandlers, requireCustomer } from "./financial.ts";
 import { normalizeProfile, type Profile, validateProfile } from "./validation.ts";
 
 export interface AccountsServiceDeps {
@@ -38,6 +42,11 @@ export interface AccountsServiceDeps {
   log?: Logger;
   /** Key mode in the plaintext prefix: `lf_test_` (default) or `lf_live_`. */
   keyMode?: "test" | "live";
+  /**
+   * Keys that encrypt account and card numbers at rest. Without one,
+   * AddFinancialAccount fails with FAILED_PRECONDITION `encryption_not_configured`.
+   */
+  keyring?: Keyring;
 }
 
 interface CustomerRow {
@@ -116,6 +125,17 @@ export function createAccountsService(deps: AccountsServiceDeps): {
   const log = deps.log ?? createLogger({ service: "accounts" });
   const mode = deps.keyMode ?? "test";
   const now = () => new Date(clock.now());
+  if (deps.keyring) checkKeyring(deps.keyring);
+  const noKeyring: Keyring = { currentKeyId: "", keys: {} };
+  const financial = financialHandlers({ sql, clock, log, keyring: deps.keyring ?? noKeyring });
+  if (!deps.keyring) {
+    financial.addFinancialAccount = unary(async () => {
+      throw new FailedPreconditionError(
+        "encryption_not_configured",
+        "financial accounts need an encryption keyring (LINKFLOW_ENCRYPTION_KEYS)",
+      );
+    });
+  }
 
   async function requireBusiness(db: Sql | TransactionSql, field: string, businessId: string): Promise<void> {
     const v = new Violations();
@@ -131,7 +151,8 @@ export function createAccountsService(deps: AccountsServiceDeps): {
     customerId: string,
   ): Promise<Customer> {
     const [row] = await db<CustomerRow[]>`
-      select * from accounts.customers where id = ${customerId} and business_id = ${businessId}`;
+      select * from accounts.customers
+      where id = ${customerId} and business_id = ${businessId} and deleted_at is null`;
     if (!row) throw new NotFoundError("customer", customerId);
     const history = await db<{ status: "active" | "suspended"; reason: string; changed_at: Date }[]>`
       select status, reason, changed_at from accounts.customer_status_history
@@ -345,7 +366,8 @@ export function createAccountsService(deps: AccountsServiceDeps): {
         },
         async (tx) => {
           const [row] = await tx<{ kind: string }[]>`
-            select kind from accounts.customers where id = ${req.customerId} and business_id = ${req.businessId} for update`;
+            select kind from accounts.customers
+            where id = ${req.customerId} and business_id = ${req.businessId} and deleted_at is null for update`;
           if (!row) throw new NotFoundError("customer", req.customerId);
           if (row.kind !== profile.$case) {
             throw new ValidationError([
@@ -377,7 +399,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       const status = STATUS_TO_DB[req.status] ?? null;
       const rows = await sql<{ id: string }[]>`
         select id from accounts.customers
-        where business_id = ${req.businessId}
+        where business_id = ${req.businessId} and deleted_at is null
           and (${token}::text = '' or id < ${token})
           and (${status}::text is null or status = ${status})
         order by id desc limit ${limit + 1}`;
@@ -407,7 +429,8 @@ export function createAccountsService(deps: AccountsServiceDeps): {
         async (tx) => {
           const at = now();
           const [row] = await tx<{ status: string }[]>`
-            select status from accounts.customers where id = ${req.customerId} and business_id = ${req.businessId} for update`;
+            select status from accounts.customers
+            where id = ${req.customerId} and business_id = ${req.businessId} and deleted_at is null for update`;
           if (!row) throw new NotFoundError("customer", req.customerId);
           if (row.status !== status) {
             await tx`update accounts.customers set status = ${status!}, updated_at = ${at} where id = ${req.customerId}`;
@@ -423,6 +446,38 @@ export function createAccountsService(deps: AccountsServiceDeps): {
         },
       );
     }),
+
+    deleteCustomer: unary(async (req) => {
+      const v = new Violations();
+      customerIds(v, req.businessId, req.customerId);
+      v.throwIfAny();
+      const { idempotencyKey, ...request } = req;
+      return idempotent(
+        sql,
+        {
+          schema: "accounts",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "DeleteCustomer",
+          request,
+          codec: DeleteCustomerResponse,
+        },
+        async (tx) => {
+          await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
+          const at = now();
+          const accounts = await disconnectAccounts(tx, req.customerId, at, "customer deleted");
+          await tx`update accounts.customers set deleted_at = ${at}, updated_at = ${at} where id = ${req.customerId}`;
+          log.info("customer deleted", {
+            business_id: req.businessId,
+            customer_id: req.customerId,
+            accounts,
+          });
+          return {};
+        },
+      );
+    }),
+
+    ...financial,
   };
 
   return {

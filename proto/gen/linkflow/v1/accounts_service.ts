@@ -66,6 +66,217 @@ export function customerStatusToJSON(object: CustomerStatus): string {
   }
 }
 
+export enum FinancialAccountKind {
+  FINANCIAL_ACCOUNT_KIND_UNSPECIFIED = 0,
+  FINANCIAL_ACCOUNT_KIND_BANK_ACCOUNT = 1,
+  FINANCIAL_ACCOUNT_KIND_CARD = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function financialAccountKindFromJSON(object: any): FinancialAccountKind {
+  switch (object) {
+    case 0:
+    case "FINANCIAL_ACCOUNT_KIND_UNSPECIFIED":
+      return FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_UNSPECIFIED;
+    case 1:
+    case "FINANCIAL_ACCOUNT_KIND_BANK_ACCOUNT":
+      return FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_BANK_ACCOUNT;
+    case 2:
+    case "FINANCIAL_ACCOUNT_KIND_CARD":
+      return FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_CARD;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return FinancialAccountKind.UNRECOGNIZED;
+  }
+}
+
+export function financialAccountKindToJSON(object: FinancialAccountKind): string {
+  switch (object) {
+    case FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_UNSPECIFIED:
+      return "FINANCIAL_ACCOUNT_KIND_UNSPECIFIED";
+    case FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_BANK_ACCOUNT:
+      return "FINANCIAL_ACCOUNT_KIND_BANK_ACCOUNT";
+    case FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_CARD:
+      return "FINANCIAL_ACCOUNT_KIND_CARD";
+    case FinancialAccountKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum FinancialAccountStatus {
+  FINANCIAL_ACCOUNT_STATUS_UNSPECIFIED = 0,
+  /** FINANCIAL_ACCOUNT_STATUS_ACTIVE - May transact (if the customer is active too). */
+  FINANCIAL_ACCOUNT_STATUS_ACTIVE = 1,
+  /** FINANCIAL_ACCOUNT_STATUS_SUSPENDED - May not transact until set active again. */
+  FINANCIAL_ACCOUNT_STATUS_SUSPENDED = 2,
+  /** FINANCIAL_ACCOUNT_STATUS_DISCONNECTED - Its sensitive data was erased (DisconnectFinancialData, DeleteCustomer); final. */
+  FINANCIAL_ACCOUNT_STATUS_DISCONNECTED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function financialAccountStatusFromJSON(object: any): FinancialAccountStatus {
+  switch (object) {
+    case 0:
+    case "FINANCIAL_ACCOUNT_STATUS_UNSPECIFIED":
+      return FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_UNSPECIFIED;
+    case 1:
+    case "FINANCIAL_ACCOUNT_STATUS_ACTIVE":
+      return FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_ACTIVE;
+    case 2:
+    case "FINANCIAL_ACCOUNT_STATUS_SUSPENDED":
+      return FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_SUSPENDED;
+    case 3:
+    case "FINANCIAL_ACCOUNT_STATUS_DISCONNECTED":
+      return FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_DISCONNECTED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return FinancialAccountStatus.UNRECOGNIZED;
+  }
+}
+
+export function financialAccountStatusToJSON(object: FinancialAccountStatus): string {
+  switch (object) {
+    case FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_UNSPECIFIED:
+      return "FINANCIAL_ACCOUNT_STATUS_UNSPECIFIED";
+    case FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_ACTIVE:
+      return "FINANCIAL_ACCOUNT_STATUS_ACTIVE";
+    case FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_SUSPENDED:
+      return "FINANCIAL_ACCOUNT_STATUS_SUSPENDED";
+    case FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_DISCONNECTED:
+      return "FINANCIAL_ACCOUNT_STATUS_DISCONNECTED";
+    case FinancialAccountStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** How the account was added. */
+export enum FinancialAccountSource {
+  FINANCIAL_ACCOUNT_SOURCE_UNSPECIFIED = 0,
+  FINANCIAL_ACCOUNT_SOURCE_MANUAL = 1,
+  FINANCIAL_ACCOUNT_SOURCE_PLAID = 2,
+  FINANCIAL_ACCOUNT_SOURCE_FINICITY = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function financialAccountSourceFromJSON(object: any): FinancialAccountSource {
+  switch (object) {
+    case 0:
+    case "FINANCIAL_ACCOUNT_SOURCE_UNSPECIFIED":
+      return FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_UNSPECIFIED;
+    case 1:
+    case "FINANCIAL_ACCOUNT_SOURCE_MANUAL":
+      return FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_MANUAL;
+    case 2:
+    case "FINANCIAL_ACCOUNT_SOURCE_PLAID":
+      return FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_PLAID;
+    case 3:
+    case "FINANCIAL_ACCOUNT_SOURCE_FINICITY":
+      return FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_FINICITY;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return FinancialAccountSource.UNRECOGNIZED;
+  }
+}
+
+export function financialAccountSourceToJSON(object: FinancialAccountSource): string {
+  switch (object) {
+    case FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_UNSPECIFIED:
+      return "FINANCIAL_ACCOUNT_SOURCE_UNSPECIFIED";
+    case FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_MANUAL:
+      return "FINANCIAL_ACCOUNT_SOURCE_MANUAL";
+    case FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_PLAID:
+      return "FINANCIAL_ACCOUNT_SOURCE_PLAID";
+    case FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_FINICITY:
+      return "FINANCIAL_ACCOUNT_SOURCE_FINICITY";
+    case FinancialAccountSource.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum BankAccountType {
+  BANK_ACCOUNT_TYPE_UNSPECIFIED = 0,
+  BANK_ACCOUNT_TYPE_CHECKING = 1,
+  BANK_ACCOUNT_TYPE_SAVINGS = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function bankAccountTypeFromJSON(object: any): BankAccountType {
+  switch (object) {
+    case 0:
+    case "BANK_ACCOUNT_TYPE_UNSPECIFIED":
+      return BankAccountType.BANK_ACCOUNT_TYPE_UNSPECIFIED;
+    case 1:
+    case "BANK_ACCOUNT_TYPE_CHECKING":
+      return BankAccountType.BANK_ACCOUNT_TYPE_CHECKING;
+    case 2:
+    case "BANK_ACCOUNT_TYPE_SAVINGS":
+      return BankAccountType.BANK_ACCOUNT_TYPE_SAVINGS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return BankAccountType.UNRECOGNIZED;
+  }
+}
+
+export function bankAccountTypeToJSON(object: BankAccountType): string {
+  switch (object) {
+    case BankAccountType.BANK_ACCOUNT_TYPE_UNSPECIFIED:
+      return "BANK_ACCOUNT_TYPE_UNSPECIFIED";
+    case BankAccountType.BANK_ACCOUNT_TYPE_CHECKING:
+      return "BANK_ACCOUNT_TYPE_CHECKING";
+    case BankAccountType.BANK_ACCOUNT_TYPE_SAVINGS:
+      return "BANK_ACCOUNT_TYPE_SAVINGS";
+    case BankAccountType.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum CardType {
+  CARD_TYPE_UNSPECIFIED = 0,
+  CARD_TYPE_DEBIT = 1,
+  CARD_TYPE_CREDIT = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function cardTypeFromJSON(object: any): CardType {
+  switch (object) {
+    case 0:
+    case "CARD_TYPE_UNSPECIFIED":
+      return CardType.CARD_TYPE_UNSPECIFIED;
+    case 1:
+    case "CARD_TYPE_DEBIT":
+      return CardType.CARD_TYPE_DEBIT;
+    case 2:
+    case "CARD_TYPE_CREDIT":
+      return CardType.CARD_TYPE_CREDIT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CardType.UNRECOGNIZED;
+  }
+}
+
+export function cardTypeToJSON(object: CardType): string {
+  switch (object) {
+    case CardType.CARD_TYPE_UNSPECIFIED:
+      return "CARD_TYPE_UNSPECIFIED";
+    case CardType.CARD_TYPE_DEBIT:
+      return "CARD_TYPE_DEBIT";
+    case CardType.CARD_TYPE_CREDIT:
+      return "CARD_TYPE_CREDIT";
+    case CardType.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface Business {
   /** `biz_...` */
   id: string;
@@ -255,6 +466,227 @@ export interface SetCustomerStatusRequest {
 
 export interface SetCustomerStatusResponse {
   customer?: Customer | undefined;
+}
+
+export interface DeleteCustomerRequest {
+  businessId: string;
+  customerId: string;
+  idempotencyKey: string;
+}
+
+export interface DeleteCustomerResponse {
+}
+
+/** A bank account as returned: never the account number. */
+export interface BankAccountDetails {
+  /** ABA routing number (public bank identifier). */
+  routingNumber: string;
+  accountType: BankAccountType;
+  /** Empty once disconnected. */
+  nameOnAccount: string;
+}
+
+/** A card as returned: never the card number. */
+export interface CardDetails {
+  cardType: CardType;
+  expiryMonth: number;
+  /** Four digits, e.g. 2029. */
+  expiryYear: number;
+  /** "visa", "mastercard", "amex", "discover" or "unknown". */
+  brand: string;
+}
+
+export interface FinancialAccount {
+  /** `fa_...` */
+  id: string;
+  businessId: string;
+  customerId: string;
+  kind: FinancialAccountKind;
+  status: FinancialAccountStatus;
+  source: FinancialAccountSource;
+  /** A display name, e.g. "Chase checking". */
+  name: string;
+  /** The last four digits of the account or card number. */
+  numberLast4: string;
+  /** "••••1234". */
+  numberMasked: string;
+  isDefault: boolean;
+  details?:
+    | { $case: "bankAccount"; value: BankAccountDetails }
+    | { $case: "card"; value: CardDetails }
+    | undefined;
+  /** The provider's id for the linked account (bank-link sources). */
+  providerAccountId: string;
+  createdAt?: Date | undefined;
+  updatedAt?: Date | undefined;
+  statusHistory: FinancialAccountStatusChange[];
+}
+
+export interface FinancialAccountStatusChange {
+  status: FinancialAccountStatus;
+  reason: string;
+  changedAt?: Date | undefined;
+}
+
+/** A bank account to add. */
+export interface BankAccountInput {
+  /** Nine digits with a valid ABA checksum. */
+  routingNumber: string;
+  /** 4 to 17 digits. */
+  accountNumber: string;
+  accountType: BankAccountType;
+  nameOnAccount: string;
+}
+
+/** A card to add. */
+export interface CardInput {
+  /** 12 to 19 digits, Luhn-valid; spaces and dashes are ignored. */
+  number: string;
+  /** "MM/YY", not in the past. */
+  expiry: string;
+  cardType: CardType;
+}
+
+export interface AddFinancialAccountRequest {
+  businessId: string;
+  customerId: string;
+  idempotencyKey: string;
+  name: string;
+  source: FinancialAccountSource;
+  /** Required for bank-link sources. */
+  providerAccountId: string;
+  details?:
+    | { $case: "bankAccount"; value: BankAccountInput }
+    | { $case: "card"; value: CardInput }
+    | undefined;
+  /** Make it the customer's default account (the first account always is). */
+  makeDefault: boolean;
+}
+
+export interface AddFinancialAccountResponse {
+  financialAccount?: FinancialAccount | undefined;
+}
+
+export interface GetFinancialAccountRequest {
+  businessId: string;
+  financialAccountId: string;
+}
+
+export interface GetFinancialAccountResponse {
+  financialAccount?: FinancialAccount | undefined;
+}
+
+export interface ListFinancialAccountsRequest {
+  businessId: string;
+  customerId: string;
+}
+
+export interface ListFinancialAccountsResponse {
+  /** Oldest first. */
+  financialAccounts: FinancialAccount[];
+}
+
+export interface SetFinancialAccountStatusRequest {
+  businessId: string;
+  financialAccountId: string;
+  /** ACTIVE or SUSPENDED. */
+  status: FinancialAccountStatus;
+  reason: string;
+  idempotencyKey: string;
+}
+
+export interface SetFinancialAccountStatusResponse {
+  financialAccount?: FinancialAccount | undefined;
+}
+
+export interface SetDefaultFinancialAccountRequest {
+  businessId: string;
+  financialAccountId: string;
+}
+
+export interface SetDefaultFinancialAccountResponse {
+  financialAccount?: FinancialAccount | undefined;
+}
+
+export interface DisconnectFinancialDataRequest {
+  businessId: string;
+  customerId: string;
+  idempotencyKey: string;
+}
+
+export interface DisconnectFinancialDataResponse {
+  /** How many accounts were disconnected by this call. */
+  disconnected: number;
+}
+
+export interface CheckTransactableRequest {
+  businessId: string;
+  customerId: string;
+  financialAccountId: string;
+}
+
+export interface CheckTransactableResponse {
+  ok: boolean;
+  /**
+   * When not ok: customer_suspended, financial_account_suspended,
+   * financial_account_disconnected.
+   */
+  reason: string;
+  financialAccount?:
+    | FinancialAccount
+    | undefined;
+  /** Whether the customer accepted a document with scope `ach_debit_authorization`. */
+  achDebitAuthorized: boolean;
+}
+
+export interface DocumentAcceptance {
+  /** `dac_...` */
+  id: string;
+  businessId: string;
+  customerId: string;
+  /** e.g. "terms-of-service". */
+  documentId: string;
+  /** e.g. "2024-03". */
+  version: string;
+  /** "sha256:<64 hex>" of the text the customer saw. */
+  contentHash: string;
+  /** What the acceptance authorizes, e.g. "ach_debit_authorization"; may be empty. */
+  scope: string;
+  acceptedAt?: Date | undefined;
+  ip: string;
+  userAgent: string;
+  workflowId: string;
+  recordedAt?: Date | undefined;
+}
+
+export interface RecordDocumentAcceptanceRequest {
+  businessId: string;
+  customerId: string;
+  documentId: string;
+  version: string;
+  contentHash: string;
+  scope: string;
+  acceptedAt?: Date | undefined;
+  ip: string;
+  userAgent: string;
+  idempotencyKey: string;
+  workflowId: string;
+}
+
+export interface RecordDocumentAcceptanceResponse {
+  acceptance?: DocumentAcceptance | undefined;
+}
+
+export interface ListDocumentAcceptancesRequest {
+  businessId: string;
+  customerId: string;
+  /** Only this document's acceptances. */
+  documentId: string;
+}
+
+export interface ListDocumentAcceptancesResponse {
+  /** Oldest first. */
+  acceptances: DocumentAcceptance[];
 }
 
 function createBaseBusiness(): Business {
@@ -3325,6 +3757,3444 @@ export const SetCustomerStatusResponse: MessageFns<SetCustomerStatusResponse> = 
   },
 };
 
+function createBaseDeleteCustomerRequest(): DeleteCustomerRequest {
+  return { businessId: "", customerId: "", idempotencyKey: "" };
+}
+
+export const DeleteCustomerRequest: MessageFns<DeleteCustomerRequest> = {
+  encode(message: DeleteCustomerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(18).string(message.customerId);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(26).string(message.idempotencyKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteCustomerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteCustomerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteCustomerRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteCustomerRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteCustomerRequest>, I>>(base?: I): DeleteCustomerRequest {
+    return DeleteCustomerRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteCustomerRequest>, I>>(object: I): DeleteCustomerRequest {
+    const message = createBaseDeleteCustomerRequest();
+    message.businessId = object.businessId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteCustomerResponse(): DeleteCustomerResponse {
+  return {};
+}
+
+export const DeleteCustomerResponse: MessageFns<DeleteCustomerResponse> = {
+  encode(_: DeleteCustomerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteCustomerResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteCustomerResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteCustomerResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteCustomerResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteCustomerResponse>, I>>(base?: I): DeleteCustomerResponse {
+    return DeleteCustomerResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteCustomerResponse>, I>>(_: I): DeleteCustomerResponse {
+    const message = createBaseDeleteCustomerResponse();
+    return message;
+  },
+};
+
+function createBaseBankAccountDetails(): BankAccountDetails {
+  return { routingNumber: "", accountType: 0, nameOnAccount: "" };
+}
+
+export const BankAccountDetails: MessageFns<BankAccountDetails> = {
+  encode(message: BankAccountDetails, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.routingNumber !== "") {
+      writer.uint32(10).string(message.routingNumber);
+    }
+    if (message.accountType !== 0) {
+      writer.uint32(16).int32(message.accountType);
+    }
+    if (message.nameOnAccount !== "") {
+      writer.uint32(26).string(message.nameOnAccount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BankAccountDetails {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBankAccountDetails();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.routingNumber = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.accountType = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nameOnAccount = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BankAccountDetails {
+    return {
+      routingNumber: isSet(object.routingNumber)
+        ? globalThis.String(object.routingNumber)
+        : isSet(object.routing_number)
+        ? globalThis.String(object.routing_number)
+        : "",
+      accountType: isSet(object.accountType)
+        ? bankAccountTypeFromJSON(object.accountType)
+        : isSet(object.account_type)
+        ? bankAccountTypeFromJSON(object.account_type)
+        : 0,
+      nameOnAccount: isSet(object.nameOnAccount)
+        ? globalThis.String(object.nameOnAccount)
+        : isSet(object.name_on_account)
+        ? globalThis.String(object.name_on_account)
+        : "",
+    };
+  },
+
+  toJSON(message: BankAccountDetails): unknown {
+    const obj: any = {};
+    if (message.routingNumber !== "") {
+      obj.routingNumber = message.routingNumber;
+    }
+    if (message.accountType !== 0) {
+      obj.accountType = bankAccountTypeToJSON(message.accountType);
+    }
+    if (message.nameOnAccount !== "") {
+      obj.nameOnAccount = message.nameOnAccount;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BankAccountDetails>, I>>(base?: I): BankAccountDetails {
+    return BankAccountDetails.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BankAccountDetails>, I>>(object: I): BankAccountDetails {
+    const message = createBaseBankAccountDetails();
+    message.routingNumber = object.routingNumber ?? "";
+    message.accountType = object.accountType ?? 0;
+    message.nameOnAccount = object.nameOnAccount ?? "";
+    return message;
+  },
+};
+
+function createBaseCardDetails(): CardDetails {
+  return { cardType: 0, expiryMonth: 0, expiryYear: 0, brand: "" };
+}
+
+export const CardDetails: MessageFns<CardDetails> = {
+  encode(message: CardDetails, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cardType !== 0) {
+      writer.uint32(8).int32(message.cardType);
+    }
+    if (message.expiryMonth !== 0) {
+      writer.uint32(16).int32(message.expiryMonth);
+    }
+    if (message.expiryYear !== 0) {
+      writer.uint32(24).int32(message.expiryYear);
+    }
+    if (message.brand !== "") {
+      writer.uint32(34).string(message.brand);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CardDetails {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCardDetails();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cardType = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.expiryMonth = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.expiryYear = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.brand = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CardDetails {
+    return {
+      cardType: isSet(object.cardType)
+        ? cardTypeFromJSON(object.cardType)
+        : isSet(object.card_type)
+        ? cardTypeFromJSON(object.card_type)
+        : 0,
+      expiryMonth: isSet(object.expiryMonth)
+        ? globalThis.Number(object.expiryMonth)
+        : isSet(object.expiry_month)
+        ? globalThis.Number(object.expiry_month)
+        : 0,
+      expiryYear: isSet(object.expiryYear)
+        ? globalThis.Number(object.expiryYear)
+        : isSet(object.expiry_year)
+        ? globalThis.Number(object.expiry_year)
+        : 0,
+      brand: isSet(object.brand) ? globalThis.String(object.brand) : "",
+    };
+  },
+
+  toJSON(message: CardDetails): unknown {
+    const obj: any = {};
+    if (message.cardType !== 0) {
+      obj.cardType = cardTypeToJSON(message.cardType);
+    }
+    if (message.expiryMonth !== 0) {
+      obj.expiryMonth = Math.round(message.expiryMonth);
+    }
+    if (message.expiryYear !== 0) {
+      obj.expiryYear = Math.round(message.expiryYear);
+    }
+    if (message.brand !== "") {
+      obj.brand = message.brand;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CardDetails>, I>>(base?: I): CardDetails {
+    return CardDetails.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CardDetails>, I>>(object: I): CardDetails {
+    const message = createBaseCardDetails();
+    message.cardType = object.cardType ?? 0;
+    message.expiryMonth = object.expiryMonth ?? 0;
+    message.expiryYear = object.expiryYear ?? 0;
+    message.brand = object.brand ?? "";
+    return message;
+  },
+};
+
+function createBaseFinancialAccount(): FinancialAccount {
+  return {
+    id: "",
+    businessId: "",
+    customerId: "",
+    kind: 0,
+    status: 0,
+    source: 0,
+    name: "",
+    numberLast4: "",
+    numberMasked: "",
+    isDefault: false,
+    details: undefined,
+    providerAccountId: "",
+    createdAt: undefined,
+    updatedAt: undefined,
+    statusHistory: [],
+  };
+}
+
+export const FinancialAccount: MessageFns<FinancialAccount> = {
+  encode(message: FinancialAccount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.businessId !== "") {
+      writer.uint32(18).string(message.businessId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(26).string(message.customerId);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(32).int32(message.kind);
+    }
+    if (message.status !== 0) {
+      writer.uint32(40).int32(message.status);
+    }
+    if (message.source !== 0) {
+      writer.uint32(48).int32(message.source);
+    }
+    if (message.name !== "") {
+      writer.uint32(58).string(message.name);
+    }
+    if (message.numberLast4 !== "") {
+      writer.uint32(66).string(message.numberLast4);
+    }
+    if (message.numberMasked !== "") {
+      writer.uint32(74).string(message.numberMasked);
+    }
+    if (message.isDefault !== false) {
+      writer.uint32(80).bool(message.isDefault);
+    }
+    switch (message.details?.$case) {
+      case "bankAccount":
+        BankAccountDetails.encode(message.details.value, writer.uint32(90).fork()).join();
+        break;
+      case "card":
+        CardDetails.encode(message.details.value, writer.uint32(98).fork()).join();
+        break;
+    }
+    if (message.providerAccountId !== "") {
+      writer.uint32(106).string(message.providerAccountId);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(114).fork()).join();
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(122).fork()).join();
+    }
+    for (const v of message.statusHistory) {
+      FinancialAccountStatusChange.encode(v!, writer.uint32(130).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FinancialAccount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFinancialAccount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.source = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.numberLast4 = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.numberMasked = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.isDefault = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.details = { $case: "bankAccount", value: BankAccountDetails.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.details = { $case: "card", value: CardDetails.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.providerAccountId = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.statusHistory.push(FinancialAccountStatusChange.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FinancialAccount {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      kind: isSet(object.kind) ? financialAccountKindFromJSON(object.kind) : 0,
+      status: isSet(object.status) ? financialAccountStatusFromJSON(object.status) : 0,
+      source: isSet(object.source) ? financialAccountSourceFromJSON(object.source) : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      numberLast4: isSet(object.numberLast4)
+        ? globalThis.String(object.numberLast4)
+        : isSet(object.number_last4)
+        ? globalThis.String(object.number_last4)
+        : "",
+      numberMasked: isSet(object.numberMasked)
+        ? globalThis.String(object.numberMasked)
+        : isSet(object.number_masked)
+        ? globalThis.String(object.number_masked)
+        : "",
+      isDefault: isSet(object.isDefault)
+        ? globalThis.Boolean(object.isDefault)
+        : isSet(object.is_default)
+        ? globalThis.Boolean(object.is_default)
+        : false,
+      details: isSet(object.bankAccount)
+        ? { $case: "bankAccount", value: BankAccountDetails.fromJSON(object.bankAccount) }
+        : isSet(object.bank_account)
+        ? { $case: "bankAccount", value: BankAccountDetails.fromJSON(object.bank_account) }
+        : isSet(object.card)
+        ? { $case: "card", value: CardDetails.fromJSON(object.card) }
+        : undefined,
+      providerAccountId: isSet(object.providerAccountId)
+        ? globalThis.String(object.providerAccountId)
+        : isSet(object.provider_account_id)
+        ? globalThis.String(object.provider_account_id)
+        : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+      statusHistory: globalThis.Array.isArray(object?.statusHistory)
+        ? object.statusHistory.map((e: any) => FinancialAccountStatusChange.fromJSON(e))
+        : globalThis.Array.isArray(object?.status_history)
+        ? object.status_history.map((e: any) => FinancialAccountStatusChange.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: FinancialAccount): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.kind !== 0) {
+      obj.kind = financialAccountKindToJSON(message.kind);
+    }
+    if (message.status !== 0) {
+      obj.status = financialAccountStatusToJSON(message.status);
+    }
+    if (message.source !== 0) {
+      obj.source = financialAccountSourceToJSON(message.source);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.numberLast4 !== "") {
+      obj.numberLast4 = message.numberLast4;
+    }
+    if (message.numberMasked !== "") {
+      obj.numberMasked = message.numberMasked;
+    }
+    if (message.isDefault !== false) {
+      obj.isDefault = message.isDefault;
+    }
+    if (message.details?.$case === "bankAccount") {
+      obj.bankAccount = BankAccountDetails.toJSON(message.details.value);
+    } else if (message.details?.$case === "card") {
+      obj.card = CardDetails.toJSON(message.details.value);
+    }
+    if (message.providerAccountId !== "") {
+      obj.providerAccountId = message.providerAccountId;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    if (message.statusHistory?.length) {
+      obj.statusHistory = message.statusHistory.map((e) => FinancialAccountStatusChange.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FinancialAccount>, I>>(base?: I): FinancialAccount {
+    return FinancialAccount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FinancialAccount>, I>>(object: I): FinancialAccount {
+    const message = createBaseFinancialAccount();
+    message.id = object.id ?? "";
+    message.businessId = object.businessId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.kind = object.kind ?? 0;
+    message.status = object.status ?? 0;
+    message.source = object.source ?? 0;
+    message.name = object.name ?? "";
+    message.numberLast4 = object.numberLast4 ?? "";
+    message.numberMasked = object.numberMasked ?? "";
+    message.isDefault = object.isDefault ?? false;
+    switch (object.details?.$case) {
+      case "bankAccount": {
+        if (object.details?.value !== undefined && object.details?.value !== null) {
+          message.details = { $case: "bankAccount", value: BankAccountDetails.fromPartial(object.details.value) };
+        }
+        break;
+      }
+      case "card": {
+        if (object.details?.value !== undefined && object.details?.value !== null) {
+          message.details = { $case: "card", value: CardDetails.fromPartial(object.details.value) };
+        }
+        break;
+      }
+    }
+    message.providerAccountId = object.providerAccountId ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    message.updatedAt = object.updatedAt ?? undefined;
+    message.statusHistory = object.statusHistory?.map((e) => FinancialAccountStatusChange.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseFinancialAccountStatusChange(): FinancialAccountStatusChange {
+  return { status: 0, reason: "", changedAt: undefined };
+}
+
+export const FinancialAccountStatusChange: MessageFns<FinancialAccountStatusChange> = {
+  encode(message: FinancialAccountStatusChange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== 0) {
+      writer.uint32(8).int32(message.status);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.changedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.changedAt), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FinancialAccountStatusChange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFinancialAccountStatusChange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.changedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FinancialAccountStatusChange {
+    return {
+      status: isSet(object.status) ? financialAccountStatusFromJSON(object.status) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      changedAt: isSet(object.changedAt)
+        ? fromJsonTimestamp(object.changedAt)
+        : isSet(object.changed_at)
+        ? fromJsonTimestamp(object.changed_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: FinancialAccountStatusChange): unknown {
+    const obj: any = {};
+    if (message.status !== 0) {
+      obj.status = financialAccountStatusToJSON(message.status);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.changedAt !== undefined) {
+      obj.changedAt = message.changedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FinancialAccountStatusChange>, I>>(base?: I): FinancialAccountStatusChange {
+    return FinancialAccountStatusChange.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FinancialAccountStatusChange>, I>>(object: I): FinancialAccountStatusChange {
+    const message = createBaseFinancialAccountStatusChange();
+    message.status = object.status ?? 0;
+    message.reason = object.reason ?? "";
+    message.changedAt = object.changedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseBankAccountInput(): BankAccountInput {
+  return { routingNumber: "", accountNumber: "", accountType: 0, nameOnAccount: "" };
+}
+
+export const BankAccountInput: MessageFns<BankAccountInput> = {
+  encode(message: BankAccountInput, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.routingNumber !== "") {
+      writer.uint32(10).string(message.routingNumber);
+    }
+    if (message.accountNumber !== "") {
+      writer.uint32(18).string(message.accountNumber);
+    }
+    if (message.accountType !== 0) {
+      writer.uint32(24).int32(message.accountType);
+    }
+    if (message.nameOnAccount !== "") {
+      writer.uint32(34).string(message.nameOnAccount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BankAccountInput {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBankAccountInput();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.routingNumber = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.accountNumber = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.accountType = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nameOnAccount = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BankAccountInput {
+    return {
+      routingNumber: isSet(object.routingNumber)
+        ? globalThis.String(object.routingNumber)
+        : isSet(object.routing_number)
+        ? globalThis.String(object.routing_number)
+        : "",
+      accountNumber: isSet(object.accountNumber)
+        ? globalThis.String(object.accountNumber)
+        : isSet(object.account_number)
+        ? globalThis.String(object.account_number)
+        : "",
+      accountType: isSet(object.accountType)
+        ? bankAccountTypeFromJSON(object.accountType)
+        : isSet(object.account_type)
+        ? bankAccountTypeFromJSON(object.account_type)
+        : 0,
+      nameOnAccount: isSet(object.nameOnAccount)
+        ? globalThis.String(object.nameOnAccount)
+        : isSet(object.name_on_account)
+        ? globalThis.String(object.name_on_account)
+        : "",
+    };
+  },
+
+  toJSON(message: BankAccountInput): unknown {
+    const obj: any = {};
+    if (message.routingNumber !== "") {
+      obj.routingNumber = message.routingNumber;
+    }
+    if (message.accountNumber !== "") {
+      obj.accountNumber = message.accountNumber;
+    }
+    if (message.accountType !== 0) {
+      obj.accountType = bankAccountTypeToJSON(message.accountType);
+    }
+    if (message.nameOnAccount !== "") {
+      obj.nameOnAccount = message.nameOnAccount;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BankAccountInput>, I>>(base?: I): BankAccountInput {
+    return BankAccountInput.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BankAccountInput>, I>>(object: I): BankAccountInput {
+    const message = createBaseBankAccountInput();
+    message.routingNumber = object.routingNumber ?? "";
+    message.accountNumber = object.accountNumber ?? "";
+    message.accountType = object.accountType ?? 0;
+    message.nameOnAccount = object.nameOnAccount ?? "";
+    return message;
+  },
+};
+
+function createBaseCardInput(): CardInput {
+  return { number: "", expiry: "", cardType: 0 };
+}
+
+export const CardInput: MessageFns<CardInput> = {
+  encode(message: CardInput, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.number !== "") {
+      writer.uint32(10).string(message.number);
+    }
+    if (message.expiry !== "") {
+      writer.uint32(18).string(message.expiry);
+    }
+    if (message.cardType !== 0) {
+      writer.uint32(24).int32(message.cardType);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CardInput {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCardInput();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.number = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.expiry = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.cardType = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CardInput {
+    return {
+      number: isSet(object.number) ? globalThis.String(object.number) : "",
+      expiry: isSet(object.expiry) ? globalThis.String(object.expiry) : "",
+      cardType: isSet(object.cardType)
+        ? cardTypeFromJSON(object.cardType)
+        : isSet(object.card_type)
+        ? cardTypeFromJSON(object.card_type)
+        : 0,
+    };
+  },
+
+  toJSON(message: CardInput): unknown {
+    const obj: any = {};
+    if (message.number !== "") {
+      obj.number = message.number;
+    }
+    if (message.expiry !== "") {
+      obj.expiry = message.expiry;
+    }
+    if (message.cardType !== 0) {
+      obj.cardType = cardTypeToJSON(message.cardType);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CardInput>, I>>(base?: I): CardInput {
+    return CardInput.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CardInput>, I>>(object: I): CardInput {
+    const message = createBaseCardInput();
+    message.number = object.number ?? "";
+    message.expiry = object.expiry ?? "";
+    message.cardType = object.cardType ?? 0;
+    return message;
+  },
+};
+
+function createBaseAddFinancialAccountRequest(): AddFinancialAccountRequest {
+  return {
+    businessId: "",
+    customerId: "",
+    idempotencyKey: "",
+    name: "",
+    source: 0,
+    providerAccountId: "",
+    details: undefined,
+    makeDefault: false,
+  };
+}
+
+export const AddFinancialAccountRequest: MessageFns<AddFinancialAccountRequest> = {
+  encode(message: AddFinancialAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(18).string(message.customerId);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(26).string(message.idempotencyKey);
+    }
+    if (message.name !== "") {
+      writer.uint32(34).string(message.name);
+    }
+    if (message.source !== 0) {
+      writer.uint32(40).int32(message.source);
+    }
+    if (message.providerAccountId !== "") {
+      writer.uint32(50).string(message.providerAccountId);
+    }
+    switch (message.details?.$case) {
+      case "bankAccount":
+        BankAccountInput.encode(message.details.value, writer.uint32(58).fork()).join();
+        break;
+      case "card":
+        CardInput.encode(message.details.value, writer.uint32(66).fork()).join();
+        break;
+    }
+    if (message.makeDefault !== false) {
+      writer.uint32(72).bool(message.makeDefault);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddFinancialAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddFinancialAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.source = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.providerAccountId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.details = { $case: "bankAccount", value: BankAccountInput.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.details = { $case: "card", value: CardInput.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.makeDefault = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddFinancialAccountRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      source: isSet(object.source) ? financialAccountSourceFromJSON(object.source) : 0,
+      providerAccountId: isSet(object.providerAccountId)
+        ? globalThis.String(object.providerAccountId)
+        : isSet(object.provider_account_id)
+        ? globalThis.String(object.provider_account_id)
+        : "",
+      details: isSet(object.bankAccount)
+        ? { $case: "bankAccount", value: BankAccountInput.fromJSON(object.bankAccount) }
+        : isSet(object.bank_account)
+        ? { $case: "bankAccount", value: BankAccountInput.fromJSON(object.bank_account) }
+        : isSet(object.card)
+        ? { $case: "card", value: CardInput.fromJSON(object.card) }
+        : undefined,
+      makeDefault: isSet(object.makeDefault)
+        ? globalThis.Boolean(object.makeDefault)
+        : isSet(object.make_default)
+        ? globalThis.Boolean(object.make_default)
+        : false,
+    };
+  },
+
+  toJSON(message: AddFinancialAccountRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.source !== 0) {
+      obj.source = financialAccountSourceToJSON(message.source);
+    }
+    if (message.providerAccountId !== "") {
+      obj.providerAccountId = message.providerAccountId;
+    }
+    if (message.details?.$case === "bankAccount") {
+      obj.bankAccount = BankAccountInput.toJSON(message.details.value);
+    } else if (message.details?.$case === "card") {
+      obj.card = CardInput.toJSON(message.details.value);
+    }
+    if (message.makeDefault !== false) {
+      obj.makeDefault = message.makeDefault;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AddFinancialAccountRequest>, I>>(base?: I): AddFinancialAccountRequest {
+    return AddFinancialAccountRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AddFinancialAccountRequest>, I>>(object: I): AddFinancialAccountRequest {
+    const message = createBaseAddFinancialAccountRequest();
+    message.businessId = object.businessId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    message.name = object.name ?? "";
+    message.source = object.source ?? 0;
+    message.providerAccountId = object.providerAccountId ?? "";
+    switch (object.details?.$case) {
+      case "bankAccount": {
+        if (object.details?.value !== undefined && object.details?.value !== null) {
+          message.details = { $case: "bankAccount", value: BankAccountInput.fromPartial(object.details.value) };
+        }
+        break;
+      }
+      case "card": {
+        if (object.details?.value !== undefined && object.details?.value !== null) {
+          message.details = { $case: "card", value: CardInput.fromPartial(object.details.value) };
+        }
+        break;
+      }
+    }
+    message.makeDefault = object.makeDefault ?? false;
+    return message;
+  },
+};
+
+function createBaseAddFinancialAccountResponse(): AddFinancialAccountResponse {
+  return { financialAccount: undefined };
+}
+
+export const AddFinancialAccountResponse: MessageFns<AddFinancialAccountResponse> = {
+  encode(message: AddFinancialAccountResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.financialAccount !== undefined) {
+      FinancialAccount.encode(message.financialAccount, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddFinancialAccountResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddFinancialAccountResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.financialAccount = FinancialAccount.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddFinancialAccountResponse {
+    return {
+      financialAccount: isSet(object.financialAccount)
+        ? FinancialAccount.fromJSON(object.financialAccount)
+        : isSet(object.financial_account)
+        ? FinancialAccount.fromJSON(object.financial_account)
+        : undefined,
+    };
+  },
+
+  toJSON(message: AddFinancialAccountResponse): unknown {
+    const obj: any = {};
+    if (message.financialAccount !== undefined) {
+      obj.financialAccount = FinancialAccount.toJSON(message.financialAccount);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AddFinancialAccountResponse>, I>>(base?: I): AddFinancialAccountResponse {
+    return AddFinancialAccountResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AddFinancialAccountResponse>, I>>(object: I): AddFinancialAccountResponse {
+    const message = createBaseAddFinancialAccountResponse();
+    message.financialAccount = (object.financialAccount !== undefined && object.financialAccount !== null)
+      ? FinancialAccount.fromPartial(object.financialAccount)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetFinancialAccountRequest(): GetFinancialAccountRequest {
+  return { businessId: "", financialAccountId: "" };
+}
+
+export const GetFinancialAccountRequest: MessageFns<GetFinancialAccountRequest> = {
+  encode(message: GetFinancialAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.financialAccountId !== "") {
+      writer.uint32(18).string(message.financialAccountId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetFinancialAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetFinancialAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.financialAccountId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetFinancialAccountRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      financialAccountId: isSet(object.financialAccountId)
+        ? globalThis.String(object.financialAccountId)
+        : isSet(object.financial_account_id)
+        ? globalThis.String(object.financial_account_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetFinancialAccountRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.financialAccountId !== "") {
+      obj.financialAccountId = message.financialAccountId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetFinancialAccountRequest>, I>>(base?: I): GetFinancialAccountRequest {
+    return GetFinancialAccountRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetFinancialAccountRequest>, I>>(object: I): GetFinancialAccountRequest {
+    const message = createBaseGetFinancialAccountRequest();
+    message.businessId = object.businessId ?? "";
+    message.financialAccountId = object.financialAccountId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetFinancialAccountResponse(): GetFinancialAccountResponse {
+  return { financialAccount: undefined };
+}
+
+export const GetFinancialAccountResponse: MessageFns<GetFinancialAccountResponse> = {
+  encode(message: GetFinancialAccountResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.financialAccount !== undefined) {
+      FinancialAccount.encode(message.financialAccount, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetFinancialAccountResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetFinancialAccountResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.financialAccount = FinancialAccount.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetFinancialAccountResponse {
+    return {
+      financialAccount: isSet(object.financialAccount)
+        ? FinancialAccount.fromJSON(object.financialAccount)
+        : isSet(object.financial_account)
+        ? FinancialAccount.fromJSON(object.financial_account)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GetFinancialAccountResponse): unknown {
+    const obj: any = {};
+    if (message.financialAccount !== undefined) {
+      obj.financialAccount = FinancialAccount.toJSON(message.financialAccount);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetFinancialAccountResponse>, I>>(base?: I): GetFinancialAccountResponse {
+    return GetFinancialAccountResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetFinancialAccountResponse>, I>>(object: I): GetFinancialAccountResponse {
+    const message = createBaseGetFinancialAccountResponse();
+    message.financialAccount = (object.financialAccount !== undefined && object.financialAccount !== null)
+      ? FinancialAccount.fromPartial(object.financialAccount)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListFinancialAccountsRequest(): ListFinancialAccountsRequest {
+  return { businessId: "", customerId: "" };
+}
+
+export const ListFinancialAccountsRequest: MessageFns<ListFinancialAccountsRequest> = {
+  encode(message: ListFinancialAccountsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(18).string(message.customerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFinancialAccountsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFinancialAccountsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFinancialAccountsRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListFinancialAccountsRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListFinancialAccountsRequest>, I>>(base?: I): ListFinancialAccountsRequest {
+    return ListFinancialAccountsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListFinancialAccountsRequest>, I>>(object: I): ListFinancialAccountsRequest {
+    const message = createBaseListFinancialAccountsRequest();
+    message.businessId = object.businessId ?? "";
+    message.customerId = object.customerId ?? "";
+    return message;
+  },
+};
+
+function createBaseListFinancialAccountsResponse(): ListFinancialAccountsResponse {
+  return { financialAccounts: [] };
+}
+
+export const ListFinancialAccountsResponse: MessageFns<ListFinancialAccountsResponse> = {
+  encode(message: ListFinancialAccountsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.financialAccounts) {
+      FinancialAccount.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFinancialAccountsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFinancialAccountsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.financialAccounts.push(FinancialAccount.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFinancialAccountsResponse {
+    return {
+      financialAccounts: globalThis.Array.isArray(object?.financialAccounts)
+        ? object.financialAccounts.map((e: any) => FinancialAccount.fromJSON(e))
+        : globalThis.Array.isArray(object?.financial_accounts)
+        ? object.financial_accounts.map((e: any) => FinancialAccount.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListFinancialAccountsResponse): unknown {
+    const obj: any = {};
+    if (message.financialAccounts?.length) {
+      obj.financialAccounts = message.financialAccounts.map((e) => FinancialAccount.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListFinancialAccountsResponse>, I>>(base?: I): ListFinancialAccountsResponse {
+    return ListFinancialAccountsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListFinancialAccountsResponse>, I>>(
+    object: I,
+  ): ListFinancialAccountsResponse {
+    const message = createBaseListFinancialAccountsResponse();
+    message.financialAccounts = object.financialAccounts?.map((e) => FinancialAccount.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSetFinancialAccountStatusRequest(): SetFinancialAccountStatusRequest {
+  return { businessId: "", financialAccountId: "", status: 0, reason: "", idempotencyKey: "" };
+}
+
+export const SetFinancialAccountStatusRequest: MessageFns<SetFinancialAccountStatusRequest> = {
+  encode(message: SetFinancialAccountStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.financialAccountId !== "") {
+      writer.uint32(18).string(message.financialAccountId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(24).int32(message.status);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(42).string(message.idempotencyKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetFinancialAccountStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetFinancialAccountStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.financialAccountId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetFinancialAccountStatusRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      financialAccountId: isSet(object.financialAccountId)
+        ? globalThis.String(object.financialAccountId)
+        : isSet(object.financial_account_id)
+        ? globalThis.String(object.financial_account_id)
+        : "",
+      status: isSet(object.status) ? financialAccountStatusFromJSON(object.status) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+    };
+  },
+
+  toJSON(message: SetFinancialAccountStatusRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.financialAccountId !== "") {
+      obj.financialAccountId = message.financialAccountId;
+    }
+    if (message.status !== 0) {
+      obj.status = financialAccountStatusToJSON(message.status);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetFinancialAccountStatusRequest>, I>>(
+    base?: I,
+  ): SetFinancialAccountStatusRequest {
+    return SetFinancialAccountStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetFinancialAccountStatusRequest>, I>>(
+    object: I,
+  ): SetFinancialAccountStatusRequest {
+    const message = createBaseSetFinancialAccountStatusRequest();
+    message.businessId = object.businessId ?? "";
+    message.financialAccountId = object.financialAccountId ?? "";
+    message.status = object.status ?? 0;
+    message.reason = object.reason ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    return message;
+  },
+};
+
+function createBaseSetFinancialAccountStatusResponse(): SetFinancialAccountStatusResponse {
+  return { financialAccount: undefined };
+}
+
+export const SetFinancialAccountStatusResponse: MessageFns<SetFinancialAccountStatusResponse> = {
+  encode(message: SetFinancialAccountStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.financialAccount !== undefined) {
+      FinancialAccount.encode(message.financialAccount, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetFinancialAccountStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetFinancialAccountStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.financialAccount = FinancialAccount.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetFinancialAccountStatusResponse {
+    return {
+      financialAccount: isSet(object.financialAccount)
+        ? FinancialAccount.fromJSON(object.financialAccount)
+        : isSet(object.financial_account)
+        ? FinancialAccount.fromJSON(object.financial_account)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SetFinancialAccountStatusResponse): unknown {
+    const obj: any = {};
+    if (message.financialAccount !== undefined) {
+      obj.financialAccount = FinancialAccount.toJSON(message.financialAccount);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetFinancialAccountStatusResponse>, I>>(
+    base?: I,
+  ): SetFinancialAccountStatusResponse {
+    return SetFinancialAccountStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetFinancialAccountStatusResponse>, I>>(
+    object: I,
+  ): SetFinancialAccountStatusResponse {
+    const message = createBaseSetFinancialAccountStatusResponse();
+    message.financialAccount = (object.financialAccount !== undefined && object.financialAccount !== null)
+      ? FinancialAccount.fromPartial(object.financialAccount)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSetDefaultFinancialAccountRequest(): SetDefaultFinancialAccountRequest {
+  return { businessId: "", financialAccountId: "" };
+}
+
+export const SetDefaultFinancialAccountRequest: MessageFns<SetDefaultFinancialAccountRequest> = {
+  encode(message: SetDefaultFinancialAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.financialAccountId !== "") {
+      writer.uint32(18).string(message.financialAccountId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetDefaultFinancialAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetDefaultFinancialAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.financialAccountId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetDefaultFinancialAccountRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      financialAccountId: isSet(object.financialAccountId)
+        ? globalThis.String(object.financialAccountId)
+        : isSet(object.financial_account_id)
+        ? globalThis.String(object.financial_account_id)
+        : "",
+    };
+  },
+
+  toJSON(message: SetDefaultFinancialAccountRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.financialAccountId !== "") {
+      obj.financialAccountId = message.financialAccountId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetDefaultFinancialAccountRequest>, I>>(
+    base?: I,
+  ): SetDefaultFinancialAccountRequest {
+    return SetDefaultFinancialAccountRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetDefaultFinancialAccountRequest>, I>>(
+    object: I,
+  ): SetDefaultFinancialAccountRequest {
+    const message = createBaseSetDefaultFinancialAccountRequest();
+    message.businessId = object.businessId ?? "";
+    message.financialAccountId = object.financialAccountId ?? "";
+    return message;
+  },
+};
+
+function createBaseSetDefaultFinancialAccountResponse(): SetDefaultFinancialAccountResponse {
+  return { financialAccount: undefined };
+}
+
+export const SetDefaultFinancialAccountResponse: MessageFns<SetDefaultFinancialAccountResponse> = {
+  encode(message: SetDefaultFinancialAccountResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.financialAccount !== undefined) {
+      FinancialAccount.encode(message.financialAccount, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetDefaultFinancialAccountResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetDefaultFinancialAccountResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.financialAccount = FinancialAccount.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetDefaultFinancialAccountResponse {
+    return {
+      financialAccount: isSet(object.financialAccount)
+        ? FinancialAccount.fromJSON(object.financialAccount)
+        : isSet(object.financial_account)
+        ? FinancialAccount.fromJSON(object.financial_account)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SetDefaultFinancialAccountResponse): unknown {
+    const obj: any = {};
+    if (message.financialAccount !== undefined) {
+      obj.financialAccount = FinancialAccount.toJSON(message.financialAccount);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetDefaultFinancialAccountResponse>, I>>(
+    base?: I,
+  ): SetDefaultFinancialAccountResponse {
+    return SetDefaultFinancialAccountResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetDefaultFinancialAccountResponse>, I>>(
+    object: I,
+  ): SetDefaultFinancialAccountResponse {
+    const message = createBaseSetDefaultFinancialAccountResponse();
+    message.financialAccount = (object.financialAccount !== undefined && object.financialAccount !== null)
+      ? FinancialAccount.fromPartial(object.financialAccount)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDisconnectFinancialDataRequest(): DisconnectFinancialDataRequest {
+  return { businessId: "", customerId: "", idempotencyKey: "" };
+}
+
+export const DisconnectFinancialDataRequest: MessageFns<DisconnectFinancialDataRequest> = {
+  encode(message: DisconnectFinancialDataRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(18).string(message.customerId);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(26).string(message.idempotencyKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DisconnectFinancialDataRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDisconnectFinancialDataRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DisconnectFinancialDataRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+    };
+  },
+
+  toJSON(message: DisconnectFinancialDataRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DisconnectFinancialDataRequest>, I>>(base?: I): DisconnectFinancialDataRequest {
+    return DisconnectFinancialDataRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DisconnectFinancialDataRequest>, I>>(
+    object: I,
+  ): DisconnectFinancialDataRequest {
+    const message = createBaseDisconnectFinancialDataRequest();
+    message.businessId = object.businessId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    return message;
+  },
+};
+
+function createBaseDisconnectFinancialDataResponse(): DisconnectFinancialDataResponse {
+  return { disconnected: 0 };
+}
+
+export const DisconnectFinancialDataResponse: MessageFns<DisconnectFinancialDataResponse> = {
+  encode(message: DisconnectFinancialDataResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.disconnected !== 0) {
+      writer.uint32(8).int32(message.disconnected);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DisconnectFinancialDataResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDisconnectFinancialDataResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.disconnected = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DisconnectFinancialDataResponse {
+    return { disconnected: isSet(object.disconnected) ? globalThis.Number(object.disconnected) : 0 };
+  },
+
+  toJSON(message: DisconnectFinancialDataResponse): unknown {
+    const obj: any = {};
+    if (message.disconnected !== 0) {
+      obj.disconnected = Math.round(message.disconnected);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DisconnectFinancialDataResponse>, I>>(base?: I): DisconnectFinancialDataResponse {
+    return DisconnectFinancialDataResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DisconnectFinancialDataResponse>, I>>(
+    object: I,
+  ): DisconnectFinancialDataResponse {
+    const message = createBaseDisconnectFinancialDataResponse();
+    message.disconnected = object.disconnected ?? 0;
+    return message;
+  },
+};
+
+function createBaseCheckTransactableRequest(): CheckTransactableRequest {
+  return { businessId: "", customerId: "", financialAccountId: "" };
+}
+
+export const CheckTransactableRequest: MessageFns<CheckTransactableRequest> = {
+  encode(message: CheckTransactableRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(18).string(message.customerId);
+    }
+    if (message.financialAccountId !== "") {
+      writer.uint32(26).string(message.financialAccountId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckTransactableRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckTransactableRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.financialAccountId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckTransactableRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      financialAccountId: isSet(object.financialAccountId)
+        ? globalThis.String(object.financialAccountId)
+        : isSet(object.financial_account_id)
+        ? globalThis.String(object.financial_account_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CheckTransactableRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.financialAccountId !== "") {
+      obj.financialAccountId = message.financialAccountId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckTransactableRequest>, I>>(base?: I): CheckTransactableRequest {
+    return CheckTransactableRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckTransactableRequest>, I>>(object: I): CheckTransactableRequest {
+    const message = createBaseCheckTransactableRequest();
+    message.businessId = object.businessId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.financialAccountId = object.financialAccountId ?? "";
+    return message;
+  },
+};
+
+function createBaseCheckTransactableResponse(): CheckTransactableResponse {
+  return { ok: false, reason: "", financialAccount: undefined, achDebitAuthorized: false };
+}
+
+export const CheckTransactableResponse: MessageFns<CheckTransactableResponse> = {
+  encode(message: CheckTransactableResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ok !== false) {
+      writer.uint32(8).bool(message.ok);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.financialAccount !== undefined) {
+      FinancialAccount.encode(message.financialAccount, writer.uint32(26).fork()).join();
+    }
+    if (message.achDebitAuthorized !== false) {
+      writer.uint32(32).bool(message.achDebitAuthorized);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckTransactableResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckTransactableResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.financialAccount = FinancialAccount.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.achDebitAuthorized = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckTransactableResponse {
+    return {
+      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      financialAccount: isSet(object.financialAccount)
+        ? FinancialAccount.fromJSON(object.financialAccount)
+        : isSet(object.financial_account)
+        ? FinancialAccount.fromJSON(object.financial_account)
+        : undefined,
+      achDebitAuthorized: isSet(object.achDebitAuthorized)
+        ? globalThis.Boolean(object.achDebitAuthorized)
+        : isSet(object.ach_debit_authorized)
+        ? globalThis.Boolean(object.ach_debit_authorized)
+        : false,
+    };
+  },
+
+  toJSON(message: CheckTransactableResponse): unknown {
+    const obj: any = {};
+    if (message.ok !== false) {
+      obj.ok = message.ok;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.financialAccount !== undefined) {
+      obj.financialAccount = FinancialAccount.toJSON(message.financialAccount);
+    }
+    if (message.achDebitAuthorized !== false) {
+      obj.achDebitAuthorized = message.achDebitAuthorized;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckTransactableResponse>, I>>(base?: I): CheckTransactableResponse {
+    return CheckTransactableResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckTransactableResponse>, I>>(object: I): CheckTransactableResponse {
+    const message = createBaseCheckTransactableResponse();
+    message.ok = object.ok ?? false;
+    message.reason = object.reason ?? "";
+    message.financialAccount = (object.financialAccount !== undefined && object.financialAccount !== null)
+      ? FinancialAccount.fromPartial(object.financialAccount)
+      : undefined;
+    message.achDebitAuthorized = object.achDebitAuthorized ?? false;
+    return message;
+  },
+};
+
+function createBaseDocumentAcceptance(): DocumentAcceptance {
+  return {
+    id: "",
+    businessId: "",
+    customerId: "",
+    documentId: "",
+    version: "",
+    contentHash: "",
+    scope: "",
+    acceptedAt: undefined,
+    ip: "",
+    userAgent: "",
+    workflowId: "",
+    recordedAt: undefined,
+  };
+}
+
+export const DocumentAcceptance: MessageFns<DocumentAcceptance> = {
+  encode(message: DocumentAcceptance, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.businessId !== "") {
+      writer.uint32(18).string(message.businessId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(26).string(message.customerId);
+    }
+    if (message.documentId !== "") {
+      writer.uint32(34).string(message.documentId);
+    }
+    if (message.version !== "") {
+      writer.uint32(42).string(message.version);
+    }
+    if (message.contentHash !== "") {
+      writer.uint32(50).string(message.contentHash);
+    }
+    if (message.scope !== "") {
+      writer.uint32(58).string(message.scope);
+    }
+    if (message.acceptedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.acceptedAt), writer.uint32(66).fork()).join();
+    }
+    if (message.ip !== "") {
+      writer.uint32(74).string(message.ip);
+    }
+    if (message.userAgent !== "") {
+      writer.uint32(82).string(message.userAgent);
+    }
+    if (message.workflowId !== "") {
+      writer.uint32(90).string(message.workflowId);
+    }
+    if (message.recordedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.recordedAt), writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DocumentAcceptance {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDocumentAcceptance();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.documentId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.contentHash = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.scope = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.acceptedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.userAgent = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.workflowId = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.recordedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DocumentAcceptance {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      documentId: isSet(object.documentId)
+        ? globalThis.String(object.documentId)
+        : isSet(object.document_id)
+        ? globalThis.String(object.document_id)
+        : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      contentHash: isSet(object.contentHash)
+        ? globalThis.String(object.contentHash)
+        : isSet(object.content_hash)
+        ? globalThis.String(object.content_hash)
+        : "",
+      scope: isSet(object.scope) ? globalThis.String(object.scope) : "",
+      acceptedAt: isSet(object.acceptedAt)
+        ? fromJsonTimestamp(object.acceptedAt)
+        : isSet(object.accepted_at)
+        ? fromJsonTimestamp(object.accepted_at)
+        : undefined,
+      ip: isSet(object.ip) ? globalThis.String(object.ip) : "",
+      userAgent: isSet(object.userAgent)
+        ? globalThis.String(object.userAgent)
+        : isSet(object.user_agent)
+        ? globalThis.String(object.user_agent)
+        : "",
+      workflowId: isSet(object.workflowId)
+        ? globalThis.String(object.workflowId)
+        : isSet(object.workflow_id)
+        ? globalThis.String(object.workflow_id)
+        : "",
+      recordedAt: isSet(object.recordedAt)
+        ? fromJsonTimestamp(object.recordedAt)
+        : isSet(object.recorded_at)
+        ? fromJsonTimestamp(object.recorded_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: DocumentAcceptance): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.documentId !== "") {
+      obj.documentId = message.documentId;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.contentHash !== "") {
+      obj.contentHash = message.contentHash;
+    }
+    if (message.scope !== "") {
+      obj.scope = message.scope;
+    }
+    if (message.acceptedAt !== undefined) {
+      obj.acceptedAt = message.acceptedAt.toISOString();
+    }
+    if (message.ip !== "") {
+      obj.ip = message.ip;
+    }
+    if (message.userAgent !== "") {
+      obj.userAgent = message.userAgent;
+    }
+    if (message.workflowId !== "") {
+      obj.workflowId = message.workflowId;
+    }
+    if (message.recordedAt !== undefined) {
+      obj.recordedAt = message.recordedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DocumentAcceptance>, I>>(base?: I): DocumentAcceptance {
+    return DocumentAcceptance.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DocumentAcceptance>, I>>(object: I): DocumentAcceptance {
+    const message = createBaseDocumentAcceptance();
+    message.id = object.id ?? "";
+    message.businessId = object.businessId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.documentId = object.documentId ?? "";
+    message.version = object.version ?? "";
+    message.contentHash = object.contentHash ?? "";
+    message.scope = object.scope ?? "";
+    message.acceptedAt = object.acceptedAt ?? undefined;
+    message.ip = object.ip ?? "";
+    message.userAgent = object.userAgent ?? "";
+    message.workflowId = object.workflowId ?? "";
+    message.recordedAt = object.recordedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRecordDocumentAcceptanceRequest(): RecordDocumentAcceptanceRequest {
+  return {
+    businessId: "",
+    customerId: "",
+    documentId: "",
+    version: "",
+    contentHash: "",
+    scope: "",
+    acceptedAt: undefined,
+    ip: "",
+    userAgent: "",
+    idempotencyKey: "",
+    workflowId: "",
+  };
+}
+
+export const RecordDocumentAcceptanceRequest: MessageFns<RecordDocumentAcceptanceRequest> = {
+  encode(message: RecordDocumentAcceptanceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(18).string(message.customerId);
+    }
+    if (message.documentId !== "") {
+      writer.uint32(26).string(message.documentId);
+    }
+    if (message.version !== "") {
+      writer.uint32(34).string(message.version);
+    }
+    if (message.contentHash !== "") {
+      writer.uint32(42).string(message.contentHash);
+    }
+    if (message.scope !== "") {
+      writer.uint32(50).string(message.scope);
+    }
+    if (message.acceptedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.acceptedAt), writer.uint32(58).fork()).join();
+    }
+    if (message.ip !== "") {
+      writer.uint32(66).string(message.ip);
+    }
+    if (message.userAgent !== "") {
+      writer.uint32(74).string(message.userAgent);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(82).string(message.idempotencyKey);
+    }
+    if (message.workflowId !== "") {
+      writer.uint32(90).string(message.workflowId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordDocumentAcceptanceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordDocumentAcceptanceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.documentId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.contentHash = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.scope = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.acceptedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.userAgent = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.workflowId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordDocumentAcceptanceRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      documentId: isSet(object.documentId)
+        ? globalThis.String(object.documentId)
+        : isSet(object.document_id)
+        ? globalThis.String(object.document_id)
+        : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      contentHash: isSet(object.contentHash)
+        ? globalThis.String(object.contentHash)
+        : isSet(object.content_hash)
+        ? globalThis.String(object.content_hash)
+        : "",
+      scope: isSet(object.scope) ? globalThis.String(object.scope) : "",
+      acceptedAt: isSet(object.acceptedAt)
+        ? fromJsonTimestamp(object.acceptedAt)
+        : isSet(object.accepted_at)
+        ? fromJsonTimestamp(object.accepted_at)
+        : undefined,
+      ip: isSet(object.ip) ? globalThis.String(object.ip) : "",
+      userAgent: isSet(object.userAgent)
+        ? globalThis.String(object.userAgent)
+        : isSet(object.user_agent)
+        ? globalThis.String(object.user_agent)
+        : "",
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+      workflowId: isSet(object.workflowId)
+        ? globalThis.String(object.workflowId)
+        : isSet(object.workflow_id)
+        ? globalThis.String(object.workflow_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RecordDocumentAcceptanceRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.documentId !== "") {
+      obj.documentId = message.documentId;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.contentHash !== "") {
+      obj.contentHash = message.contentHash;
+    }
+    if (message.scope !== "") {
+      obj.scope = message.scope;
+    }
+    if (message.acceptedAt !== undefined) {
+      obj.acceptedAt = message.acceptedAt.toISOString();
+    }
+    if (message.ip !== "") {
+      obj.ip = message.ip;
+    }
+    if (message.userAgent !== "") {
+      obj.userAgent = message.userAgent;
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    if (message.workflowId !== "") {
+      obj.workflowId = message.workflowId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordDocumentAcceptanceRequest>, I>>(base?: I): RecordDocumentAcceptanceRequest {
+    return RecordDocumentAcceptanceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordDocumentAcceptanceRequest>, I>>(
+    object: I,
+  ): RecordDocumentAcceptanceRequest {
+    const message = createBaseRecordDocumentAcceptanceRequest();
+    message.businessId = object.businessId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.documentId = object.documentId ?? "";
+    message.version = object.version ?? "";
+    message.contentHash = object.contentHash ?? "";
+    message.scope = object.scope ?? "";
+    message.acceptedAt = object.acceptedAt ?? undefined;
+    message.ip = object.ip ?? "";
+    message.userAgent = object.userAgent ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    message.workflowId = object.workflowId ?? "";
+    return message;
+  },
+};
+
+function createBaseRecordDocumentAcceptanceResponse(): RecordDocumentAcceptanceResponse {
+  return { acceptance: undefined };
+}
+
+export const RecordDocumentAcceptanceResponse: MessageFns<RecordDocumentAcceptanceResponse> = {
+  encode(message: RecordDocumentAcceptanceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.acceptance !== undefined) {
+      DocumentAcceptance.encode(message.acceptance, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordDocumentAcceptanceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordDocumentAcceptanceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.acceptance = DocumentAcceptance.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordDocumentAcceptanceResponse {
+    return { acceptance: isSet(object.acceptance) ? DocumentAcceptance.fromJSON(object.acceptance) : undefined };
+  },
+
+  toJSON(message: RecordDocumentAcceptanceResponse): unknown {
+    const obj: any = {};
+    if (message.acceptance !== undefined) {
+      obj.acceptance = DocumentAcceptance.toJSON(message.acceptance);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordDocumentAcceptanceResponse>, I>>(
+    base?: I,
+  ): RecordDocumentAcceptanceResponse {
+    return RecordDocumentAcceptanceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordDocumentAcceptanceResponse>, I>>(
+    object: I,
+  ): RecordDocumentAcceptanceResponse {
+    const message = createBaseRecordDocumentAcceptanceResponse();
+    message.acceptance = (object.acceptance !== undefined && object.acceptance !== null)
+      ? DocumentAcceptance.fromPartial(object.acceptance)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListDocumentAcceptancesRequest(): ListDocumentAcceptancesRequest {
+  return { businessId: "", customerId: "", documentId: "" };
+}
+
+export const ListDocumentAcceptancesRequest: MessageFns<ListDocumentAcceptancesRequest> = {
+  encode(message: ListDocumentAcceptancesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(18).string(message.customerId);
+    }
+    if (message.documentId !== "") {
+      writer.uint32(26).string(message.documentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDocumentAcceptancesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDocumentAcceptancesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.documentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDocumentAcceptancesRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      documentId: isSet(object.documentId)
+        ? globalThis.String(object.documentId)
+        : isSet(object.document_id)
+        ? globalThis.String(object.document_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListDocumentAcceptancesRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.documentId !== "") {
+      obj.documentId = message.documentId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListDocumentAcceptancesRequest>, I>>(base?: I): ListDocumentAcceptancesRequest {
+    return ListDocumentAcceptancesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListDocumentAcceptancesRequest>, I>>(
+    object: I,
+  ): ListDocumentAcceptancesRequest {
+    const message = createBaseListDocumentAcceptancesRequest();
+    message.businessId = object.businessId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.documentId = object.documentId ?? "";
+    return message;
+  },
+};
+
+function createBaseListDocumentAcceptancesResponse(): ListDocumentAcceptancesResponse {
+  return { acceptances: [] };
+}
+
+export const ListDocumentAcceptancesResponse: MessageFns<ListDocumentAcceptancesResponse> = {
+  encode(message: ListDocumentAcceptancesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.acceptances) {
+      DocumentAcceptance.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDocumentAcceptancesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDocumentAcceptancesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.acceptances.push(DocumentAcceptance.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDocumentAcceptancesResponse {
+    return {
+      acceptances: globalThis.Array.isArray(object?.acceptances)
+        ? object.acceptances.map((e: any) => DocumentAcceptance.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListDocumentAcceptancesResponse): unknown {
+    const obj: any = {};
+    if (message.acceptances?.length) {
+      obj.acceptances = message.acceptances.map((e) => DocumentAcceptance.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListDocumentAcceptancesResponse>, I>>(base?: I): ListDocumentAcceptancesResponse {
+    return ListDocumentAcceptancesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListDocumentAcceptancesResponse>, I>>(
+    object: I,
+  ): ListDocumentAcceptancesResponse {
+    const message = createBaseListDocumentAcceptancesResponse();
+    message.acceptances = object.acceptances?.map((e) => DocumentAcceptance.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /**
  * Internal: businesses, API keys and customers. Every request that touches
  * tenant data carries business_id and is scoped to it; an id that belongs to
@@ -3447,6 +7317,141 @@ export const AccountsServiceService = {
       Buffer.from(SetCustomerStatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetCustomerStatusResponse => SetCustomerStatusResponse.decode(value),
   },
+  /**
+   * Soft-deletes the customer (afterwards NOT_FOUND everywhere) and erases its
+   * financial accounts' sensitive data.
+   */
+  deleteCustomer: {
+    path: "/linkflow.v1.AccountsService/DeleteCustomer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteCustomerRequest): Buffer =>
+      Buffer.from(DeleteCustomerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteCustomerRequest => DeleteCustomerRequest.decode(value),
+    responseSerialize: (value: DeleteCustomerResponse): Buffer =>
+      Buffer.from(DeleteCustomerResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteCustomerResponse => DeleteCustomerResponse.decode(value),
+  },
+  /**
+   * Adds a bank account or card to a customer; numbers are encrypted at rest
+   * and only their last four digits are ever returned.
+   */
+  addFinancialAccount: {
+    path: "/linkflow.v1.AccountsService/AddFinancialAccount" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AddFinancialAccountRequest): Buffer =>
+      Buffer.from(AddFinancialAccountRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddFinancialAccountRequest => AddFinancialAccountRequest.decode(value),
+    responseSerialize: (value: AddFinancialAccountResponse): Buffer =>
+      Buffer.from(AddFinancialAccountResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AddFinancialAccountResponse => AddFinancialAccountResponse.decode(value),
+  },
+  getFinancialAccount: {
+    path: "/linkflow.v1.AccountsService/GetFinancialAccount" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetFinancialAccountRequest): Buffer =>
+      Buffer.from(GetFinancialAccountRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetFinancialAccountRequest => GetFinancialAccountRequest.decode(value),
+    responseSerialize: (value: GetFinancialAccountResponse): Buffer =>
+      Buffer.from(GetFinancialAccountResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetFinancialAccountResponse => GetFinancialAccountResponse.decode(value),
+  },
+  listFinancialAccounts: {
+    path: "/linkflow.v1.AccountsService/ListFinancialAccounts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListFinancialAccountsRequest): Buffer =>
+      Buffer.from(ListFinancialAccountsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListFinancialAccountsRequest => ListFinancialAccountsRequest.decode(value),
+    responseSerialize: (value: ListFinancialAccountsResponse): Buffer =>
+      Buffer.from(ListFinancialAccountsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListFinancialAccountsResponse => ListFinancialAccountsResponse.decode(value),
+  },
+  setFinancialAccountStatus: {
+    path: "/linkflow.v1.AccountsService/SetFinancialAccountStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetFinancialAccountStatusRequest): Buffer =>
+      Buffer.from(SetFinancialAccountStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetFinancialAccountStatusRequest =>
+      SetFinancialAccountStatusRequest.decode(value),
+    responseSerialize: (value: SetFinancialAccountStatusResponse): Buffer =>
+      Buffer.from(SetFinancialAccountStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetFinancialAccountStatusResponse =>
+      SetFinancialAccountStatusResponse.decode(value),
+  },
+  setDefaultFinancialAccount: {
+    path: "/linkflow.v1.AccountsService/SetDefaultFinancialAccount" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetDefaultFinancialAccountRequest): Buffer =>
+      Buffer.from(SetDefaultFinancialAccountRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetDefaultFinancialAccountRequest =>
+      SetDefaultFinancialAccountRequest.decode(value),
+    responseSerialize: (value: SetDefaultFinancialAccountResponse): Buffer =>
+      Buffer.from(SetDefaultFinancialAccountResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetDefaultFinancialAccountResponse =>
+      SetDefaultFinancialAccountResponse.decode(value),
+  },
+  /**
+   * Erases the sensitive data of every financial account of the customer and
+   * marks them disconnected; the customer record is kept.
+   */
+  disconnectFinancialData: {
+    path: "/linkflow.v1.AccountsService/DisconnectFinancialData" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DisconnectFinancialDataRequest): Buffer =>
+      Buffer.from(DisconnectFinancialDataRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DisconnectFinancialDataRequest => DisconnectFinancialDataRequest.decode(value),
+    responseSerialize: (value: DisconnectFinancialDataResponse): Buffer =>
+      Buffer.from(DisconnectFinancialDataResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DisconnectFinancialDataResponse =>
+      DisconnectFinancialDataResponse.decode(value),
+  },
+  /**
+   * Internal (transactions service): whether the customer and the account may
+   * transact now, with the account (masked) and the debit authorization state.
+   */
+  checkTransactable: {
+    path: "/linkflow.v1.AccountsService/CheckTransactable" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckTransactableRequest): Buffer =>
+      Buffer.from(CheckTransactableRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckTransactableRequest => CheckTransactableRequest.decode(value),
+    responseSerialize: (value: CheckTransactableResponse): Buffer =>
+      Buffer.from(CheckTransactableResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CheckTransactableResponse => CheckTransactableResponse.decode(value),
+  },
+  /** Records that the customer accepted a version of a legal document. */
+  recordDocumentAcceptance: {
+    path: "/linkflow.v1.AccountsService/RecordDocumentAcceptance" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecordDocumentAcceptanceRequest): Buffer =>
+      Buffer.from(RecordDocumentAcceptanceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordDocumentAcceptanceRequest =>
+      RecordDocumentAcceptanceRequest.decode(value),
+    responseSerialize: (value: RecordDocumentAcceptanceResponse): Buffer =>
+      Buffer.from(RecordDocumentAcceptanceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecordDocumentAcceptanceResponse =>
+      RecordDocumentAcceptanceResponse.decode(value),
+  },
+  listDocumentAcceptances: {
+    path: "/linkflow.v1.AccountsService/ListDocumentAcceptances" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListDocumentAcceptancesRequest): Buffer =>
+      Buffer.from(ListDocumentAcceptancesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListDocumentAcceptancesRequest => ListDocumentAcceptancesRequest.decode(value),
+    responseSerialize: (value: ListDocumentAcceptancesResponse): Buffer =>
+      Buffer.from(ListDocumentAcceptancesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListDocumentAcceptancesResponse =>
+      ListDocumentAcceptancesResponse.decode(value),
+  },
 } as const;
 
 export interface AccountsServiceServer extends UntypedServiceImplementation {
@@ -3464,6 +7469,33 @@ export interface AccountsServiceServer extends UntypedServiceImplementation {
   updateCustomer: handleUnaryCall<UpdateCustomerRequest, UpdateCustomerResponse>;
   listCustomers: handleUnaryCall<ListCustomersRequest, ListCustomersResponse>;
   setCustomerStatus: handleUnaryCall<SetCustomerStatusRequest, SetCustomerStatusResponse>;
+  /**
+   * Soft-deletes the customer (afterwards NOT_FOUND everywhere) and erases its
+   * financial accounts' sensitive data.
+   */
+  deleteCustomer: handleUnaryCall<DeleteCustomerRequest, DeleteCustomerResponse>;
+  /**
+   * Adds a bank account or card to a customer; numbers are encrypted at rest
+   * and only their last four digits are ever returned.
+   */
+  addFinancialAccount: handleUnaryCall<AddFinancialAccountRequest, AddFinancialAccountResponse>;
+  getFinancialAccount: handleUnaryCall<GetFinancialAccountRequest, GetFinancialAccountResponse>;
+  listFinancialAccounts: handleUnaryCall<ListFinancialAccountsRequest, ListFinancialAccountsResponse>;
+  setFinancialAccountStatus: handleUnaryCall<SetFinancialAccountStatusRequest, SetFinancialAccountStatusResponse>;
+  setDefaultFinancialAccount: handleUnaryCall<SetDefaultFinancialAccountRequest, SetDefaultFinancialAccountResponse>;
+  /**
+   * Erases the sensitive data of every financial account of the customer and
+   * marks them disconnected; the customer record is kept.
+   */
+  disconnectFinancialData: handleUnaryCall<DisconnectFinancialDataRequest, DisconnectFinancialDataResponse>;
+  /**
+   * Internal (transactions service): whether the customer and the account may
+   * transact now, with the account (masked) and the debit authorization state.
+   */
+  checkTransactable: handleUnaryCall<CheckTransactableRequest, CheckTransactableResponse>;
+  /** Records that the customer accepted a version of a legal document. */
+  recordDocumentAcceptance: handleUnaryCall<RecordDocumentAcceptanceRequest, RecordDocumentAcceptanceResponse>;
+  listDocumentAcceptances: handleUnaryCall<ListDocumentAcceptancesRequest, ListDocumentAcceptancesResponse>;
 }
 
 export interface AccountsServiceClient extends Client {
@@ -3634,6 +7666,173 @@ export interface AccountsServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetCustomerStatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Soft-deletes the customer (afterwards NOT_FOUND everywhere) and erases its
+   * financial accounts' sensitive data.
+   */
+  deleteCustomer(
+    request: DeleteCustomerRequest,
+    callback: (error: ServiceError | null, response: DeleteCustomerResponse) => void,
+  ): ClientUnaryCall;
+  deleteCustomer(
+    request: DeleteCustomerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteCustomerResponse) => void,
+  ): ClientUnaryCall;
+  deleteCustomer(
+    request: DeleteCustomerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteCustomerResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Adds a bank account or card to a customer; numbers are encrypted at rest
+   * and only their last four digits are ever returned.
+   */
+  addFinancialAccount(
+    request: AddFinancialAccountRequest,
+    callback: (error: ServiceError | null, response: AddFinancialAccountResponse) => void,
+  ): ClientUnaryCall;
+  addFinancialAccount(
+    request: AddFinancialAccountRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AddFinancialAccountResponse) => void,
+  ): ClientUnaryCall;
+  addFinancialAccount(
+    request: AddFinancialAccountRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AddFinancialAccountResponse) => void,
+  ): ClientUnaryCall;
+  getFinancialAccount(
+    request: GetFinancialAccountRequest,
+    callback: (error: ServiceError | null, response: GetFinancialAccountResponse) => void,
+  ): ClientUnaryCall;
+  getFinancialAccount(
+    request: GetFinancialAccountRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetFinancialAccountResponse) => void,
+  ): ClientUnaryCall;
+  getFinancialAccount(
+    request: GetFinancialAccountRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetFinancialAccountResponse) => void,
+  ): ClientUnaryCall;
+  listFinancialAccounts(
+    request: ListFinancialAccountsRequest,
+    callback: (error: ServiceError | null, response: ListFinancialAccountsResponse) => void,
+  ): ClientUnaryCall;
+  listFinancialAccounts(
+    request: ListFinancialAccountsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListFinancialAccountsResponse) => void,
+  ): ClientUnaryCall;
+  listFinancialAccounts(
+    request: ListFinancialAccountsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListFinancialAccountsResponse) => void,
+  ): ClientUnaryCall;
+  setFinancialAccountStatus(
+    request: SetFinancialAccountStatusRequest,
+    callback: (error: ServiceError | null, response: SetFinancialAccountStatusResponse) => void,
+  ): ClientUnaryCall;
+  setFinancialAccountStatus(
+    request: SetFinancialAccountStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetFinancialAccountStatusResponse) => void,
+  ): ClientUnaryCall;
+  setFinancialAccountStatus(
+    request: SetFinancialAccountStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetFinancialAccountStatusResponse) => void,
+  ): ClientUnaryCall;
+  setDefaultFinancialAccount(
+    request: SetDefaultFinancialAccountRequest,
+    callback: (error: ServiceError | null, response: SetDefaultFinancialAccountResponse) => void,
+  ): ClientUnaryCall;
+  setDefaultFinancialAccount(
+    request: SetDefaultFinancialAccountRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetDefaultFinancialAccountResponse) => void,
+  ): ClientUnaryCall;
+  setDefaultFinancialAccount(
+    request: SetDefaultFinancialAccountRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetDefaultFinancialAccountResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Erases the sensitive data of every financial account of the customer and
+   * marks them disconnected; the customer record is kept.
+   */
+  disconnectFinancialData(
+    request: DisconnectFinancialDataRequest,
+    callback: (error: ServiceError | null, response: DisconnectFinancialDataResponse) => void,
+  ): ClientUnaryCall;
+  disconnectFinancialData(
+    request: DisconnectFinancialDataRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DisconnectFinancialDataResponse) => void,
+  ): ClientUnaryCall;
+  disconnectFinancialData(
+    request: DisconnectFinancialDataRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DisconnectFinancialDataResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Internal (transactions service): whether the customer and the account may
+   * transact now, with the account (masked) and the debit authorization state.
+   */
+  checkTransactable(
+    request: CheckTransactableRequest,
+    callback: (error: ServiceError | null, response: CheckTransactableResponse) => void,
+  ): ClientUnaryCall;
+  checkTransactable(
+    request: CheckTransactableRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CheckTransactableResponse) => void,
+  ): ClientUnaryCall;
+  checkTransactable(
+    request: CheckTransactableRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CheckTransactableResponse) => void,
+  ): ClientUnaryCall;
+  /** Records that the customer accepted a version of a legal document. */
+  recordDocumentAcceptance(
+    request: RecordDocumentAcceptanceRequest,
+    callback: (error: ServiceError | null, response: RecordDocumentAcceptanceResponse) => void,
+  ): ClientUnaryCall;
+  recordDocumentAcceptance(
+    request: RecordDocumentAcceptanceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RecordDocumentAcceptanceResponse) => void,
+  ): ClientUnaryCall;
+  recordDocumentAcceptance(
+    request: RecordDocumentAcceptanceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RecordDocumentAcceptanceResponse) => void,
+  ): ClientUnaryCall;
+  listDocumentAcceptances(
+    request: ListDocumentAcceptancesRequest,
+    callback: (error: ServiceError | null, response: ListDocumentAcceptancesResponse) => void,
+  ): ClientUnaryCall;
+  listDocumentAcceptances(
+    request: ListDocumentAcceptancesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListDocumentAcceptancesResponse) => void,
+  ): ClientUnaryCall;
+  listDocumentAcceptances(
+    request: ListDocumentAcceptancesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListDocumentAcceptancesResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -19,6 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { PageRequest } from "./common.js";
 
 export const protobufPackage = "linkflow.v1";
 
@@ -169,6 +170,53 @@ export function notificationStatusToJSON(object: NotificationStatus): string {
   }
 }
 
+export enum WebhookSubscriptionStatus {
+  WEBHOOK_SUBSCRIPTION_STATUS_UNSPECIFIED = 0,
+  WEBHOOK_SUBSCRIPTION_STATUS_ACTIVE = 1,
+  /** WEBHOOK_SUBSCRIPTION_STATUS_SUSPENDED - Suspended by the business. */
+  WEBHOOK_SUBSCRIPTION_STATUS_SUSPENDED = 2,
+  /** WEBHOOK_SUBSCRIPTION_STATUS_PAUSED - Paused by Linkflow after repeated failed deliveries. */
+  WEBHOOK_SUBSCRIPTION_STATUS_PAUSED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function webhookSubscriptionStatusFromJSON(object: any): WebhookSubscriptionStatus {
+  switch (object) {
+    case 0:
+    case "WEBHOOK_SUBSCRIPTION_STATUS_UNSPECIFIED":
+      return WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_UNSPECIFIED;
+    case 1:
+    case "WEBHOOK_SUBSCRIPTION_STATUS_ACTIVE":
+      return WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_ACTIVE;
+    case 2:
+    case "WEBHOOK_SUBSCRIPTION_STATUS_SUSPENDED":
+      return WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_SUSPENDED;
+    case 3:
+    case "WEBHOOK_SUBSCRIPTION_STATUS_PAUSED":
+      return WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_PAUSED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return WebhookSubscriptionStatus.UNRECOGNIZED;
+  }
+}
+
+export function webhookSubscriptionStatusToJSON(object: WebhookSubscriptionStatus): string {
+  switch (object) {
+    case WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_UNSPECIFIED:
+      return "WEBHOOK_SUBSCRIPTION_STATUS_UNSPECIFIED";
+    case WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_ACTIVE:
+      return "WEBHOOK_SUBSCRIPTION_STATUS_ACTIVE";
+    case WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_SUSPENDED:
+      return "WEBHOOK_SUBSCRIPTION_STATUS_SUSPENDED";
+    case WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_PAUSED:
+      return "WEBHOOK_SUBSCRIPTION_STATUS_PAUSED";
+    case WebhookSubscriptionStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum DeliveryStatus {
   DELIVERY_STATUS_UNSPECIFIED = 0,
   /** DELIVERY_STATUS_PENDING - Waiting for its turn or its next attempt. */
@@ -294,6 +342,13 @@ export interface WebhookSubscription {
   /** Empty = every event type; "workflow.*" matches a family. */
   eventTypes: string[];
   createdAt?: Date | undefined;
+  status: WebhookSubscriptionStatus;
+  /** Why it is paused or suspended. */
+  statusReason: string;
+  /** Deliveries that failed for good in a row (reset by a success). */
+  consecutiveFailures: number;
+  /** While a rotated-out secret still signs deliveries. */
+  previousSecretExpiresAt?: Date | undefined;
 }
 
 export interface CreateWebhookSubscriptionRequest {
@@ -371,6 +426,66 @@ export interface RedeliverRequest {
 
 export interface RedeliverResponse {
   delivery?: Delivery | undefined;
+}
+
+export interface RotateWebhookSecretRequest {
+  businessId: string;
+  subscriptionId: string;
+  /** How long the old secret stays valid; 0 = 24 hours; at most 7 days. */
+  overlapSeconds: number;
+  idempotencyKey: string;
+}
+
+export interface RotateWebhookSecretResponse {
+  subscription?:
+    | WebhookSubscription
+    | undefined;
+  /** The new `whsec_...`. Shown once. */
+  secret: string;
+}
+
+export interface SuspendWebhookSubscriptionRequest {
+  businessId: string;
+  subscriptionId: string;
+  reason: string;
+}
+
+export interface SuspendWebhookSubscriptionResponse {
+  subscription?: WebhookSubscription | undefined;
+}
+
+export interface ResumeWebhookSubscriptionRequest {
+  businessId: string;
+  subscriptionId: string;
+}
+
+export interface ResumeWebhookSubscriptionResponse {
+  subscription?: WebhookSubscription | undefined;
+}
+
+/** An event as published (and delivered to webhooks). */
+export interface Event {
+  /** `evt_...` */
+  id: string;
+  businessId: string;
+  type: string;
+  workflowId: string;
+  /** The event's data, a JSON object. */
+  payloadJson: string;
+  createdAt?: Date | undefined;
+}
+
+export interface ListEventsRequest {
+  businessId: string;
+  /** Exact type or family ("transaction.*"); empty = all. */
+  type: string;
+  workflowId: string;
+  page?: PageRequest | undefined;
+}
+
+export interface ListEventsResponse {
+  events: Event[];
+  nextPageToken: string;
 }
 
 function createBaseNotification(): Notification {
@@ -1419,7 +1534,17 @@ export const PublishEventResponse: MessageFns<PublishEventResponse> = {
 };
 
 function createBaseWebhookSubscription(): WebhookSubscription {
-  return { id: "", businessId: "", url: "", eventTypes: [], createdAt: undefined };
+  return {
+    id: "",
+    businessId: "",
+    url: "",
+    eventTypes: [],
+    createdAt: undefined,
+    status: 0,
+    statusReason: "",
+    consecutiveFailures: 0,
+    previousSecretExpiresAt: undefined,
+  };
 }
 
 export const WebhookSubscription: MessageFns<WebhookSubscription> = {
@@ -1438,6 +1563,18 @@ export const WebhookSubscription: MessageFns<WebhookSubscription> = {
     }
     if (message.createdAt !== undefined) {
       Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(42).fork()).join();
+    }
+    if (message.status !== 0) {
+      writer.uint32(48).int32(message.status);
+    }
+    if (message.statusReason !== "") {
+      writer.uint32(58).string(message.statusReason);
+    }
+    if (message.consecutiveFailures !== 0) {
+      writer.uint32(64).int32(message.consecutiveFailures);
+    }
+    if (message.previousSecretExpiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.previousSecretExpiresAt), writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -1495,6 +1632,38 @@ export const WebhookSubscription: MessageFns<WebhookSubscription> = {
             message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.statusReason = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.consecutiveFailures = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.previousSecretExpiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1526,6 +1695,22 @@ export const WebhookSubscription: MessageFns<WebhookSubscription> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
+      status: isSet(object.status) ? webhookSubscriptionStatusFromJSON(object.status) : 0,
+      statusReason: isSet(object.statusReason)
+        ? globalThis.String(object.statusReason)
+        : isSet(object.status_reason)
+        ? globalThis.String(object.status_reason)
+        : "",
+      consecutiveFailures: isSet(object.consecutiveFailures)
+        ? globalThis.Number(object.consecutiveFailures)
+        : isSet(object.consecutive_failures)
+        ? globalThis.Number(object.consecutive_failures)
+        : 0,
+      previousSecretExpiresAt: isSet(object.previousSecretExpiresAt)
+        ? fromJsonTimestamp(object.previousSecretExpiresAt)
+        : isSet(object.previous_secret_expires_at)
+        ? fromJsonTimestamp(object.previous_secret_expires_at)
+        : undefined,
     };
   },
 
@@ -1546,6 +1731,18 @@ export const WebhookSubscription: MessageFns<WebhookSubscription> = {
     if (message.createdAt !== undefined) {
       obj.createdAt = message.createdAt.toISOString();
     }
+    if (message.status !== 0) {
+      obj.status = webhookSubscriptionStatusToJSON(message.status);
+    }
+    if (message.statusReason !== "") {
+      obj.statusReason = message.statusReason;
+    }
+    if (message.consecutiveFailures !== 0) {
+      obj.consecutiveFailures = Math.round(message.consecutiveFailures);
+    }
+    if (message.previousSecretExpiresAt !== undefined) {
+      obj.previousSecretExpiresAt = message.previousSecretExpiresAt.toISOString();
+    }
     return obj;
   },
 
@@ -1559,6 +1756,10 @@ export const WebhookSubscription: MessageFns<WebhookSubscription> = {
     message.url = object.url ?? "";
     message.eventTypes = object.eventTypes?.map((e) => e) || [];
     message.createdAt = object.createdAt ?? undefined;
+    message.status = object.status ?? 0;
+    message.statusReason = object.statusReason ?? "";
+    message.consecutiveFailures = object.consecutiveFailures ?? 0;
+    message.previousSecretExpiresAt = object.previousSecretExpiresAt ?? undefined;
     return message;
   },
 };
@@ -2902,6 +3103,963 @@ export const RedeliverResponse: MessageFns<RedeliverResponse> = {
   },
 };
 
+function createBaseRotateWebhookSecretRequest(): RotateWebhookSecretRequest {
+  return { businessId: "", subscriptionId: "", overlapSeconds: 0, idempotencyKey: "" };
+}
+
+export const RotateWebhookSecretRequest: MessageFns<RotateWebhookSecretRequest> = {
+  encode(message: RotateWebhookSecretRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.subscriptionId !== "") {
+      writer.uint32(18).string(message.subscriptionId);
+    }
+    if (message.overlapSeconds !== 0) {
+      writer.uint32(24).int32(message.overlapSeconds);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(34).string(message.idempotencyKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateWebhookSecretRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateWebhookSecretRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subscriptionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.overlapSeconds = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateWebhookSecretRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      subscriptionId: isSet(object.subscriptionId)
+        ? globalThis.String(object.subscriptionId)
+        : isSet(object.subscription_id)
+        ? globalThis.String(object.subscription_id)
+        : "",
+      overlapSeconds: isSet(object.overlapSeconds)
+        ? globalThis.Number(object.overlapSeconds)
+        : isSet(object.overlap_seconds)
+        ? globalThis.Number(object.overlap_seconds)
+        : 0,
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+    };
+  },
+
+  toJSON(message: RotateWebhookSecretRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.subscriptionId !== "") {
+      obj.subscriptionId = message.subscriptionId;
+    }
+    if (message.overlapSeconds !== 0) {
+      obj.overlapSeconds = Math.round(message.overlapSeconds);
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RotateWebhookSecretRequest>, I>>(base?: I): RotateWebhookSecretRequest {
+    return RotateWebhookSecretRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateWebhookSecretRequest>, I>>(object: I): RotateWebhookSecretRequest {
+    const message = createBaseRotateWebhookSecretRequest();
+    message.businessId = object.businessId ?? "";
+    message.subscriptionId = object.subscriptionId ?? "";
+    message.overlapSeconds = object.overlapSeconds ?? 0;
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    return message;
+  },
+};
+
+function createBaseRotateWebhookSecretResponse(): RotateWebhookSecretResponse {
+  return { subscription: undefined, secret: "" };
+}
+
+export const RotateWebhookSecretResponse: MessageFns<RotateWebhookSecretResponse> = {
+  encode(message: RotateWebhookSecretResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subscription !== undefined) {
+      WebhookSubscription.encode(message.subscription, writer.uint32(10).fork()).join();
+    }
+    if (message.secret !== "") {
+      writer.uint32(18).string(message.secret);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateWebhookSecretResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateWebhookSecretResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subscription = WebhookSubscription.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateWebhookSecretResponse {
+    return {
+      subscription: isSet(object.subscription) ? WebhookSubscription.fromJSON(object.subscription) : undefined,
+      secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+    };
+  },
+
+  toJSON(message: RotateWebhookSecretResponse): unknown {
+    const obj: any = {};
+    if (message.subscription !== undefined) {
+      obj.subscription = WebhookSubscription.toJSON(message.subscription);
+    }
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RotateWebhookSecretResponse>, I>>(base?: I): RotateWebhookSecretResponse {
+    return RotateWebhookSecretResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateWebhookSecretResponse>, I>>(object: I): RotateWebhookSecretResponse {
+    const message = createBaseRotateWebhookSecretResponse();
+    message.subscription = (object.subscription !== undefined && object.subscription !== null)
+      ? WebhookSubscription.fromPartial(object.subscription)
+      : undefined;
+    message.secret = object.secret ?? "";
+    return message;
+  },
+};
+
+function createBaseSuspendWebhookSubscriptionRequest(): SuspendWebhookSubscriptionRequest {
+  return { businessId: "", subscriptionId: "", reason: "" };
+}
+
+export const SuspendWebhookSubscriptionRequest: MessageFns<SuspendWebhookSubscriptionRequest> = {
+  encode(message: SuspendWebhookSubscriptionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.subscriptionId !== "") {
+      writer.uint32(18).string(message.subscriptionId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuspendWebhookSubscriptionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspendWebhookSubscriptionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subscriptionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SuspendWebhookSubscriptionRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      subscriptionId: isSet(object.subscriptionId)
+        ? globalThis.String(object.subscriptionId)
+        : isSet(object.subscription_id)
+        ? globalThis.String(object.subscription_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: SuspendWebhookSubscriptionRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.subscriptionId !== "") {
+      obj.subscriptionId = message.subscriptionId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SuspendWebhookSubscriptionRequest>, I>>(
+    base?: I,
+  ): SuspendWebhookSubscriptionRequest {
+    return SuspendWebhookSubscriptionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SuspendWebhookSubscriptionRequest>, I>>(
+    object: I,
+  ): SuspendWebhookSubscriptionRequest {
+    const message = createBaseSuspendWebhookSubscriptionRequest();
+    message.businessId = object.businessId ?? "";
+    message.subscriptionId = object.subscriptionId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseSuspendWebhookSubscriptionResponse(): SuspendWebhookSubscriptionResponse {
+  return { subscription: undefined };
+}
+
+export const SuspendWebhookSubscriptionResponse: MessageFns<SuspendWebhookSubscriptionResponse> = {
+  encode(message: SuspendWebhookSubscriptionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subscription !== undefined) {
+      WebhookSubscription.encode(message.subscription, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuspendWebhookSubscriptionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspendWebhookSubscriptionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subscription = WebhookSubscription.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SuspendWebhookSubscriptionResponse {
+    return { subscription: isSet(object.subscription) ? WebhookSubscription.fromJSON(object.subscription) : undefined };
+  },
+
+  toJSON(message: SuspendWebhookSubscriptionResponse): unknown {
+    const obj: any = {};
+    if (message.subscription !== undefined) {
+      obj.subscription = WebhookSubscription.toJSON(message.subscription);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SuspendWebhookSubscriptionResponse>, I>>(
+    base?: I,
+  ): SuspendWebhookSubscriptionResponse {
+    return SuspendWebhookSubscriptionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SuspendWebhookSubscriptionResponse>, I>>(
+    object: I,
+  ): SuspendWebhookSubscriptionResponse {
+    const message = createBaseSuspendWebhookSubscriptionResponse();
+    message.subscription = (object.subscription !== undefined && object.subscription !== null)
+      ? WebhookSubscription.fromPartial(object.subscription)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseResumeWebhookSubscriptionRequest(): ResumeWebhookSubscriptionRequest {
+  return { businessId: "", subscriptionId: "" };
+}
+
+export const ResumeWebhookSubscriptionRequest: MessageFns<ResumeWebhookSubscriptionRequest> = {
+  encode(message: ResumeWebhookSubscriptionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.subscriptionId !== "") {
+      writer.uint32(18).string(message.subscriptionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeWebhookSubscriptionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeWebhookSubscriptionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subscriptionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumeWebhookSubscriptionRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      subscriptionId: isSet(object.subscriptionId)
+        ? globalThis.String(object.subscriptionId)
+        : isSet(object.subscription_id)
+        ? globalThis.String(object.subscription_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ResumeWebhookSubscriptionRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.subscriptionId !== "") {
+      obj.subscriptionId = message.subscriptionId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResumeWebhookSubscriptionRequest>, I>>(
+    base?: I,
+  ): ResumeWebhookSubscriptionRequest {
+    return ResumeWebhookSubscriptionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResumeWebhookSubscriptionRequest>, I>>(
+    object: I,
+  ): ResumeWebhookSubscriptionRequest {
+    const message = createBaseResumeWebhookSubscriptionRequest();
+    message.businessId = object.businessId ?? "";
+    message.subscriptionId = object.subscriptionId ?? "";
+    return message;
+  },
+};
+
+function createBaseResumeWebhookSubscriptionResponse(): ResumeWebhookSubscriptionResponse {
+  return { subscription: undefined };
+}
+
+export const ResumeWebhookSubscriptionResponse: MessageFns<ResumeWebhookSubscriptionResponse> = {
+  encode(message: ResumeWebhookSubscriptionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subscription !== undefined) {
+      WebhookSubscription.encode(message.subscription, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeWebhookSubscriptionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeWebhookSubscriptionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subscription = WebhookSubscription.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumeWebhookSubscriptionResponse {
+    return { subscription: isSet(object.subscription) ? WebhookSubscription.fromJSON(object.subscription) : undefined };
+  },
+
+  toJSON(message: ResumeWebhookSubscriptionResponse): unknown {
+    const obj: any = {};
+    if (message.subscription !== undefined) {
+      obj.subscription = WebhookSubscription.toJSON(message.subscription);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResumeWebhookSubscriptionResponse>, I>>(
+    base?: I,
+  ): ResumeWebhookSubscriptionResponse {
+    return ResumeWebhookSubscriptionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResumeWebhookSubscriptionResponse>, I>>(
+    object: I,
+  ): ResumeWebhookSubscriptionResponse {
+    const message = createBaseResumeWebhookSubscriptionResponse();
+    message.subscription = (object.subscription !== undefined && object.subscription !== null)
+      ? WebhookSubscription.fromPartial(object.subscription)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseEvent(): Event {
+  return { id: "", businessId: "", type: "", workflowId: "", payloadJson: "", createdAt: undefined };
+}
+
+export const Event: MessageFns<Event> = {
+  encode(message: Event, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.businessId !== "") {
+      writer.uint32(18).string(message.businessId);
+    }
+    if (message.type !== "") {
+      writer.uint32(26).string(message.type);
+    }
+    if (message.workflowId !== "") {
+      writer.uint32(34).string(message.workflowId);
+    }
+    if (message.payloadJson !== "") {
+      writer.uint32(42).string(message.payloadJson);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Event {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.workflowId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.payloadJson = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Event {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      workflowId: isSet(object.workflowId)
+        ? globalThis.String(object.workflowId)
+        : isSet(object.workflow_id)
+        ? globalThis.String(object.workflow_id)
+        : "",
+      payloadJson: isSet(object.payloadJson)
+        ? globalThis.String(object.payloadJson)
+        : isSet(object.payload_json)
+        ? globalThis.String(object.payload_json)
+        : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Event): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.workflowId !== "") {
+      obj.workflowId = message.workflowId;
+    }
+    if (message.payloadJson !== "") {
+      obj.payloadJson = message.payloadJson;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Event>, I>>(base?: I): Event {
+    return Event.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Event>, I>>(object: I): Event {
+    const message = createBaseEvent();
+    message.id = object.id ?? "";
+    message.businessId = object.businessId ?? "";
+    message.type = object.type ?? "";
+    message.workflowId = object.workflowId ?? "";
+    message.payloadJson = object.payloadJson ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseListEventsRequest(): ListEventsRequest {
+  return { businessId: "", type: "", workflowId: "", page: undefined };
+}
+
+export const ListEventsRequest: MessageFns<ListEventsRequest> = {
+  encode(message: ListEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.type !== "") {
+      writer.uint32(18).string(message.type);
+    }
+    if (message.workflowId !== "") {
+      writer.uint32(26).string(message.workflowId);
+    }
+    if (message.page !== undefined) {
+      PageRequest.encode(message.page, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.workflowId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.page = PageRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListEventsRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      workflowId: isSet(object.workflowId)
+        ? globalThis.String(object.workflowId)
+        : isSet(object.workflow_id)
+        ? globalThis.String(object.workflow_id)
+        : "",
+      page: isSet(object.page) ? PageRequest.fromJSON(object.page) : undefined,
+    };
+  },
+
+  toJSON(message: ListEventsRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.workflowId !== "") {
+      obj.workflowId = message.workflowId;
+    }
+    if (message.page !== undefined) {
+      obj.page = PageRequest.toJSON(message.page);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListEventsRequest>, I>>(base?: I): ListEventsRequest {
+    return ListEventsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListEventsRequest>, I>>(object: I): ListEventsRequest {
+    const message = createBaseListEventsRequest();
+    message.businessId = object.businessId ?? "";
+    message.type = object.type ?? "";
+    message.workflowId = object.workflowId ?? "";
+    message.page = (object.page !== undefined && object.page !== null)
+      ? PageRequest.fromPartial(object.page)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListEventsResponse(): ListEventsResponse {
+  return { events: [], nextPageToken: "" };
+}
+
+export const ListEventsResponse: MessageFns<ListEventsResponse> = {
+  encode(message: ListEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      Event.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(Event.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListEventsResponse {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => Event.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListEventsResponse): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => Event.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListEventsResponse>, I>>(base?: I): ListEventsResponse {
+    return ListEventsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListEventsResponse>, I>>(object: I): ListEventsResponse {
+    const message = createBaseListEventsResponse();
+    message.events = object.events?.map((e) => Event.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /**
  * Internal: SMS and email to customers, signed webhooks to businesses. Sends
  * deduplicate on idempotency_key, so a retried effect happens once.
@@ -3013,6 +4171,59 @@ export const NotificationsServiceService = {
     responseSerialize: (value: RedeliverResponse): Buffer => Buffer.from(RedeliverResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RedeliverResponse => RedeliverResponse.decode(value),
   },
+  /**
+   * Issues a new signing secret; the old one stays valid for the overlap window
+   * (the signature header then carries two v1= entries).
+   */
+  rotateWebhookSecret: {
+    path: "/linkflow.v1.NotificationsService/RotateWebhookSecret" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RotateWebhookSecretRequest): Buffer =>
+      Buffer.from(RotateWebhookSecretRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RotateWebhookSecretRequest => RotateWebhookSecretRequest.decode(value),
+    responseSerialize: (value: RotateWebhookSecretResponse): Buffer =>
+      Buffer.from(RotateWebhookSecretResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RotateWebhookSecretResponse => RotateWebhookSecretResponse.decode(value),
+  },
+  /** Stops deliveries to the endpoint; events are still queued for it. */
+  suspendWebhookSubscription: {
+    path: "/linkflow.v1.NotificationsService/SuspendWebhookSubscription" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SuspendWebhookSubscriptionRequest): Buffer =>
+      Buffer.from(SuspendWebhookSubscriptionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SuspendWebhookSubscriptionRequest =>
+      SuspendWebhookSubscriptionRequest.decode(value),
+    responseSerialize: (value: SuspendWebhookSubscriptionResponse): Buffer =>
+      Buffer.from(SuspendWebhookSubscriptionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SuspendWebhookSubscriptionResponse =>
+      SuspendWebhookSubscriptionResponse.decode(value),
+  },
+  /** Resumes a suspended or automatically paused endpoint; queued deliveries go out. */
+  resumeWebhookSubscription: {
+    path: "/linkflow.v1.NotificationsService/ResumeWebhookSubscription" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResumeWebhookSubscriptionRequest): Buffer =>
+      Buffer.from(ResumeWebhookSubscriptionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResumeWebhookSubscriptionRequest =>
+      ResumeWebhookSubscriptionRequest.decode(value),
+    responseSerialize: (value: ResumeWebhookSubscriptionResponse): Buffer =>
+      Buffer.from(ResumeWebhookSubscriptionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResumeWebhookSubscriptionResponse =>
+      ResumeWebhookSubscriptionResponse.decode(value),
+  },
+  /** The business's events of the last 30 days, newest first. */
+  listEvents: {
+    path: "/linkflow.v1.NotificationsService/ListEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListEventsRequest): Buffer => Buffer.from(ListEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListEventsRequest => ListEventsRequest.decode(value),
+    responseSerialize: (value: ListEventsResponse): Buffer => Buffer.from(ListEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListEventsResponse => ListEventsResponse.decode(value),
+  },
 } as const;
 
 export interface NotificationsServiceServer extends UntypedServiceImplementation {
@@ -3030,6 +4241,17 @@ export interface NotificationsServiceServer extends UntypedServiceImplementation
   listDeliveries: handleUnaryCall<ListDeliveriesRequest, ListDeliveriesResponse>;
   /** Queues a delivery again, now. */
   redeliver: handleUnaryCall<RedeliverRequest, RedeliverResponse>;
+  /**
+   * Issues a new signing secret; the old one stays valid for the overlap window
+   * (the signature header then carries two v1= entries).
+   */
+  rotateWebhookSecret: handleUnaryCall<RotateWebhookSecretRequest, RotateWebhookSecretResponse>;
+  /** Stops deliveries to the endpoint; events are still queued for it. */
+  suspendWebhookSubscription: handleUnaryCall<SuspendWebhookSubscriptionRequest, SuspendWebhookSubscriptionResponse>;
+  /** Resumes a suspended or automatically paused endpoint; queued deliveries go out. */
+  resumeWebhookSubscription: handleUnaryCall<ResumeWebhookSubscriptionRequest, ResumeWebhookSubscriptionResponse>;
+  /** The business's events of the last 30 days, newest first. */
+  listEvents: handleUnaryCall<ListEventsRequest, ListEventsResponse>;
 }
 
 export interface NotificationsServiceClient extends Client {
@@ -3172,6 +4394,73 @@ export interface NotificationsServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RedeliverResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Issues a new signing secret; the old one stays valid for the overlap window
+   * (the signature header then carries two v1= entries).
+   */
+  rotateWebhookSecret(
+    request: RotateWebhookSecretRequest,
+    callback: (error: ServiceError | null, response: RotateWebhookSecretResponse) => void,
+  ): ClientUnaryCall;
+  rotateWebhookSecret(
+    request: RotateWebhookSecretRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RotateWebhookSecretResponse) => void,
+  ): ClientUnaryCall;
+  rotateWebhookSecret(
+    request: RotateWebhookSecretRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RotateWebhookSecretResponse) => void,
+  ): ClientUnaryCall;
+  /** Stops deliveries to the endpoint; events are still queued for it. */
+  suspendWebhookSubscription(
+    request: SuspendWebhookSubscriptionRequest,
+    callback: (error: ServiceError | null, response: SuspendWebhookSubscriptionResponse) => void,
+  ): ClientUnaryCall;
+  suspendWebhookSubscription(
+    request: SuspendWebhookSubscriptionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SuspendWebhookSubscriptionResponse) => void,
+  ): ClientUnaryCall;
+  suspendWebhookSubscription(
+    request: SuspendWebhookSubscriptionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SuspendWebhookSubscriptionResponse) => void,
+  ): ClientUnaryCall;
+  /** Resumes a suspended or automatically paused endpoint; queued deliveries go out. */
+  resumeWebhookSubscription(
+    request: ResumeWebhookSubscriptionRequest,
+    callback: (error: ServiceError | null, response: ResumeWebhookSubscriptionResponse) => void,
+  ): ClientUnaryCall;
+  resumeWebhookSubscription(
+    request: ResumeWebhookSubscriptionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResumeWebhookSubscriptionResponse) => void,
+  ): ClientUnaryCall;
+  resumeWebhookSubscription(
+    request: ResumeWebhookSubscriptionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResumeWebhookSubscriptionResponse) => void,
+  ): ClientUnaryCall;
+  /** The business's events of the last 30 days, newest first. */
+  listEvents(
+    request: ListEventsRequest,
+    callback: (error: ServiceError | null, response: ListEventsResponse) => void,
+  ): ClientUnaryCall;
+  listEvents(
+    request: ListEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListEventsResponse) => void,
+  ): ClientUnaryCall;
+  listEvents(
+    request: ListEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListEventsResponse) => void,
   ): ClientUnaryCall;
 }
 

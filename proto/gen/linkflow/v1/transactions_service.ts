@@ -19,7 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
-import { Money } from "./common.js";
+import { Money, PageRequest } from "./common.js";
 
 export const protobufPackage = "linkflow.v1";
 
@@ -111,15 +111,33 @@ export function transactionMethodToJSON(object: TransactionMethod): string {
   }
 }
 
+/**
+ * NEW -> PENDING (cancellable) -> PROCESSING -> SETTLED (send) | CLEARED
+ * (request), or DECLINED, CANCELLED, ERROR; SETTLED/CLEARED -> RETURNED.
+ */
 export enum TransactionStatus {
   TRANSACTION_STATUS_UNSPECIFIED = 0,
+  /** TRANSACTION_STATUS_PENDING - Accepted and waiting for submission to the rails; cancellable. */
   TRANSACTION_STATUS_PENDING = 1,
+  /** TRANSACTION_STATUS_PROCESSING - Submitted to the rails. */
   TRANSACTION_STATUS_PROCESSING = 2,
+  /** TRANSACTION_STATUS_COMPLETED - Not used by the transactions service (see SETTLED and CLEARED). */
   TRANSACTION_STATUS_COMPLETED = 3,
+  /** TRANSACTION_STATUS_FAILED - Not used by the transactions service (see ERROR and DECLINED). */
   TRANSACTION_STATUS_FAILED = 4,
+  /** TRANSACTION_STATUS_RETURNED - Returned by the receiving bank after settlement; see return_code. */
   TRANSACTION_STATUS_RETURNED = 5,
   TRANSACTION_STATUS_CANCELLED = 6,
+  /** TRANSACTION_STATUS_DECLINED - Refused by the card network or bank at submission. */
   TRANSACTION_STATUS_DECLINED = 7,
+  /** TRANSACTION_STATUS_NEW - Recorded, not yet accepted. */
+  TRANSACTION_STATUS_NEW = 8,
+  /** TRANSACTION_STATUS_SETTLED - Funds sent arrived (push_to_card, ach_credit). */
+  TRANSACTION_STATUS_SETTLED = 9,
+  /** TRANSACTION_STATUS_CLEARED - Funds requested were collected (ach_debit). */
+  TRANSACTION_STATUS_CLEARED = 10,
+  /** TRANSACTION_STATUS_ERROR - The rails failed to process it. */
+  TRANSACTION_STATUS_ERROR = 11,
   UNRECOGNIZED = -1,
 }
 
@@ -149,6 +167,18 @@ export function transactionStatusFromJSON(object: any): TransactionStatus {
     case 7:
     case "TRANSACTION_STATUS_DECLINED":
       return TransactionStatus.TRANSACTION_STATUS_DECLINED;
+    case 8:
+    case "TRANSACTION_STATUS_NEW":
+      return TransactionStatus.TRANSACTION_STATUS_NEW;
+    case 9:
+    case "TRANSACTION_STATUS_SETTLED":
+      return TransactionStatus.TRANSACTION_STATUS_SETTLED;
+    case 10:
+    case "TRANSACTION_STATUS_CLEARED":
+      return TransactionStatus.TRANSACTION_STATUS_CLEARED;
+    case 11:
+    case "TRANSACTION_STATUS_ERROR":
+      return TransactionStatus.TRANSACTION_STATUS_ERROR;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -174,10 +204,25 @@ export function transactionStatusToJSON(object: TransactionStatus): string {
       return "TRANSACTION_STATUS_CANCELLED";
     case TransactionStatus.TRANSACTION_STATUS_DECLINED:
       return "TRANSACTION_STATUS_DECLINED";
+    case TransactionStatus.TRANSACTION_STATUS_NEW:
+      return "TRANSACTION_STATUS_NEW";
+    case TransactionStatus.TRANSACTION_STATUS_SETTLED:
+      return "TRANSACTION_STATUS_SETTLED";
+    case TransactionStatus.TRANSACTION_STATUS_CLEARED:
+      return "TRANSACTION_STATUS_CLEARED";
+    case TransactionStatus.TRANSACTION_STATUS_ERROR:
+      return "TRANSACTION_STATUS_ERROR";
     case TransactionStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
+}
+
+export interface TransactionStatusChange {
+  status: TransactionStatus;
+  returnCode: string;
+  reason: string;
+  changedAt?: Date | undefined;
 }
 
 export interface Transaction {
@@ -196,6 +241,11 @@ export interface Transaction {
   workflowId: string;
   createdAt?: Date | undefined;
   updatedAt?: Date | undefined;
+  externalId: string;
+  /** Oldest first. */
+  statusHistory: TransactionStatusChange[];
+  /** "••••1234" of the financial account. */
+  accountNumberMasked: string;
 }
 
 export interface CreateTransactionRequest {
@@ -206,7 +256,10 @@ export interface CreateTransactionRequest {
   method: TransactionMethod;
   amount?: Money | undefined;
   idempotencyKey: string;
+  /** Set when a workflow creates it; its status events carry the id. */
   workflowId: string;
+  /** The business's own reference, up to 100 characters. */
+  externalId: string;
 }
 
 export interface CreateTransactionResponse {
@@ -221,6 +274,153 @@ export interface GetTransactionRequest {
 export interface GetTransactionResponse {
   transaction?: Transaction | undefined;
 }
+
+export interface CancelTransactionRequest {
+  businessId: string;
+  transactionId: string;
+  reason: string;
+}
+
+export interface CancelTransactionResponse {
+  transaction?: Transaction | undefined;
+}
+
+export interface ListTransactionsRequest {
+  businessId: string;
+  /** Only this customer's transactions. */
+  customerId: string;
+  page?: PageRequest | undefined;
+}
+
+export interface ListTransactionsResponse {
+  transactions: Transaction[];
+  nextPageToken: string;
+}
+
+function createBaseTransactionStatusChange(): TransactionStatusChange {
+  return { status: 0, returnCode: "", reason: "", changedAt: undefined };
+}
+
+export const TransactionStatusChange: MessageFns<TransactionStatusChange> = {
+  encode(message: TransactionStatusChange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== 0) {
+      writer.uint32(8).int32(message.status);
+    }
+    if (message.returnCode !== "") {
+      writer.uint32(18).string(message.returnCode);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.changedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.changedAt), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransactionStatusChange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransactionStatusChange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.returnCode = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.changedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransactionStatusChange {
+    return {
+      status: isSet(object.status) ? transactionStatusFromJSON(object.status) : 0,
+      returnCode: isSet(object.returnCode)
+        ? globalThis.String(object.returnCode)
+        : isSet(object.return_code)
+        ? globalThis.String(object.return_code)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      changedAt: isSet(object.changedAt)
+        ? fromJsonTimestamp(object.changedAt)
+        : isSet(object.changed_at)
+        ? fromJsonTimestamp(object.changed_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TransactionStatusChange): unknown {
+    const obj: any = {};
+    if (message.status !== 0) {
+      obj.status = transactionStatusToJSON(message.status);
+    }
+    if (message.returnCode !== "") {
+      obj.returnCode = message.returnCode;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.changedAt !== undefined) {
+      obj.changedAt = message.changedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TransactionStatusChange>, I>>(base?: I): TransactionStatusChange {
+    return TransactionStatusChange.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TransactionStatusChange>, I>>(object: I): TransactionStatusChange {
+    const message = createBaseTransactionStatusChange();
+    message.status = object.status ?? 0;
+    message.returnCode = object.returnCode ?? "";
+    message.reason = object.reason ?? "";
+    message.changedAt = object.changedAt ?? undefined;
+    return message;
+  },
+};
 
 function createBaseTransaction(): Transaction {
   return {
@@ -237,6 +437,9 @@ function createBaseTransaction(): Transaction {
     workflowId: "",
     createdAt: undefined,
     updatedAt: undefined,
+    externalId: "",
+    statusHistory: [],
+    accountNumberMasked: "",
   };
 }
 
@@ -280,6 +483,15 @@ export const Transaction: MessageFns<Transaction> = {
     }
     if (message.updatedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(106).fork()).join();
+    }
+    if (message.externalId !== "") {
+      writer.uint32(114).string(message.externalId);
+    }
+    for (const v of message.statusHistory) {
+      TransactionStatusChange.encode(v!, writer.uint32(122).fork()).join();
+    }
+    if (message.accountNumberMasked !== "") {
+      writer.uint32(130).string(message.accountNumberMasked);
     }
     return writer;
   },
@@ -401,6 +613,30 @@ export const Transaction: MessageFns<Transaction> = {
             message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.externalId = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.statusHistory.push(TransactionStatusChange.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.accountNumberMasked = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -460,6 +696,21 @@ export const Transaction: MessageFns<Transaction> = {
         : isSet(object.updated_at)
         ? fromJsonTimestamp(object.updated_at)
         : undefined,
+      externalId: isSet(object.externalId)
+        ? globalThis.String(object.externalId)
+        : isSet(object.external_id)
+        ? globalThis.String(object.external_id)
+        : "",
+      statusHistory: globalThis.Array.isArray(object?.statusHistory)
+        ? object.statusHistory.map((e: any) => TransactionStatusChange.fromJSON(e))
+        : globalThis.Array.isArray(object?.status_history)
+        ? object.status_history.map((e: any) => TransactionStatusChange.fromJSON(e))
+        : [],
+      accountNumberMasked: isSet(object.accountNumberMasked)
+        ? globalThis.String(object.accountNumberMasked)
+        : isSet(object.account_number_masked)
+        ? globalThis.String(object.account_number_masked)
+        : "",
     };
   },
 
@@ -504,6 +755,15 @@ export const Transaction: MessageFns<Transaction> = {
     if (message.updatedAt !== undefined) {
       obj.updatedAt = message.updatedAt.toISOString();
     }
+    if (message.externalId !== "") {
+      obj.externalId = message.externalId;
+    }
+    if (message.statusHistory?.length) {
+      obj.statusHistory = message.statusHistory.map((e) => TransactionStatusChange.toJSON(e));
+    }
+    if (message.accountNumberMasked !== "") {
+      obj.accountNumberMasked = message.accountNumberMasked;
+    }
     return obj;
   },
 
@@ -527,6 +787,9 @@ export const Transaction: MessageFns<Transaction> = {
     message.workflowId = object.workflowId ?? "";
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
+    message.externalId = object.externalId ?? "";
+    message.statusHistory = object.statusHistory?.map((e) => TransactionStatusChange.fromPartial(e)) || [];
+    message.accountNumberMasked = object.accountNumberMasked ?? "";
     return message;
   },
 };
@@ -541,6 +804,7 @@ function createBaseCreateTransactionRequest(): CreateTransactionRequest {
     amount: undefined,
     idempotencyKey: "",
     workflowId: "",
+    externalId: "",
   };
 }
 
@@ -569,6 +833,9 @@ export const CreateTransactionRequest: MessageFns<CreateTransactionRequest> = {
     }
     if (message.workflowId !== "") {
       writer.uint32(66).string(message.workflowId);
+    }
+    if (message.externalId !== "") {
+      writer.uint32(74).string(message.externalId);
     }
     return writer;
   },
@@ -650,6 +917,14 @@ export const CreateTransactionRequest: MessageFns<CreateTransactionRequest> = {
             message.workflowId = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.externalId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -692,6 +967,11 @@ export const CreateTransactionRequest: MessageFns<CreateTransactionRequest> = {
         : isSet(object.workflow_id)
         ? globalThis.String(object.workflow_id)
         : "",
+      externalId: isSet(object.externalId)
+        ? globalThis.String(object.externalId)
+        : isSet(object.external_id)
+        ? globalThis.String(object.external_id)
+        : "",
     };
   },
 
@@ -721,6 +1001,9 @@ export const CreateTransactionRequest: MessageFns<CreateTransactionRequest> = {
     if (message.workflowId !== "") {
       obj.workflowId = message.workflowId;
     }
+    if (message.externalId !== "") {
+      obj.externalId = message.externalId;
+    }
     return obj;
   },
 
@@ -739,6 +1022,7 @@ export const CreateTransactionRequest: MessageFns<CreateTransactionRequest> = {
       : undefined;
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.workflowId = object.workflowId ?? "";
+    message.externalId = object.externalId ?? "";
     return message;
   },
 };
@@ -974,6 +1258,386 @@ export const GetTransactionResponse: MessageFns<GetTransactionResponse> = {
   },
 };
 
+function createBaseCancelTransactionRequest(): CancelTransactionRequest {
+  return { businessId: "", transactionId: "", reason: "" };
+}
+
+export const CancelTransactionRequest: MessageFns<CancelTransactionRequest> = {
+  encode(message: CancelTransactionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.transactionId !== "") {
+      writer.uint32(18).string(message.transactionId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelTransactionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelTransactionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.transactionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelTransactionRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      transactionId: isSet(object.transactionId)
+        ? globalThis.String(object.transactionId)
+        : isSet(object.transaction_id)
+        ? globalThis.String(object.transaction_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: CancelTransactionRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.transactionId !== "") {
+      obj.transactionId = message.transactionId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelTransactionRequest>, I>>(base?: I): CancelTransactionRequest {
+    return CancelTransactionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelTransactionRequest>, I>>(object: I): CancelTransactionRequest {
+    const message = createBaseCancelTransactionRequest();
+    message.businessId = object.businessId ?? "";
+    message.transactionId = object.transactionId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelTransactionResponse(): CancelTransactionResponse {
+  return { transaction: undefined };
+}
+
+export const CancelTransactionResponse: MessageFns<CancelTransactionResponse> = {
+  encode(message: CancelTransactionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.transaction !== undefined) {
+      Transaction.encode(message.transaction, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelTransactionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelTransactionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transaction = Transaction.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelTransactionResponse {
+    return { transaction: isSet(object.transaction) ? Transaction.fromJSON(object.transaction) : undefined };
+  },
+
+  toJSON(message: CancelTransactionResponse): unknown {
+    const obj: any = {};
+    if (message.transaction !== undefined) {
+      obj.transaction = Transaction.toJSON(message.transaction);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelTransactionResponse>, I>>(base?: I): CancelTransactionResponse {
+    return CancelTransactionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelTransactionResponse>, I>>(object: I): CancelTransactionResponse {
+    const message = createBaseCancelTransactionResponse();
+    message.transaction = (object.transaction !== undefined && object.transaction !== null)
+      ? Transaction.fromPartial(object.transaction)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListTransactionsRequest(): ListTransactionsRequest {
+  return { businessId: "", customerId: "", page: undefined };
+}
+
+export const ListTransactionsRequest: MessageFns<ListTransactionsRequest> = {
+  encode(message: ListTransactionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(18).string(message.customerId);
+    }
+    if (message.page !== undefined) {
+      PageRequest.encode(message.page, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTransactionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTransactionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.page = PageRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTransactionsRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      page: isSet(object.page) ? PageRequest.fromJSON(object.page) : undefined,
+    };
+  },
+
+  toJSON(message: ListTransactionsRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.page !== undefined) {
+      obj.page = PageRequest.toJSON(message.page);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTransactionsRequest>, I>>(base?: I): ListTransactionsRequest {
+    return ListTransactionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTransactionsRequest>, I>>(object: I): ListTransactionsRequest {
+    const message = createBaseListTransactionsRequest();
+    message.businessId = object.businessId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.page = (object.page !== undefined && object.page !== null)
+      ? PageRequest.fromPartial(object.page)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListTransactionsResponse(): ListTransactionsResponse {
+  return { transactions: [], nextPageToken: "" };
+}
+
+export const ListTransactionsResponse: MessageFns<ListTransactionsResponse> = {
+  encode(message: ListTransactionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.transactions) {
+      Transaction.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTransactionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTransactionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transactions.push(Transaction.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTransactionsResponse {
+    return {
+      transactions: globalThis.Array.isArray(object?.transactions)
+        ? object.transactions.map((e: any) => Transaction.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListTransactionsResponse): unknown {
+    const obj: any = {};
+    if (message.transactions?.length) {
+      obj.transactions = message.transactions.map((e) => Transaction.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTransactionsResponse>, I>>(base?: I): ListTransactionsResponse {
+    return ListTransactionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTransactionsResponse>, I>>(object: I): ListTransactionsResponse {
+    const message = createBaseListTransactionsResponse();
+    message.transactions = object.transactions?.map((e) => Transaction.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /** Internal: money movement to and from customers' financial accounts. */
 export type TransactionsServiceService = typeof TransactionsServiceService;
 export const TransactionsServiceService = {
@@ -999,11 +1663,39 @@ export const TransactionsServiceService = {
       Buffer.from(GetTransactionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetTransactionResponse => GetTransactionResponse.decode(value),
   },
+  /** Cancels a PENDING transaction; FAILED_PRECONDITION `not_cancellable` later. */
+  cancelTransaction: {
+    path: "/linkflow.v1.TransactionsService/CancelTransaction" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelTransactionRequest): Buffer =>
+      Buffer.from(CancelTransactionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelTransactionRequest => CancelTransactionRequest.decode(value),
+    responseSerialize: (value: CancelTransactionResponse): Buffer =>
+      Buffer.from(CancelTransactionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelTransactionResponse => CancelTransactionResponse.decode(value),
+  },
+  /** The business's transactions, newest first. */
+  listTransactions: {
+    path: "/linkflow.v1.TransactionsService/ListTransactions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListTransactionsRequest): Buffer =>
+      Buffer.from(ListTransactionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListTransactionsRequest => ListTransactionsRequest.decode(value),
+    responseSerialize: (value: ListTransactionsResponse): Buffer =>
+      Buffer.from(ListTransactionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListTransactionsResponse => ListTransactionsResponse.decode(value),
+  },
 } as const;
 
 export interface TransactionsServiceServer extends UntypedServiceImplementation {
   createTransaction: handleUnaryCall<CreateTransactionRequest, CreateTransactionResponse>;
   getTransaction: handleUnaryCall<GetTransactionRequest, GetTransactionResponse>;
+  /** Cancels a PENDING transaction; FAILED_PRECONDITION `not_cancellable` later. */
+  cancelTransaction: handleUnaryCall<CancelTransactionRequest, CancelTransactionResponse>;
+  /** The business's transactions, newest first. */
+  listTransactions: handleUnaryCall<ListTransactionsRequest, ListTransactionsResponse>;
 }
 
 export interface TransactionsServiceClient extends Client {
@@ -1036,6 +1728,38 @@ export interface TransactionsServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetTransactionResponse) => void,
+  ): ClientUnaryCall;
+  /** Cancels a PENDING transaction; FAILED_PRECONDITION `not_cancellable` later. */
+  cancelTransaction(
+    request: CancelTransactionRequest,
+    callback: (error: ServiceError | null, response: CancelTransactionResponse) => void,
+  ): ClientUnaryCall;
+  cancelTransaction(
+    request: CancelTransactionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CancelTransactionResponse) => void,
+  ): ClientUnaryCall;
+  cancelTransaction(
+    request: CancelTransactionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CancelTransactionResponse) => void,
+  ): ClientUnaryCall;
+  /** The business's transactions, newest first. */
+  listTransactions(
+    request: ListTransactionsRequest,
+    callback: (error: ServiceError | null, response: ListTransactionsResponse) => void,
+  ): ClientUnaryCall;
+  listTransactions(
+    request: ListTransactionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListTransactionsResponse) => void,
+  ): ClientUnaryCall;
+  listTransactions(
+    request: ListTransactionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListTransactionsResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,576 @@
+import { isIP } from "node:net";
+import type { TransactionSql } from "postgres";
+import {
+  type Clock,
+  FailedPreconditionError,
+  type Logger,
+  NotFoundError,
+  newId,
+  type Sql,
+} from "../../core/index.ts";
+import {
+  type AccountsServiceServer,
+  AddFinancialAccountResponse,
+  BankAccountType,
+  CardType,
+  DisconnectFinancialDataResponse,
+  type DocumentAcceptance,
+  type FinancialAccount,
+  FinancialAccountKind,
+  FinancialAccountSource,
+  FinancialAccountStatus,
+  RecordDocumentAcceptanceResponse,
+  SetFinancialAccountStatusResponse,
+} from "../../proto/index.ts";
+import { idempotent, unary, Violations } from "../grpc/index.ts";
+import { type Keyring, numberFingerprint, sealNumber } from "./crypto.ts";
+import {
+  cardBrand,
+  digitsOf,
+  isLuhnValid,
+  isValidRoutingNumber,
+  maskLast4,
+  parseExpiry,
+} from "./instruments.ts";
+
+/** The document-acceptance scope that authorizes ACH debits from the customer. */
+export const ACH_DEBIT_AUTHORIZATION_SCOPE = "ach_debit_authorization";
+
+type Db = Sql | TransactionSql;
+type FaStatus = "active" | "suspended" | "disconnected";
+
+interface FaRow {
+  id: string;
+  business_id: string;
+  customer_id: string;
+  kind: "bank_account" | "card";
+  status: FaStatus;
+  source: "manual" | "plaid" | "finicity";
+  name: string;
+  number_last4: string;
+  routing_number: string;
+  account_type: string;
+  name_on_account: string;
+  card_type: string;
+  card_brand: string;
+  expiry_month: number;
+  expiry_year: number;
+  provider_account_id: string;
+  is_default: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** Columns safe to read: never the ciphertext. */
+const FA_COLUMNS = `id, business_id, customer_id, kind, status, source, name, number_last4, routing_number,
+  account_type, name_on_account, card_type, card_brand, expiry_month, expiry_year, provider_account_id,
+  is_default, created_at, updated_at`;
+
+const FA_STATUS = {
+  active: FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_ACTIVE,
+  suspended: FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_SUSPENDED,
+  disconnected: FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_DISCONNECTED,
+} as const;
+const SOURCES: Partial<Record<FinancialAccountSource, FaRow["source"]>> = {
+  [FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_MANUAL]: "manual",
+  [FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_PLAID]: "plaid",
+  [FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_FINICITY]: "finicity",
+};
+const SOURCE_FROM_DB = {
+  manual: FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_MANUAL,
+  plaid: FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_PLAID,
+  finicity: FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_FINICITY,
+} as const;
+const BANK_TYPES: Partial<Record<BankAccountType, string>> = {
+  [BankAccountType.BANK_ACCOUNT_TYPE_CHECKING]: "checking",
+  [BankAccountType.BANK_ACCOUNT_TYPE_SAVINGS]: "savings",
+};
+const CARD_TYPES: Partial<Record<CardType, string>> = {
+  [CardType.CARD_TYPE_DEBIT]: "debit",
+  [CardType.CARD_TYPE_CREDIT]: "credit",
+};
+
+const DOCUMENT_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/i;
+const CONTENT_HASH = /^sha256:[0-9a-f]{64}$/;
+const SCOPE = /^[a-z][a-z0-9_]{0,63}$/;
+
+function faFromRow(
+  r: FaRow,
+  history: { status: FaStatus; reason: string; changed_at: Date }[],
+): FinancialAccount {
+  return {
+    id: r.id,
+    businessId: r.business_id,
+    customerId: r.customer_id,
+    kind:
+      r.kind === "card"
+        ? FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_CARD
+        : FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_BANK_ACCOUNT,
+    status: FA_STATUS[r.status],
+    source: SOURCE_FROM_DB[r.source],
+    name: r.name,
+    numberLast4: r.number_last4,
+    numberMasked: maskLast4(r.number_last4),
+    isDefault: r.is_default,
+    details:
+      r.kind === "card"
+        ? {
+            $case: "card",
+            value: {
+              cardType: r.card_type === "credit" ? CardType.CARD_TYPE_CREDIT : CardType.CARD_TYPE_DEBIT,
+              expiryMonth: r.expiry_month,
+              expiryYear: r.expiry_year,
+              brand: r.card_brand,
+            },
+          }
+        : {
+            $case: "bankAccount",
+            value: {
+              routingNumber: r.routing_number,
+              accountType:
+                r.account_type === "savings"
+                  ? BankAccountType.BANK_ACCOUNT_TYPE_SAVINGS
+                  : BankAccountType.BANK_ACCOUNT_TYPE_CHECKING,
+              nameOnAccount: r.name_on_account,
+            },
+          },
+    providerAccountId: r.provider_account_id,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    statusHistory: history.map((h) => ({
+      status: FA_STATUS[h.status],
+      reason: h.reason,
+      changedAt: h.changed_at,
+    })),
+  };
+}
+
+interface AcceptanceRow {
+  id: string;
+  business_id: string;
+  customer_id: string;
+  document_id: string;
+  version: string;
+  content_hash: string;
+  scope: string;
+  accepted_at: Date;
+  ip: string;
+  user_agent: string;
+  workflow_id: string;
+  recorded_at: Date;
+}
+
+function acceptanceFromRow(r: AcceptanceRow): DocumentAcceptance {
+  return {
+    id: r.id,
+    businessId: r.business_id,
+    customerId: r.customer_id,
+    documentId: r.document_id,
+    version: r.version,
+    contentHash: r.content_hash,
+    scope: r.scope,
+    acceptedAt: r.accepted_at,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    workflowId: r.workflow_id,
+    recordedAt: r.recorded_at,
+  };
+}
+
+export interface FinancialContext {
+  sql: Sql;
+  clock: Clock;
+  log: Logger;
+  keyring: Keyring;
+}
+
+/** Throws NOT_FOUND unless the customer exists in the business and is not deleted. */
+export async function requireCustomer(
+  db: Db,
+  businessId: string,
+  customerId: string,
+  opts: { lock?: boolean } = {},
+): Promise<{ status: "active" | "suspended" }> {
+  const [row] = opts.lock
+    ? await db<{ status: "active" | "suspended" }[]>`
+        select status from accounts.customers
+        where id = ${customerId} and business_id = ${businessId} and deleted_at is null for update`
+    : await db<{ status: "active" | "suspended" }[]>`
+        select status from accounts.customers
+        where id = ${customerId} and business_id = ${businessId} and deleted_at is null`;
+  if (!row) throw new NotFoundError("customer", customerId);
+  return row;
+}
+
+/** Erases the numbers and names of the customer's accounts; returns how many changed. */
+export async function disconnectAccounts(
+  db: Db,
+  customerId: string,
+  at: Date,
+  reason: string,
+): Promise<number> {
+  const rows = await db<{ id: string }[]>`
+    update accounts.financial_accounts set status = 'disconnected', number_ciphertext = null, key_id = null,
+      name_on_account = '', provider_account_id = '', is_default = false, updated_at = ${at}
+    where customer_id = ${customerId} and status <> 'disconnected' returning id`;
+  for (const r of rows) {
+    await db`insert into accounts.financial_account_status_history (financial_account_id, status, reason, changed_at)
+      values (${r.id}, 'disconnected', ${reason}, ${at})`;
+  }
+  return rows.length;
+}
+
+/** The financial-account, document-acceptance and customer-erasure RPCs. */
+export function financialHandlers(
+  ctx: FinancialContext,
+): Pick<
+  AccountsServiceServer,
+  | "addFinancialAccount"
+  | "getFinancialAccount"
+  | "listFinancialAccounts"
+  | "setFinancialAccountStatus"
+  | "setDefaultFinancialAccount"
+  | "disconnectFinancialData"
+  | "checkTransactable"
+  | "recordDocumentAcceptance"
+  | "listDocumentAcceptances"
+> {
+  const { sql, clock, log, keyring } = ctx;
+  const now = () => new Date(clock.now());
+
+  async function loadAccount(db: Db, businessId: string, id: string): Promise<FinancialAccount> {
+    const [row] = await db<FaRow[]>`
+      select ${db.unsafe(FA_COLUMNS)} from accounts.financial_accounts f
+      where id = ${id} and business_id = ${businessId}
+        and exists (select 1 from accounts.customers c where c.id = f.customer_id and c.deleted_at is null)`;
+    if (!row) throw new NotFoundError("financial account", id);
+    const history = await db<{ status: FaStatus; reason: string; changed_at: Date }[]>`
+      select status, reason, changed_at from accounts.financial_account_status_history
+      where financial_account_id = ${id} order by id`;
+    return faFromRow(row, history);
+  }
+
+  function accountIds(v: Violations, businessId: string, accountId: string): void {
+    v.id("business_id", businessId, "biz");
+    v.id("financial_account_id", accountId, "fa");
+  }
+
+  return {
+    addFinancialAccount: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.id("customer_id", req.customerId, "cus");
+      v.text("name", req.name, { max: 100, optional: true });
+      const source = SOURCES[req.source];
+      if (!source) v.add("source", "must be MANUAL, PLAID or FINICITY");
+      if (source && source !== "manual") v.text("provider_account_id", req.providerAccountId, { max: 200 });
+      else if (req.providerAccountId) v.add("provider_account_id", "is only for bank-link sources");
+      let number = "";
+      let expiry: { month: number; year: number } | undefined;
+      const d = req.details;
+      if (!d) v.add("details", "one of bank_account or card is required");
+      else if (d.$case === "bankAccount") {
+        const b = d.value;
+        if (!isValidRoutingNumber(b.routingNumber))
+          v.add("bank_account.routing_number", "must be a 9-digit ABA routing number with a valid checksum");
+        number = digitsOf(b.accountNumber);
+        if (!/^\d{4,17}$/.test(number)) v.add("bank_account.account_number", "must be 4 to 17 digits");
+        if (!BANK_TYPES[b.accountType]) v.add("bank_account.account_type", "must be CHECKING or SAVINGS");
+        v.text("bank_account.name_on_account", b.nameOnAccount, { max: 100 });
+      } else {
+        const c = d.value;
+        number = digitsOf(c.number);
+        if (!/^\d{12,19}$/.test(number) || !isLuhnValid(number))
+          v.add("card.number", "must be a valid card number (12 to 19 digits, Luhn check)");
+        const e = parseExpiry(c.expiry, clock.now());
+        if ("error" in e) v.add("card.expiry", e.error);
+        else expiry = e;
+        if (!CARD_TYPES[c.cardType]) v.add("card.card_type", "must be DEBIT or CREDIT");
+      }
+      v.throwIfAny();
+      const { idempotencyKey, ...request } = req;
+      // The request hash must not be a hash of the bare number: use a keyed fingerprint.
+      const hashed =
+        d?.$case === "bankAccount"
+          ? {
+              ...request,
+              details: { ...d, value: { ...d.value, accountNumber: numberFingerprint(keyring, number) } },
+            }
+          : d?.$case === "card"
+            ? {
+                ...request,
+                details: { ...d, value: { ...d.value, number: numberFingerprint(keyring, number) } },
+              }
+            : request;
+      return idempotent(
+        sql,
+        {
+          schema: "accounts",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "AddFinancialAccount",
+          request: hashed,
+          codec: AddFinancialAccountResponse,
+        },
+        async (tx) => {
+          await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
+          const id = newId("fa", clock.now());
+          const at = now();
+          const sealed = sealNumber(keyring, number, id);
+          const [{ n } = { n: 0 }] = await tx<{ n: number }[]>`
+            select count(*)::int as n from accounts.financial_accounts
+            where customer_id = ${req.customerId} and is_default`;
+          const makeDefault = req.makeDefault || n === 0;
+          if (makeDefault) {
+            await tx`update accounts.financial_accounts set is_default = false, updated_at = ${at}
+              where customer_id = ${req.customerId} and is_default`;
+          }
+          const bank = d!.$case === "bankAccount" ? d!.value : undefined;
+          const card = d!.$case === "card" ? d!.value : undefined;
+          await tx`insert into accounts.financial_accounts
+              (id, business_id, customer_id, kind, status, source, name, number_last4, number_ciphertext, key_id,
+               routing_number, account_type, name_on_account, card_type, card_brand, expiry_month, expiry_year,
+               provider_account_id, is_default, created_at, updated_at)
+            values (${id}, ${req.businessId}, ${req.customerId}, ${card ? "card" : "bank_account"}, 'active',
+                    ${source!}, ${req.name.trim()}, ${number.slice(-4)}, ${sealed.ciphertext}, ${sealed.keyId},
+                    ${bank?.routingNumber ?? ""}, ${bank ? (BANK_TYPES[bank.accountType] ?? "") : ""},
+                    ${bank?.nameOnAccount.trim() ?? ""}, ${card ? (CARD_TYPES[card.cardType] ?? "") : ""},
+                    ${card ? cardBrand(number) : ""}, ${expiry?.month ?? 0}, ${expiry?.year ?? 0},
+                    ${req.providerAccountId.trim()}, ${makeDefault}, ${at}, ${at})`;
+          await tx`insert into accounts.financial_account_status_history (financial_account_id, status, reason, changed_at)
+            values (${id}, 'active', 'added', ${at})`;
+          log.info("financial account added", {
+            business_id: req.businessId,
+            customer_id: req.customerId,
+            financial_account_id: id,
+            kind: card ? "card" : "bank_account",
+            source,
+            last4: number.slice(-4),
+          });
+          return { financialAccount: await loadAccount(tx, req.businessId, id) };
+        },
+      );
+    }),
+
+    getFinancialAccount: unary(async (req) => {
+      const v = new Violations();
+      accountIds(v, req.businessId, req.financialAccountId);
+      v.throwIfAny();
+      return { financialAccount: await loadAccount(sql, req.businessId, req.financialAccountId) };
+    }),
+
+    listFinancialAccounts: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.id("customer_id", req.customerId, "cus");
+      v.throwIfAny();
+      await requireCustomer(sql, req.businessId, req.customerId);
+      const rows = await sql<{ id: string }[]>`
+        select id from accounts.financial_accounts
+        where business_id = ${req.businessId} and customer_id = ${req.customerId} order by id`;
+      return {
+        financialAccounts: await Promise.all(rows.map((r) => loadAccount(sql, req.businessId, r.id))),
+      };
+    }),
+
+    setFinancialAccountStatus: unary(async (req) => {
+      const v = new Violations();
+      accountIds(v, req.businessId, req.financialAccountId);
+      const status =
+        req.status === FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_ACTIVE
+          ? "active"
+          : req.status === FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_SUSPENDED
+            ? "suspended"
+            : undefined;
+      if (!status)
+        v.add("status", "must be FINANCIAL_ACCOUNT_STATUS_ACTIVE or FINANCIAL_ACCOUNT_STATUS_SUSPENDED");
+      v.text("reason", req.reason, { max: 500, optional: status !== "suspended" });
+      v.throwIfAny();
+      const { idempotencyKey, ...request } = req;
+      return idempotent(
+        sql,
+        {
+          schema: "accounts",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "SetFinancialAccountStatus",
+          request,
+          codec: SetFinancialAccountStatusResponse,
+        },
+        async (tx) => {
+          const current = await loadAccount(tx, req.businessId, req.financialAccountId);
+          const [row] = await tx<{ status: FaStatus }[]>`
+            select status from accounts.financial_accounts where id = ${current.id} for update`;
+          if (row?.status === "disconnected") {
+            throw new FailedPreconditionError(
+              "financial_account_disconnected",
+              "the financial account was disconnected; add it again",
+            );
+          }
+          if (row?.status !== status) {
+            const at = now();
+            await tx`update accounts.financial_accounts set status = ${status!}, updated_at = ${at}
+              where id = ${current.id}`;
+            await tx`insert into accounts.financial_account_status_history
+                (financial_account_id, status, reason, changed_at)
+              values (${current.id}, ${status!}, ${req.reason.trim()}, ${at})`;
+            log.info("financial account status changed", {
+              business_id: req.businessId,
+              financial_account_id: current.id,
+              status,
+            });
+          }
+          return { financialAccount: await loadAccount(tx, req.businessId, current.id) };
+        },
+      );
+    }),
+
+    setDefaultFinancialAccount: unary(async (req) => {
+      const v = new Violations();
+      accountIds(v, req.businessId, req.financialAccountId);
+      v.throwIfAny();
+      return sql.begin(async (tx) => {
+        const current = await loadAccount(tx, req.businessId, req.financialAccountId);
+        if (current.status === FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_DISCONNECTED) {
+          throw new FailedPreconditionError(
+            "financial_account_disconnected",
+            "a disconnected account cannot be the default",
+          );
+        }
+        if (!current.isDefault) {
+          const at = now();
+          await requireCustomer(tx, req.businessId, current.customerId, { lock: true });
+          await tx`update accounts.financial_accounts set is_default = false, updated_at = ${at}
+            where customer_id = ${current.customerId} and is_default`;
+          await tx`update accounts.financial_accounts set is_default = true, updated_at = ${at}
+            where id = ${current.id}`;
+        }
+        return { financialAccount: await loadAccount(tx, req.businessId, current.id) };
+      }) as never;
+    }),
+
+    disconnectFinancialData: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.id("customer_id", req.customerId, "cus");
+      v.throwIfAny();
+      const { idempotencyKey, ...request } = req;
+      return idempotent(
+        sql,
+        {
+          schema: "accounts",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "DisconnectFinancialData",
+          request,
+          codec: DisconnectFinancialDataResponse,
+        },
+        async (tx) => {
+          await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
+          const disconnected = await disconnectAccounts(
+            tx,
+            req.customerId,
+            now(),
+            "financial data disconnected",
+          );
+          log.info("financial data disconnected", {
+            business_id: req.businessId,
+            customer_id: req.customerId,
+            accounts: disconnected,
+          });
+          return { disconnected };
+        },
+      );
+    }),
+
+    checkTransactable: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.id("customer_id", req.customerId, "cus");
+      v.id("financial_account_id", req.financialAccountId, "fa");
+      v.throwIfAny();
+      const customer = await requireCustomer(sql, req.businessId, req.customerId);
+      const account = await loadAccount(sql, req.businessId, req.financialAccountId);
+      if (account.customerId !== req.customerId)
+        throw new NotFoundError("financial account", req.financialAccountId);
+      const [auth] = await sql`
+        select 1 from accounts.document_acceptances
+        where business_id = ${req.businessId} and customer_id = ${req.customerId}
+          and scope = ${ACH_DEBIT_AUTHORIZATION_SCOPE} limit 1`;
+      const reason =
+        customer.status !== "active"
+          ? "customer_suspended"
+          : account.status === FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_SUSPENDED
+            ? "financial_account_suspended"
+            : account.status === FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_DISCONNECTED
+              ? "financial_account_disconnected"
+              : "";
+      return { ok: reason === "", reason, financialAccount: account, achDebitAuthorized: auth !== undefined };
+    }),
+
+    recordDocumentAcceptance: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.id("customer_id", req.customerId, "cus");
+      if (!DOCUMENT_ID.test(req.documentId))
+        v.add("document_id", "must be 1 to 100 letters, digits, '.', '_' or '-', e.g. terms-of-service");
+      v.text("version", req.version, { max: 50 });
+      if (!CONTENT_HASH.test(req.contentHash))
+        v.add("content_hash", "must be sha256:<64 lower-case hex digits> of the accepted text");
+      if (req.scope && !SCOPE.test(req.scope))
+        v.add("scope", "must be a lower-case identifier such as ach_debit_authorization");
+      if (!req.acceptedAt) v.add("accepted_at", "is required");
+      else if (req.acceptedAt.getTime() > clock.now() + 5 * 60_000) v.add("accepted_at", "is in the future");
+      if (!isIP(req.ip)) v.add("ip", "must be an IPv4 or IPv6 address");
+      v.text("user_agent", req.userAgent, { max: 1000 });
+      if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
+      v.throwIfAny();
+      const { idempotencyKey, ...request } = req;
+      return idempotent(
+        sql,
+        {
+          schema: "accounts",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "RecordDocumentAcceptance",
+          request,
+          codec: RecordDocumentAcceptanceResponse,
+        },
+        async (tx) => {
+          await requireCustomer(tx, req.businessId, req.customerId);
+          const [row] = await tx<AcceptanceRow[]>`
+            insert into accounts.document_acceptances
+              (id, business_id, customer_id, document_id, version, content_hash, scope, accepted_at, ip, user_agent,
+               workflow_id, recorded_at)
+            values (${newId("dac", clock.now())}, ${req.businessId}, ${req.customerId}, ${req.documentId},
+                    ${req.version.trim()}, ${req.contentHash}, ${req.scope}, ${req.acceptedAt!}, ${req.ip},
+                    ${req.userAgent}, ${req.workflowId}, ${now()})
+            returning *`;
+          log.info("document acceptance recorded", {
+            business_id: req.businessId,
+            customer_id: req.customerId,
+            acceptance_id: row!.id,
+            document_id: req.documentId,
+            scope: req.scope,
+          });
+          return { acceptance: acceptanceFromRow(row!) };
+        },
+      );
+    }),
+
+    listDocumentAcceptances: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.id("customer_id", req.customerId, "cus");
+      if (req.documentId && !DOCUMENT_ID.test(req.documentId)) v.add("document_id", "is not a document id");
+      v.throwIfAny();
+      await requireCustomer(sql, req.businessId, req.customerId);
+      const rows = await sql<AcceptanceRow[]>`
+        select * from accounts.document_acceptances
+        where business_id = ${req.businessId} and customer_id = ${req.customerId}
+          and (${req.documentId}::text = '' or document_id = ${req.documentId})
+        order by id`;
+      return { acceptances: rows.map(acceptanceFromRow) };
+    }),
+  };
+}
