@@ -87,12 +87,13 @@ export const tracingInterceptor: Interceptor = (options, nextCall): Intercepting
   });
   const ctx = trace.setSpan(context.active(), span);
   return new Call(nextCall(options), {
-    start(metadata, listener, next) {
+    start(metadata, _listener, next) {
       const carrier: Record<string, string> = {};
       propagation.inject(ctx, carrier);
       if (carrier.traceparent) metadata.set("traceparent", carrier.traceparent);
       next(metadata, {
-        ...listener,
+        onReceiveMetadata: (md, nextMd) => nextMd(md),
+        onReceiveMessage: (msg, nextMsg) => nextMsg(msg),
         onReceiveStatus(s, nextStatus) {
           span.setAttribute("rpc.grpc.status_code", s.code);
           if (s.code !== status.OK) span.setStatus({ code: SpanStatusCode.ERROR });

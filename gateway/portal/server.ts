@@ -60,7 +60,12 @@ export function createPortal(o: PortalOptions): (req: IncomingMessage, res: Serv
     const m = /^\/l\/([^/]+)$/.exec(url.pathname);
     if (!m) return false;
     try {
-      const token = decodeURIComponent(m[1] ?? "");
+      let token = "";
+      try {
+        token = decodeURIComponent(m[1] ?? "");
+      } catch {
+        // Malformed percent-encoding: no such link.
+      }
       const workflowId = await o.workflows.resolveLink(token);
       if (!workflowId) {
         send(res, 404, notFoundPage());

@@ -39,8 +39,10 @@ export function validateProfile(v: Violations, profile: Profile | undefined): vo
     const p = profile.value;
     v.text("individual.first_name", p.firstName);
     v.text("individual.last_name", p.lastName);
-    v.email("individual.email", p.email);
-    v.phone("individual.phone", p.phone);
+    // A customer is reachable by email or by phone; either one is enough (a link sent by SMS may not ask for an email).
+    if (!p.email && !p.phone) v.add("individual.email", "an email or a phone number is required");
+    v.email("individual.email", p.email, { optional: true });
+    v.phone("individual.phone", p.phone, { optional: true });
     if (p.addresses.length > 10) v.add("individual.addresses", "at most 10 addresses");
     p.addresses.forEach((a, i) => {
       address(v, `individual.addresses[${i}]`, a);
