@@ -18,7 +18,8 @@ import { LeaseTable } from "./leases.ts";
 import { assignShards, shardOf } from "./shard.ts";
 import type { Heartbeat, ShardReply, ShardRequest, Transport } from "./transport.ts";
 
-const tracer = trace.getTracer("linkflow.runtime");
+// Looked up per use: a tracer provider installed after import must still be picked up.
+const tracer = () => trace.getTracer("linkflow.runtime");
 
 /** Context given to an effect handler; pass `idempotencyKey` to the receiving service. */
 export interface EffectContext {
@@ -217,7 +218,7 @@ export class RuntimeNode {
   ): Promise<R> {
     const deadline = opts.deadline ?? Date.now() + (opts.timeoutMs ?? this.#o.askTimeoutMs);
     const shard = shardOf(actorId, this.shardCount);
-    return tracer.startActiveSpan(
+    return tracer().startActiveSpan(
       "actor.ask",
       { kind: SpanKind.CLIENT, attributes: { "linkflow.actor_id": actorId, "linkflow.shard": shard } },
       async (span) => {
@@ -286,7 +287,7 @@ export class RuntimeNode {
         ? propagation.extract(context.active(), { traceparent: env.traceparent })
         : context.active();
       return await context.with(parent, () =>
-        tracer.startActiveSpan(
+        tracer().startActiveSpan(
           "actor.turn",
           {
             kind: SpanKind.SERVER,
