@@ -1,14 +1,20 @@
+import {
+  InterceptingCall as Call,
+  type InterceptingCall,
+  type Interceptor,
+  type Metadata,
+  status,
+} from "@grpc/grpc-js";
 import { context, propagation, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import {
   BasicTracerProvider,
-  SimpleSpanProcessor,
   BatchSpanProcessor,
-  type SpanExporter,
   ConsoleSpanExporter,
+  SimpleSpanProcessor,
+  type SpanExporter,
 } from "@opentelemetry/sdk-trace-base";
-import { type InterceptingCall, InterceptingCall as Call, type Interceptor, type Metadata, status } from "@grpc/grpc-js";
 
 let installed: BasicTracerProvider | undefined;
 
@@ -17,7 +23,9 @@ let installed: BasicTracerProvider | undefined;
  * context propagation and a tracer provider exporting to `exporter` (tests
  * pass an InMemorySpanExporter; `OTEL_TRACES_EXPORTER=console` prints spans).
  */
-export function setupTracing(opts: { exporter?: SpanExporter; batch?: boolean } = {}): { shutdown(): Promise<void> } {
+export function setupTracing(opts: { exporter?: SpanExporter; batch?: boolean } = {}): {
+  shutdown(): Promise<void>;
+} {
   if (!installed) {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
@@ -75,7 +83,9 @@ export function inServerSpan<T>(method: string, metadata: Metadata, fn: () => Pr
   const tp = metadata.get("traceparent")[0];
   const parent =
     typeof tp === "string" ? propagation.extract(context.active(), { traceparent: tp }) : context.active();
-  return context.with(parent, () => inSpan(`grpc.server ${method}`, { "rpc.method": method }, fn, SpanKind.SERVER));
+  return context.with(parent, () =>
+    inSpan(`grpc.server ${method}`, { "rpc.method": method }, fn, SpanKind.SERVER),
+  );
 }
 
 /** grpc-js client interceptor: a CLIENT span per call and `traceparent` in the metadata. */

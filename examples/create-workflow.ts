@@ -27,7 +27,10 @@ if (!key) {
   process.stderr.write("LINKFLOW_API_KEY is required (npm start prints it)\n");
   process.exit(2);
 }
-const client = new WorkflowServiceClient(process.env.LINKFLOW_GRPC_ADDR ?? "127.0.0.1:50051", credentials.createInsecure());
+const client = new WorkflowServiceClient(
+  process.env.LINKFLOW_GRPC_ADDR ?? "127.0.0.1:50051",
+  credentials.createInsecure(),
+);
 const md = new Metadata();
 md.set("authorization", `Bearer ${key}`);
 
@@ -56,12 +59,17 @@ try {
     { metadata: md },
   );
   const wf = res.workflow!;
-  process.stdout.write(`workflow ${wf.id} (${wf.templateName} v${wf.templateVersion})\nlink     ${res.linkUrl}\n`);
+  process.stdout.write(
+    `workflow ${wf.id} (${wf.templateName} v${wf.templateVersion})\nlink     ${res.linkUrl}\n`,
+  );
   let last = "";
   while (values.follow) {
     const { workflow } = await call(client, "getWorkflow", { workflowId: wf.id }, { metadata: md });
     const s = workflowStatusToJSON(workflow!.status);
-    if (s !== last) process.stdout.write(`status   ${s}${workflow!.currentStep ? ` (step ${workflow!.currentStep})` : ""}\n`);
+    if (s !== last)
+      process.stdout.write(
+        `status   ${s}${workflow!.currentStep ? ` (step ${workflow!.currentStep})` : ""}\n`,
+      );
     last = s;
     if (
       [

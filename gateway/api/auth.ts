@@ -28,7 +28,8 @@ export class ApiKeyAuthenticator {
     try {
       auth = await callOrThrow(this.accounts, "authenticateApiKey", { apiKey: key });
     } catch (err) {
-      if ((err as { grpcStatus?: number }).grpcStatus === 16) throw new UnauthenticatedError("the API key is not valid");
+      if ((err as { grpcStatus?: number }).grpcStatus === 16)
+        throw new UnauthenticatedError("the API key is not valid");
       throw err;
     }
     const { business } = await callOrThrow(this.accounts, "getBusiness", { businessId: auth.businessId });

@@ -67,13 +67,30 @@ export function toWorkflowMessage(v: WorkflowView): Workflow {
 
 /** A journal event as the API shows it; internal bookkeeping is left out. */
 export function toEventMessage(seq: number, e: WorkflowEvent): WorkflowEventMessage | undefined {
-  if (e.type === "effects.requested" || e.type === "effect.settled" || e.type === "reminder.scheduled") return undefined;
+  if (e.type === "effects.requested" || e.type === "effect.settled" || e.type === "reminder.scheduled")
+    return undefined;
   const { type, at, ...rest } = e as WorkflowEvent & Record<string, unknown>;
   if (type === "workflow.created") {
-    return { sequence: seq, type, occurredAt: new Date(at), status: 0, stepId: "", actor: "business", dataJson: "{}" };
+    return {
+      sequence: seq,
+      type,
+      occurredAt: new Date(at),
+      status: 0,
+      stepId: "",
+      actor: "business",
+      dataJson: "{}",
+    };
   }
   const data = { ...rest } as Record<string, unknown>;
   const stepId = typeof data.stepId === "string" ? data.stepId : "";
   const actor = typeof data.by === "string" ? data.by : type.startsWith("step.") ? "customer" : "linkflow";
-  return { sequence: seq, type, occurredAt: new Date(at), status: 0, stepId, actor, dataJson: JSON.stringify(data) };
+  return {
+    sequence: seq,
+    type,
+    occurredAt: new Date(at),
+    status: 0,
+    stepId,
+    actor,
+    dataJson: JSON.stringify(data),
+  };
 }

@@ -1,11 +1,11 @@
 import type { Server } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import { type Logger } from "../../core/index.ts";
+import type { Logger } from "../../core/index.ts";
+import type { AccountsServiceClient } from "../../proto/index.ts";
 import { type NotificationsServiceClient, WorkflowServiceService } from "../../proto/index.ts";
 import type { Workflows } from "../../services/workflows/index.ts";
 import { ApiKeyAuthenticator } from "./auth.ts";
 import { workflowServiceImpl } from "./workflow-service.ts";
-import type { AccountsServiceClient } from "../../proto/index.ts";
 
 export interface ApiDeps {
   workflows: Workflows;
@@ -27,7 +27,12 @@ export function addPublicApi(server: Server, deps: ApiDeps): ApiHealth {
   const auth = new ApiKeyAuthenticator(deps.accounts);
   server.addService(
     WorkflowServiceService,
-    workflowServiceImpl({ workflows: deps.workflows, auth, notifications: deps.notifications, log: deps.log }),
+    workflowServiceImpl({
+      workflows: deps.workflows,
+      auth,
+      notifications: deps.notifications,
+      log: deps.log,
+    }),
   );
   const health = new HealthImplementation({ "": "SERVING", "linkflow.v1.WorkflowService": "SERVING" });
   health.addToServer(server);
@@ -39,4 +44,3 @@ export function addPublicApi(server: Server, deps: ApiDeps): ApiHealth {
     },
   };
 }
-

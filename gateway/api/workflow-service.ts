@@ -33,11 +33,17 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
     <Req, Res>(method: string, fn: (req: Req, md: Metadata, deadline: number) => Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>) => {
       const dl = call.getDeadline();
-      const deadline = dl instanceof Date ? dl.getTime() : Number.isFinite(dl) && dl !== Infinity ? Number(dl) : Date.now() + 15_000;
+      const deadline =
+        dl instanceof Date
+          ? dl.getTime()
+          : Number.isFinite(dl) && dl !== Infinity
+            ? Number(dl)
+            : Date.now() + 15_000;
       inServerSpan(method, call.metadata, () => fn(call.request, call.metadata, deadline)).then(
         (res) => cb(null, res),
         (err) => {
-          if (!(err instanceof LinkflowError)) log.error("request failed", { method, error: (err as Error)?.name });
+          if (!(err instanceof LinkflowError))
+            log.error("request failed", { method, error: (err as Error)?.name });
           cb(toServiceError(err));
         },
       );
@@ -94,7 +100,9 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
       if (expireAt === undefined) {
         const by = durationMs(req.extendBy);
         if (!by || by <= 0) {
-          throw new ValidationError([{ field: "expire_at", description: "give expire_at or a positive extend_by" }]);
+          throw new ValidationError([
+            { field: "expire_at", description: "give expire_at or a positive extend_by" },
+          ]);
         }
         expireAt = (await workflows.get(tenant, id)).expireAt + by;
       }

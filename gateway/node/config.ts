@@ -57,7 +57,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv, defaults: Partial<NodeConf
       }
     : { kind: "outbox" };
   const email: EmailConfig = env.SMTP_URL
-    ? { kind: "smtp", url: env.SMTP_URL, from: env.LINKFLOW_EMAIL_FROM ?? "Linkflow <no-reply@linkflow.invalid>" }
+    ? {
+        kind: "smtp",
+        url: env.SMTP_URL,
+        from: env.LINKFLOW_EMAIL_FROM ?? "Linkflow <no-reply@linkflow.invalid>",
+      }
     : { kind: "outbox" };
   return {
     databaseUrl: env.DATABASE_URL ?? defaults.databaseUrl ?? "",

@@ -1,24 +1,40 @@
 import { readdir, readFile } from "node:fs/promises";
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
-import { join } from "node:path";
-import { Server, ServerCredentials, credentials, type Interceptor } from "@grpc/grpc-js";
-import { SpanKind } from "@opentelemetry/api";
-import { connect, createLogger, inSpan, type Sql, systemClock, tracingInterceptor } from "../../core/index.ts";
 import {
-  AccountsServiceClient,
-  NotificationsServiceClient,
-} from "../../proto/index.ts";
-import { type Transport, LocalTransport, NatsTransport, RuntimeNode, runtimeMigrations } from "../../runtime/index.ts";
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
+import { join } from "node:path";
+import { credentials, type Interceptor, Server, ServerCredentials } from "@grpc/grpc-js";
+import { SpanKind } from "@opentelemetry/api";
+import {
+  connect,
+  createLogger,
+  inSpan,
+  migrate,
+  type Sql,
+  systemClock,
+  tracingInterceptor,
+} from "../../core/index.ts";
+import { AccountsServiceClient, NotificationsServiceClient } from "../../proto/index.ts";
+import {
+  LocalTransport,
+  NatsTransport,
+  RuntimeNode,
+  runtimeMigrations,
+  type Transport,
+} from "../../runtime/index.ts";
 import { createAccountsService, migrateAccounts } from "../../services/accounts/index.ts";
-import { listen, type ListeningServer } from "../../services/grpc/index.ts";
+import { type ListeningServer, listen } from "../../services/grpc/index.ts";
 import {
   createNotificationsService,
   type EmailSender,
   migrateNotifications,
   OutboxEmailSender,
   OutboxSmsSender,
-  SmtpEmailSender,
   type SmsSender,
+  SmtpEmailSender,
   TwilioSmsSender,
 } from "../../services/notifications/index.ts";
 import { createTransactionsService, migrateTransactions } from "../../services/transactions/index.ts";
@@ -31,7 +47,6 @@ import {
   workflowEffects,
   workflowsMigrations,
 } from "../../services/workflows/index.ts";
-import { migrate } from "../../core/index.ts";
 import { addPublicApi } from "../api/index.ts";
 import { createPortal } from "../portal/index.ts";
 import type { NodeConfig } from "./config.ts";
@@ -77,7 +92,13 @@ export async function loadTemplates(templates: TemplateStore, dir: string): Prom
 function traced(sender: SmsSender): SmsSender {
   return {
     provider: sender.provider,
-    send: (m) => inSpan(`sms.send ${sender.provider}`, { "messaging.system": sender.provider }, () => sender.send(m), SpanKind.CLIENT),
+    send: (m) =>
+      inSpan(
+        `sms.send ${sender.provider}`,
+        { "messaging.system": sender.provider },
+        () => sender.send(m),
+        SpanKind.CLIENT,
+      ),
   };
 }
 
@@ -105,10 +126,12 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
   const clock = cfg.clock ?? systemClock;
   const closers: Array<() => Promise<void>> = [];
   const stopAll = async () => {
-    for (const c of closers.splice(0).reverse()) await c().catch((err) => log.warn("shutdown step failed", { err }));
+    for (const c of closers.splice(0).reverse())
+      await c().catch((err) => log.warn("shutdown step failed", { err }));
   };
   try {
-    if (!cfg.linkSecret || cfg.linkSecret.length < 16) throw new Error("LINKFLOW_LINK_SECRET must be at least 16 characters");
+    if (!cfg.linkSecret || cfg.linkSecret.length < 16)
+      throw new Error("LINKFLOW_LINK_SECRET must be at least 16 characters");
     const sql = connect(cfg.databaseUrl, { max: 20 });
     closers.push(() => sql.end({ timeout: 5 }));
     await migrateAll(sql);
@@ -116,7 +139,9 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     // Internal services.
     const sms = traced(cfg.sms.kind === "twilio" ? new TwilioSmsSender(cfg.sms) : new OutboxSmsSender(sql));
     const email: EmailSender =
-      cfg.email.kind === "smtp" ? new SmtpEmailSender(cfg.email.url, { from: cfg.email.from }) : new OutboxEmailSender(sql);
+      cfg.email.kind === "smtp"
+        ? new SmtpEmailSender(cfg.email.url, { from: cfg.email.from })
+        : new OutboxEmailSender(sql);
     if (email instanceof SmtpEmailSender) closers.push(() => email.close());
     const accounts = createAccountsService({ sql, clock, log: log.child({ service: "accounts" }) });
     const notifications = createNotificationsService({
@@ -131,14 +156,24 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       },
     });
     closers.push(() => notifications.close());
-    const transactions = createTransactionsService({ sql, clock, log: log.child({ service: "transactions" }) });
+    const transactions = createTransactionsService({
+      sql,
+      clock,
+      log: log.child({ service: "transactions" }),
+    });
     const internal: ListeningServer = await listen([accounts, notifications, transactions], cfg.internalAddr);
     closers.push(() => internal.close());
     const interceptors: Interceptor[] = [tracingInterceptor];
-    const accountsClient = new AccountsServiceClient(internal.address, credentials.createInsecure(), { interceptors });
-    const notificationsClient = new NotificationsServiceClient(internal.address, credentials.createInsecure(), {
+    const accountsClient = new AccountsServiceClient(internal.address, credentials.createInsecure(), {
       interceptors,
     });
+    const notificationsClient = new NotificationsServiceClient(
+      internal.address,
+      credentials.createInsecure(),
+      {
+        interceptors,
+      },
+    );
     closers.push(async () => {
       accountsClient.close();
       notificationsClient.close();
@@ -208,7 +243,14 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     );
     if (!cfg.publicBaseUrl) publicBaseUrl = `http://${httpAddress}`;
 
-    workflows = new Workflows({ sql, node: runtime, templates, linkSecret: cfg.linkSecret, publicBaseUrl, clock });
+    workflows = new Workflows({
+      sql,
+      node: runtime,
+      templates,
+      linkSecret: cfg.linkSecret,
+      publicBaseUrl,
+      clock,
+    });
     portal = createPortal({
       workflows,
       secret: cfg.linkSecret,
@@ -228,7 +270,9 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       log: log.child({ component: "api" }),
     });
     const grpcPort = await new Promise<number>((resolve, reject) =>
-      grpc.bindAsync(cfg.grpcAddr, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      grpc.bindAsync(cfg.grpcAddr, ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
     );
     closers.push(async () => {
       health.setServing(false);

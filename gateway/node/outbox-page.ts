@@ -1,7 +1,10 @@
 import type { Sql } from "../../core/index.ts";
 
 const esc = (s: unknown) =>
-  String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+  String(s ?? "").replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
+  );
 
 /** Links in a message become clickable so a developer can open the customer page from the outbox. */
 const linkify = (s: string) => esc(s).replace(/(https?:\/\/[^\s<]+)/g, '<a href="$1">$1</a>');
@@ -10,8 +13,13 @@ const linkify = (s: string) => esc(s).replace(/(https?:\/\/[^\s<]+)/g, '<a href=
  * The embedded default's dev outbox: the SMS and emails the node "sent", and
  * the webhooks the demo business received, newest first.
  */
-export async function renderOutbox(sql: Sql, webhooks: { at: number; type: string; body: string; verified: boolean }[]) {
-  const rows = await sql<{ channel: string; recipient: string; subject: string | null; body: string; created_at: Date }[]>`
+export async function renderOutbox(
+  sql: Sql,
+  webhooks: { at: number; type: string; body: string; verified: boolean }[],
+) {
+  const rows = await sql<
+    { channel: string; recipient: string; subject: string | null; body: string; created_at: Date }[]
+  >`
     select channel, recipient, subject, body, created_at from notifications.outbox order by created_at desc limit 200`;
   const msgs = rows
     .map(

@@ -74,11 +74,20 @@ export function processingPage(s: WorkflowState): string {
 }
 
 const FINAL_TEXT: Record<string, { title: string; text: string }> = {
-  completed: { title: "All done", text: "Thank you. You have completed every step; you can close this page." },
+  completed: {
+    title: "All done",
+    text: "Thank you. You have completed every step; you can close this page.",
+  },
   declined: { title: "Declined", text: "You declined this request. The business has been told." },
   expired: { title: "This link has expired", text: "Please contact the business for a new link." },
-  cancelled: { title: "This request was cancelled", text: "The business cancelled this request; nothing more is needed." },
-  failed: { title: "Something went wrong", text: "We could not complete this request. The business has been told." },
+  cancelled: {
+    title: "This request was cancelled",
+    text: "The business cancelled this request; nothing more is needed.",
+  },
+  failed: {
+    title: "Something went wrong",
+    text: "We could not complete this request. The business has been told.",
+  },
 };
 
 export function finalPage(s: WorkflowState): string {

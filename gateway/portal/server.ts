@@ -35,7 +35,8 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   const chunks: Buffer[] = [];
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new LinkflowError("payload_too_large", "the form is too large", { grpcStatus: 8 });
+    if (size > MAX_BODY)
+      throw new LinkflowError("payload_too_large", "the form is too large", { grpcStatus: 8 });
     chunks.push(c as Buffer);
   }
   return new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
@@ -46,14 +47,19 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
  * Returns a request handler for paths under /l/ and /static/; anything else
  * answers false so the caller can route it.
  */
-export function createPortal(o: PortalOptions): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+export function createPortal(
+  o: PortalOptions,
+): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const log = o.log ?? createLogger({ component: "portal" });
   const secure = o.secureCookies ?? false;
 
   return async (req, res) => {
     const url = new URL(req.url ?? "/", "http://portal.invalid");
     if (url.pathname === "/static/portal.css") {
-      res.writeHead(200, { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=3600" });
+      res.writeHead(200, {
+        "content-type": "text/css; charset=utf-8",
+        "cache-control": "public, max-age=3600",
+      });
       res.end(STYLESHEET);
       return true;
     }
@@ -82,7 +88,11 @@ export function createPortal(o: PortalOptions): (req: IncomingMessage, res: Serv
       if (req.method === "POST") {
         const form = await readForm(req);
         if (!csrfValid(o.secret, readCookie(req, SESSION_COOKIE), workflowId, form.get("_csrf"))) {
-          send(res, 403, errorPage("This form has expired", "Please go back, reload the page and try again."));
+          send(
+            res,
+            403,
+            errorPage("This form has expired", "Please go back, reload the page and try again."),
+          );
           return true;
         }
         const stepId = form.get("_step") ?? "";
@@ -98,7 +108,11 @@ export function createPortal(o: PortalOptions): (req: IncomingMessage, res: Serv
             const s = await o.workflows.stateForCustomer(workflowId);
             const step = s.program?.steps.find((x) => x.id === stepId);
             if (step) {
-              send(res, 422, stepPage(s, step, action, csrfToken(o.secret, sid, workflowId), data, err.violations));
+              send(
+                res,
+                422,
+                stepPage(s, step, action, csrfToken(o.secret, sid, workflowId), data, err.violations),
+              );
               return true;
             }
           }
@@ -110,7 +124,9 @@ export function createPortal(o: PortalOptions): (req: IncomingMessage, res: Serv
         return true;
       }
       if (req.method !== "GET" && req.method !== "HEAD") {
-        send(res, 405, errorPage("Not allowed", "This address only answers GET and POST."), { allow: "GET, POST" });
+        send(res, 405, errorPage("Not allowed", "This address only answers GET and POST."), {
+          allow: "GET, POST",
+        });
         return true;
       }
 
@@ -135,7 +151,14 @@ export function createPortal(o: PortalOptions): (req: IncomingMessage, res: Serv
     } catch (err) {
       log.error("portal request failed", { error: (err as Error)?.name, code: (err as LinkflowError)?.code });
       if (!res.headersSent) {
-        send(res, 503, errorPage("Please try again", "We could not load this page just now. Please try again in a moment."));
+        send(
+          res,
+          503,
+          errorPage(
+            "Please try again",
+            "We could not load this page just now. Please try again in a moment.",
+          ),
+        );
       }
       return true;
     }

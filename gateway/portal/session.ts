@@ -25,7 +25,12 @@ export function csrfToken(secret: string, sid: string, workflowId: string): stri
   return createHmac("sha256", secret).update(`csrf:${sid}:${workflowId}`).digest("base64url");
 }
 
-export function csrfValid(secret: string, sid: string | undefined, workflowId: string, token: unknown): boolean {
+export function csrfValid(
+  secret: string,
+  sid: string | undefined,
+  workflowId: string,
+  token: unknown,
+): boolean {
   if (!sid || typeof token !== "string") return false;
   const want = Buffer.from(csrfToken(secret, sid, workflowId));
   const got = Buffer.from(token);

@@ -45,7 +45,10 @@ describe("workflow decider", () => {
     expect(after.status).toBe("created");
     expect(after.steps[0]?.status).toBe("active");
     expect(d.effects).toEqual([
-      expect.objectContaining({ type: "notify.sms", payload: expect.objectContaining({ origin: "INITIAL", to: "+14155550123" }) }),
+      expect.objectContaining({
+        type: "notify.sms",
+        payload: expect.objectContaining({ origin: "INITIAL", to: "+14155550123" }),
+      }),
     ]);
     expect(d.armTimers).toEqual(
       expect.arrayContaining([
@@ -78,25 +81,49 @@ describe("workflow decider", () => {
 
   it("submitting the profile creates the customer; its success completes the workflow and notifies the business", () => {
     const c = run([], create);
-    const s = run(c.d.events, { type: "submit_step", stepId: "profile", data: { first_name: "Ada", last_name: "Lovelace" } }, T0, 2);
-    expect(s.d.effects?.[0]).toMatchObject({ type: "accounts.upsertCustomer", payload: { values: { first_name: "Ada" } } });
+    const s = run(
+      c.d.events,
+      { type: "submit_step", stepId: "profile", data: { first_name: "Ada", last_name: "Lovelace" } },
+      T0,
+      2,
+    );
+    expect(s.d.effects?.[0]).toMatchObject({
+      type: "accounts.upsertCustomer",
+      payload: { values: { first_name: "Ada" } },
+    });
     expect(s.after.status).toBe("in_progress");
     const done = run(
       [...c.d.events, ...s.d.events],
-      { type: "effect.result", effectSeq: 2, effectType: "accounts.upsertCustomer", ok: true, result: { customerId: "cus_1" } },
+      {
+        type: "effect.result",
+        effectSeq: 2,
+        effectType: "accounts.upsertCustomer",
+        ok: true,
+        result: { customerId: "cus_1" },
+      },
       T0 + 1000,
       3,
     );
     expect(done.after.status).toBe("completed");
     expect(done.after.customerId).toBe("cus_1");
     expect(done.after.steps[0]?.result).toMatchObject({ first_name: "Ada", customer_id: "cus_1" });
-    expect(done.d.effects).toEqual([expect.objectContaining({ type: "notify.business", payload: expect.objectContaining({ type: "workflow.completed" }) })]);
+    expect(done.d.effects).toEqual([
+      expect.objectContaining({
+        type: "notify.business",
+        payload: expect.objectContaining({ type: "workflow.completed" }),
+      }),
+    ]);
     expect(done.d.cancelTimers).toEqual(expect.arrayContaining(["expire", "remind"]));
   });
 
   it("an activity that fails for good fails the step and the workflow with a reason", () => {
     const c = run([], create);
-    const s = run(c.d.events, { type: "submit_step", stepId: "profile", data: { first_name: "A", last_name: "B" } }, T0, 2);
+    const s = run(
+      c.d.events,
+      { type: "submit_step", stepId: "profile", data: { first_name: "A", last_name: "B" } },
+      T0,
+      2,
+    );
     const f = run([...c.d.events, ...s.d.events], {
       type: "effect.result",
       effectSeq: 2,
@@ -124,7 +151,9 @@ describe("workflow decider", () => {
     const c = run([], create);
     const x = run(c.d.events, { type: "extend", expireAt: T0 + 14 * DAY, by: "api" }, T0 + DAY);
     expect(x.after.expireAt).toBe(T0 + 14 * DAY);
-    expect(x.d.armTimers).toEqual(expect.arrayContaining([expect.objectContaining({ id: "expire", fireAt: T0 + 14 * DAY })]));
+    expect(x.d.armTimers).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: "expire", fireAt: T0 + 14 * DAY })]),
+    );
     const k = run([...c.d.events, ...x.d.events], { type: "cancel", by: "api" }, T0 + 2 * DAY);
     expect(k.after.status).toBe("cancelled");
     expect(k.d.cancelTimers).toEqual(expect.arrayContaining(["expire", "remind"]));

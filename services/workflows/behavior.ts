@@ -342,7 +342,7 @@ function decide(s: WorkflowState, c: WorkflowCommand, ctx: { now: number; nextEf
       return { events: [], reply: view(s) };
     case "submit_step": {
       const step = s.steps.find((x) => x.id === c.stepId);
-      if (!step || step.status !== "active") {
+      if (step?.status !== "active") {
         return reject(
           "step_not_current",
           `step ${c.stepId} is not the current step`,

@@ -1,11 +1,9 @@
 import { createHash } from "node:crypto";
-import { status } from "@grpc/grpc-js";
 import {
   type Clock,
   ConflictError,
   FailedPreconditionError,
   type FieldViolation,
-  LinkflowError,
   NotFoundError,
   newId,
   type Sql,

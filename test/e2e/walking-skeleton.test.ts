@@ -1,8 +1,7 @@
-import { status } from "@grpc/grpc-js";
+import { credentials, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountsServiceClient, WorkflowStatus } from "../../proto/index.ts";
 import { call, readFieldViolations } from "../../services/grpc/index.ts";
-import { credentials } from "@grpc/grpc-js";
 import { type ChromiumHandle, launchChromium, saveScreenshot } from "../infra/index.ts";
 import { linkIn, type Stack, startStack } from "../support/stack.ts";
 
@@ -55,7 +54,11 @@ for (const transport of ["local", "nats"] as const) {
 
       // The link went out over SMS: the workflow says so.
       await expect
-        .poll(async () => (await call(stack.api, "getWorkflow", { workflowId: wf.id }, { metadata: stack.auth() })).workflow?.status)
+        .poll(
+          async () =>
+            (await call(stack.api, "getWorkflow", { workflowId: wf.id }, { metadata: stack.auth() })).workflow
+              ?.status,
+        )
         .toBe(WorkflowStatus.WORKFLOW_STATUS_LINK_SENT);
 
       const page = await browser.newPhonePage();
@@ -73,7 +76,8 @@ for (const transport of ["local", "nats"] as const) {
       await saveScreenshot(page, `skeleton-${transport}-done`);
       await page.context().close();
 
-      const got = (await call(stack.api, "getWorkflow", { workflowId: wf.id }, { metadata: stack.auth() })).workflow!;
+      const got = (await call(stack.api, "getWorkflow", { workflowId: wf.id }, { metadata: stack.auth() }))
+        .workflow!;
       expect(got.status).toBe(WorkflowStatus.WORKFLOW_STATUS_COMPLETED);
       expect(got.customerId).toMatch(/^cus_/);
       expect(got.completedAt).toBeInstanceOf(Date);
@@ -84,11 +88,18 @@ for (const transport of ["local", "nats"] as const) {
         customerId: got.customerId,
       });
       accounts.close();
-      expect(customer?.profile).toMatchObject({ $case: "individual", value: { firstName: "Ada", lastName: "Lovelace", phone } });
+      expect(customer?.profile).toMatchObject({
+        $case: "individual",
+        value: { firstName: "Ada", lastName: "Lovelace", phone },
+      });
 
-      const hook = await stack.webhooks.waitForDelivery((d) => (d.json as { type?: string }).type === "workflow.completed");
+      const hook = await stack.webhooks.waitForDelivery(
+        (d) => (d.json as { type?: string }).type === "workflow.completed",
+      );
       expect(hook.verified).toBe(true);
-      expect(hook.json).toMatchObject({ data: { workflow_id: wf.id, status: "completed", external_id: "emp-42" } });
+      expect(hook.json).toMatchObject({
+        data: { workflow_id: wf.id, status: "completed", external_id: "emp-42" },
+      });
 
       // One trace covers CreateWorkflow → actor turn → notifications service → the SMS provider.
       const spans = stack.spans.getFinishedSpans();
@@ -135,7 +146,12 @@ for (const transport of ["local", "nats"] as const) {
       await new Promise((r) => setTimeout(r, 300));
       expect(stack.twilio.messages.filter((m) => m.to === phone)).toHaveLength(1);
       await expect(
-        call(stack.api, "createWorkflow", { ...req, customerPhone: "+14155550999" }, { metadata: stack.auth() }),
+        call(
+          stack.api,
+          "createWorkflow",
+          { ...req, customerPhone: "+14155550999" },
+          { metadata: stack.auth() },
+        ),
       ).rejects.toMatchObject({ code: status.ALREADY_EXISTS });
     });
 
@@ -159,7 +175,12 @@ for (const transport of ["local", "nats"] as const) {
         const before = await count();
         const sent = stack.twilio.messages.length;
         await expect(
-          call(stack.api, "createWorkflow", { ...base, templateName: "no_such_template" }, { metadata: stack.auth() }),
+          call(
+            stack.api,
+            "createWorkflow",
+            { ...base, templateName: "no_such_template" },
+            { metadata: stack.auth() },
+          ),
         ).rejects.toMatchObject({ code: status.NOT_FOUND });
         expect(await count()).toBe(before);
         expect(stack.twilio.messages.length).toBe(sent);
@@ -167,9 +188,12 @@ for (const transport of ["local", "nats"] as const) {
 
       it("a malformed phone number is INVALID_ARGUMENT naming the field", async () => {
         const before = await count();
-        const err = await call(stack.api, "createWorkflow", { ...base, customerPhone: "555-0100" }, { metadata: stack.auth() }).catch(
-          (e) => e,
-        );
+        const err = await call(
+          stack.api,
+          "createWorkflow",
+          { ...base, customerPhone: "555-0100" },
+          { metadata: stack.auth() },
+        ).catch((e) => e);
         expect(err.code).toBe(status.INVALID_ARGUMENT);
         expect(readFieldViolations(err)).toEqual([expect.objectContaining({ field: "customer_phone" })]);
         expect(await count()).toBe(before);
@@ -177,11 +201,15 @@ for (const transport of ["local", "nats"] as const) {
 
       it("a missing or wrong API key is UNAUTHENTICATED", async () => {
         const before = await count();
-        await expect(call(stack.api, "createWorkflow", base, { metadata: stack.auth("") })).rejects.toMatchObject({
+        await expect(
+          call(stack.api, "createWorkflow", base, { metadata: stack.auth("") }),
+        ).rejects.toMatchObject({
           code: status.UNAUTHENTICATED,
         });
         await expect(
-          call(stack.api, "createWorkflow", base, { metadata: stack.auth("lf_test_not_a_real_key_000000000000") }),
+          call(stack.api, "createWorkflow", base, {
+            metadata: stack.auth("lf_test_not_a_real_key_000000000000"),
+          }),
         ).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
         expect(await count()).toBe(before);
       });

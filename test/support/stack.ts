@@ -70,7 +70,13 @@ export async function startStack(
         httpAddr: "127.0.0.1:0",
         internalAddr: "127.0.0.1:0",
         linkSecret,
-        sms: { kind: "twilio", accountSid: twilio.accountSid, authToken: twilio.authToken, from: "+15005550006", baseUrl: twilio.baseUrl },
+        sms: {
+          kind: "twilio",
+          accountSid: twilio.accountSid,
+          authToken: twilio.authToken,
+          from: "+15005550006",
+          baseUrl: twilio.baseUrl,
+        },
         email: { kind: "outbox" },
         clock: opts.clock,
         shardCount: 16,
@@ -91,7 +97,10 @@ export async function startStack(
     for (let i = 0; i < (opts.nodes ?? 1); i++) await launch();
     const node = nodes[0]!;
     await loadTemplates(node.templates, new URL("../../examples/", import.meta.url).pathname);
-    const b = await bootstrapBusiness(node.internalAddress, { name: "Acme Payroll", webhookUrl: webhooks.url });
+    const b = await bootstrapBusiness(node.internalAddress, {
+      name: "Acme Payroll",
+      webhookUrl: webhooks.url,
+    });
     secrets.push(b.webhookSecret!);
     const api = new WorkflowServiceClient(node.grpcAddress, credentials.createInsecure());
     stops.push(async () => api.close());
