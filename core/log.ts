@@ -1,4 +1,4 @@
-import { trace } from "@opentelemetry/api";
+import { isSpanContextValid, trace } from "@opentelemetry/api";
 
 type Level = "debug" | "info" | "warn" | "error";
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -57,7 +57,7 @@ export function createLogger(base: Record<string, unknown> = {}): Logger {
       level,
       msg: redactText(msg),
       ...(redact({ ...base, ...fields }) as Record<string, unknown>),
-      ...(span ? { trace_id: span.traceId, span_id: span.spanId } : {}),
+      ...(span && isSpanContextValid(span) ? { trace_id: span.traceId, span_id: span.spanId } : {}),
     };
     logSink.write(JSON.stringify(line));
   };
