@@ -7,7 +7,14 @@ import { migrate } from "../../core/index.ts";
 import { migrations } from "./migrations.ts";
 
 export { migrations } from "./migrations.ts";
-export type { TransactionsServiceDeps } from "./service.ts";
+export type { DbStatus as TransactionStatusName, RailsOptions } from "./rails.ts";
+export { ACH_RETURNS, CARD_DECLINES, CARD_ERRORS, NACHA_RETURN_REASONS } from "./rails.ts";
+export type {
+  TransactionLimits,
+  TransactionStatusChangeEvent,
+  TransactionsServiceDeps,
+  TransactionsServiceHandle,
+} from "./service.ts";
 export { createTransactionsClient, createTransactionsService } from "./service.ts";
 
 export const TRANSACTIONS_SCHEMA = "transactions";

@@ -26,4 +26,32 @@ create index transactions_business on transactions (business_id, id);
 ${idempotencyTableSql()}
 `,
   },
+  {
+    id: 2,
+    name: "rails simulation, status history and the status-change outbox",
+    sql: `
+alter table transactions add column external_id text not null default '';
+alter table transactions add column account_kind text not null default '';
+alter table transactions add column account_last4 text not null default '';
+-- When the rails simulator next moves the transaction; null when it rests.
+alter table transactions add column next_action_at timestamptz;
+create index transactions_due on transactions (next_action_at) where next_action_at is not null;
+create index transactions_customer on transactions (business_id, customer_id, id);
+
+-- Every status change, oldest first; unpublished rows are the outbox of
+-- transaction.status_changed events and in-process listeners.
+create table status_changes (
+  id bigserial primary key,
+  transaction_id text not null references transactions(id),
+  status text not null,
+  previous_status text not null default '',
+  return_code text not null default '',
+  reason text not null default '',
+  changed_at timestamptz not null,
+  published_at timestamptz
+);
+create index status_changes_transaction on status_changes (transaction_id, id);
+create index status_changes_unpublished on status_changes (id) where published_at is null;
+`,
+  },
 ];

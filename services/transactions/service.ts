@@ -1,15 +1,22 @@
 import { credentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { TransactionSql } from "postgres";
 import {
   type Clock,
   createLogger,
+  FailedPreconditionError,
   type Logger,
   NotFoundError,
   newId,
   type Sql,
   systemClock,
+  UnavailableError,
 } from "../../core/index.ts";
 import {
+  type AccountsServiceClient,
+  CardType,
   CreateTransactionResponse,
+  FinancialAccountKind,
+  type NotificationsServiceClient,
   type Transaction,
   TransactionDirection,
   TransactionMethod,
@@ -18,12 +25,54 @@ import {
   type TransactionsServiceServer,
   TransactionsServiceService,
 } from "../../proto/index.ts";
-import { idempotent, unary, Violations } from "../grpc/index.ts";
+import { callOrThrow, idempotent, unary, Violations } from "../grpc/index.ts";
+import { type DbStatus, nextStep, type RailsOptions } from "./rails.ts";
+
+export interface TransactionLimits {
+  /** Largest amount per transaction in minor units; default 1,000,000.00. */
+  defaultMaxAmountMinor?: number;
+  /** Per-business overrides of the maximum amount per transaction. */
+  perBusiness?: Record<string, number>;
+}
 
 export interface TransactionsServiceDeps {
   sql: Sql;
   clock?: Clock;
   log?: Logger;
+  /** Checks customers and financial accounts (CheckTransactable). Required to create transactions. */
+  accounts?: AccountsServiceClient;
+  /** Publishes `transaction.status_changed` webhook events; without it only in-process listeners hear. */
+  notifications?: NotificationsServiceClient;
+  rails?: RailsOptions;
+  limits?: TransactionLimits;
+}
+
+/** What an in-process listener hears on every status change (after it committed). */
+export interface TransactionStatusChangeEvent {
+  transactionId: string;
+  businessId: string;
+  customerId: string;
+  /** Empty when the transaction was not created by a workflow. */
+  workflowId: string;
+  externalId: string;
+  /** Lower case: pending, processing, settled, cleared, declined, cancelled, returned, error. */
+  status: string;
+  previousStatus: string;
+  /** NACHA return code (R01…) when returned, else empty. */
+  returnCode: string;
+  reason: string;
+  changedAt: Date;
+}
+
+export interface TransactionsServiceHandle {
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+  /** Subscribes to status changes; returns the unsubscribe function. */
+  onStatusChange(listener: (event: TransactionStatusChangeEvent) => void): () => void;
+  /** Runs the rails simulator and the event outbox now; resolves when done. */
+  runDue(): Promise<void>;
+  /** Stops the simulator loop and waits for its pass. Idempotent. Does not close sql or clients. */
+  close(): Promise<void>;
 }
 
 const DIRECTIONS: Partial<Record<TransactionDirection, "send" | "request">> = {
@@ -35,19 +84,22 @@ const METHODS: Partial<Record<TransactionMethod, "push_to_card" | "ach_credit" |
   [TransactionMethod.TRANSACTION_METHOD_ACH_CREDIT]: "ach_credit",
   [TransactionMethod.TRANSACTION_METHOD_ACH_DEBIT]: "ach_debit",
 };
-const STATUSES: Record<string, TransactionStatus> = {
+const STATUSES: Record<DbStatus, TransactionStatus> = {
+  new: TransactionStatus.TRANSACTION_STATUS_NEW,
   pending: TransactionStatus.TRANSACTION_STATUS_PENDING,
   processing: TransactionStatus.TRANSACTION_STATUS_PROCESSING,
-  completed: TransactionStatus.TRANSACTION_STATUS_COMPLETED,
-  failed: TransactionStatus.TRANSACTION_STATUS_FAILED,
-  returned: TransactionStatus.TRANSACTION_STATUS_RETURNED,
-  cancelled: TransactionStatus.TRANSACTION_STATUS_CANCELLED,
+  settled: TransactionStatus.TRANSACTION_STATUS_SETTLED,
+  cleared: TransactionStatus.TRANSACTION_STATUS_CLEARED,
   declined: TransactionStatus.TRANSACTION_STATUS_DECLINED,
+  cancelled: TransactionStatus.TRANSACTION_STATUS_CANCELLED,
+  returned: TransactionStatus.TRANSACTION_STATUS_RETURNED,
+  error: TransactionStatus.TRANSACTION_STATUS_ERROR,
 };
 /** The currencies we move; minor units per ISO 4217 are 2 for all of them. */
 const CURRENCIES = new Set(["USD", "CAD", "EUR", "GBP"]);
-/** Largest amount in minor units (1,000,000.00). */
+/** Default largest amount in minor units (1,000,000.00). */
 const MAX_AMOUNT_MINOR = 100_000_000;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{6,255}$/;
 
 interface TransactionRow {
   id: string;
@@ -58,12 +110,25 @@ interface TransactionRow {
   method: "push_to_card" | "ach_credit" | "ach_debit";
   amount_minor: bigint | number | string;
   currency: string;
-  status: string;
+  status: DbStatus;
   return_code: string;
   failure_reason: string;
   workflow_id: string;
+  external_id: string;
+  account_kind: string;
+  account_last4: string;
   created_at: Date;
   updated_at: Date;
+}
+
+interface ChangeRow {
+  id: string;
+  transaction_id: string;
+  status: DbStatus;
+  previous_status: string;
+  return_code: string;
+  reason: string;
+  changed_at: Date;
 }
 
 const inverse = <K extends number, V extends string>(m: Partial<Record<K, V>>) =>
@@ -71,7 +136,14 @@ const inverse = <K extends number, V extends string>(m: Partial<Record<K, V>>) =
 const DIRECTION_FROM_DB = inverse(DIRECTIONS);
 const METHOD_FROM_DB = inverse(METHODS);
 
-function fromRow(r: TransactionRow): Transaction {
+type Db = Sql | TransactionSql;
+
+async function load(db: Db, businessId: string, id: string): Promise<Transaction> {
+  const [r] = await db<TransactionRow[]>`
+    select * from transactions.transactions where id = ${id} and business_id = ${businessId}`;
+  if (!r) throw new NotFoundError("transaction", id);
+  const history = await db<ChangeRow[]>`
+    select * from transactions.status_changes where transaction_id = ${id} order by id`;
   return {
     id: r.id,
     businessId: r.business_id,
@@ -84,23 +156,188 @@ function fromRow(r: TransactionRow): Transaction {
     returnCode: r.return_code,
     failureReason: r.failure_reason,
     workflowId: r.workflow_id,
+    externalId: r.external_id,
+    accountNumberMasked: r.account_last4 ? `••••${r.account_last4}` : "",
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    statusHistory: history.map((h) => ({
+      status: STATUSES[h.status] ?? TransactionStatus.TRANSACTION_STATUS_UNSPECIFIED,
+      returnCode: h.return_code,
+      reason: h.reason,
+      changedAt: h.changed_at,
+    })),
   };
 }
 
 /**
- * The transactions service (first slice): validates and records transactions
- * as `pending`, deduplicating on idempotency keys. Rails simulation,
- * customer/account checks and status events come next.
+ * The transactions service: validated, idempotent money movement checked
+ * against the accounts service (customer and account may transact, method
+ * fits the account, ACH debits authorized), per-business limits, a
+ * payment-rails simulator on the injected clock, a full status history, and
+ * `transaction.status_changed` events published through the notifications
+ * service from a durable outbox (and to in-process listeners).
  */
-export function createTransactionsService(deps: TransactionsServiceDeps): {
-  definition: ServiceDefinition;
-  implementation: UntypedServiceImplementation;
-} {
+export function createTransactionsService(deps: TransactionsServiceDeps): TransactionsServiceHandle {
   const { sql } = deps;
   const clock = deps.clock ?? systemClock;
   const log = deps.log ?? createLogger({ service: "transactions" });
+  const rails: Required<RailsOptions> = {
+    pendingMs: deps.rails?.pendingMs ?? 30_000,
+    pushToCardSettleMs: deps.rails?.pushToCardSettleMs ?? 5_000,
+    achSettleMs: deps.rails?.achSettleMs ?? 86_400_000,
+    achReturnMs: deps.rails?.achReturnMs ?? 86_400_000,
+    pollIntervalMs: deps.rails?.pollIntervalMs ?? 1_000,
+  };
+  const listeners = new Set<(e: TransactionStatusChangeEvent) => void>();
+  const maxAmount = (businessId: string) =>
+    deps.limits?.perBusiness?.[businessId] ?? deps.limits?.defaultMaxAmountMinor ?? MAX_AMOUNT_MINOR;
+
+  async function transition(
+    tx: TransactionSql,
+    row: { id: string; status: DbStatus },
+    to: DbStatus,
+    opts: {
+      returnCode?: string;
+      reason?: string;
+      nextInMs?: number | undefined;
+      /** When this step was due; the next one is scheduled from it, so a clock jump catches up. */
+      dueAt?: Date;
+    },
+  ): Promise<void> {
+    const at = new Date(clock.now());
+    const base = opts.dueAt?.getTime() ?? clock.now();
+    const next = opts.nextInMs === undefined ? null : new Date(base + opts.nextInMs);
+    await tx`update transactions.transactions set status = ${to}, updated_at = ${at}, next_action_at = ${next},
+        return_code = ${opts.returnCode ?? ""},
+        failure_reason = ${to === "declined" || to === "error" || to === "returned" || to === "cancelled" ? (opts.reason ?? "") : ""}
+      where id = ${row.id}`;
+    await tx`insert into transactions.status_changes (transaction_id, status, previous_status, return_code, reason, changed_at)
+      values (${row.id}, ${to}, ${row.status}, ${opts.returnCode ?? ""}, ${opts.reason ?? ""}, ${at})`;
+    log.info("transaction status changed", {
+      transaction_id: row.id,
+      status: to,
+      previous_status: row.status,
+    });
+  }
+
+  /** Advances every due transaction one step at a time until none is due. */
+  async function advanceDue(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = (await sql.begin(async (tx) => {
+        const due = await tx<(TransactionRow & { next_action_at: Date })[]>`
+          select * from transactions.transactions
+          where next_action_at is not null and next_action_at <= ${new Date(clock.now())}
+          order by next_action_at, id limit 50 for update skip locked`;
+        for (const row of due) {
+          const step = nextStep(row, rails);
+          if (!step) {
+            await tx`update transactions.transactions set next_action_at = null where id = ${row.id}`;
+            continue;
+          }
+          await transition(tx, row, step.to, { ...step, dueAt: row.next_action_at });
+        }
+        return due.length;
+      })) as number;
+      total += n;
+      if (n === 0) return total;
+    }
+  }
+
+  /** Publishes unpublished status changes in order; stops at the first failure (retried next pass). */
+  async function pumpOutbox(): Promise<void> {
+    for (;;) {
+      const done = (await sql.begin(async (tx) => {
+        const rows = await tx<(ChangeRow & TransactionRow & { change_id: string })[]>`
+          select c.id as change_id, c.status, c.previous_status, c.return_code, c.reason, c.changed_at,
+                 t.id, t.business_id, t.customer_id, t.financial_account_id, t.workflow_id, t.external_id,
+                 t.method, t.direction, t.amount_minor, t.currency
+          from transactions.status_changes c join transactions.transactions t on t.id = c.transaction_id
+          where c.published_at is null order by c.id limit 20 for update of c skip locked`;
+        for (const r of rows) {
+          const event: TransactionStatusChangeEvent = {
+            transactionId: r.id,
+            businessId: r.business_id,
+            customerId: r.customer_id,
+            workflowId: r.workflow_id,
+            externalId: r.external_id,
+            status: r.status,
+            previousStatus: r.previous_status,
+            returnCode: r.return_code,
+            reason: r.reason,
+            changedAt: r.changed_at,
+          };
+          if (deps.notifications) {
+            await callOrThrow(deps.notifications, "publishEvent", {
+              businessId: r.business_id,
+              type: "transaction.status_changed",
+              workflowId: r.workflow_id,
+              idempotencyKey: `txn-status:${r.change_id}`,
+              payloadJson: JSON.stringify({
+                transaction_id: r.id,
+                customer_id: r.customer_id,
+                financial_account_id: r.financial_account_id,
+                workflow_id: r.workflow_id,
+                external_id: r.external_id,
+                method: r.method,
+                direction: r.direction,
+                amount: { amount_minor: Number(r.amount_minor), currency: r.currency },
+                status: r.status,
+                previous_status: r.previous_status,
+                return_code: r.return_code,
+                reason: r.reason,
+                changed_at: r.changed_at.toISOString(),
+              }),
+            });
+          }
+          await tx`update transactions.status_changes set published_at = ${new Date(clock.now())}
+            where id = ${r.change_id}`;
+          for (const l of listeners) {
+            try {
+              l(event);
+            } catch (err) {
+              log.error("status change listener failed", {
+                error: err instanceof Error ? err.name : "unknown",
+              });
+            }
+          }
+        }
+        return rows.length === 0;
+      })) as boolean;
+      if (done) return;
+    }
+  }
+
+  // One pass at a time; a request for a pass during one runs another after it.
+  let pass: Promise<void> = Promise.resolve();
+  let queued: Promise<void> | undefined;
+  let closed = false;
+  function runDue(): Promise<void> {
+    if (queued) return queued;
+    const next = pass.then(async () => {
+      queued = undefined;
+      try {
+        await advanceDue();
+        await pumpOutbox();
+      } catch (err) {
+        log.warn("transactions pass failed; will retry", {
+          error: err instanceof Error ? err.name : "unknown",
+          error_code: (err as { code?: unknown }).code,
+        });
+      }
+    });
+    queued = next;
+    pass = next;
+    return next;
+  }
+  const timer = setInterval(() => {
+    if (!closed) void runDue();
+  }, rails.pollIntervalMs);
+  timer.unref();
+  const maybeManual = clock as Clock & { onChange?: (l: (now: number) => void) => () => void };
+  const unsubscribeClock = maybeManual.onChange?.(() => {
+    if (!closed) void runDue();
+  });
 
   const impl: TransactionsServiceServer = {
     createTransaction: unary(async (req) => {
@@ -108,7 +345,6 @@ export function createTransactionsService(deps: TransactionsServiceDeps): {
       v.id("business_id", req.businessId, "biz");
       v.id("customer_id", req.customerId, "cus");
       v.id("financial_account_id", req.financialAccountId, "fa");
-      if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
       const direction = DIRECTIONS[req.direction];
       const method = METHODS[req.method];
       if (!direction) v.add("direction", "must be SEND or REQUEST");
@@ -128,9 +364,17 @@ export function createTransactionsService(deps: TransactionsServiceDeps): {
           v.add("amount.amount_minor", "is over the 1,000,000.00 limit");
         if (!CURRENCIES.has(currency)) v.add("amount.currency", "must be one of USD, CAD, EUR, GBP");
       }
+      if (!IDEMPOTENCY_KEY.test(req.idempotencyKey))
+        v.add("idempotency_key", "is required: 6 to 255 printable characters, the same on every retry");
+      if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
+      v.text("external_id", req.externalId, { max: 100, optional: true });
       v.throwIfAny();
+      const accounts = deps.accounts;
+      if (!accounts)
+        throw new UnavailableError("accounts_unconfigured", "the accounts service is not configured");
       const { idempotencyKey, ...request } = req;
-      return idempotent(
+      let created = false;
+      const res = await idempotent(
         sql,
         {
           schema: "transactions",
@@ -141,19 +385,60 @@ export function createTransactionsService(deps: TransactionsServiceDeps): {
           codec: CreateTransactionResponse,
         },
         async (tx) => {
+          const limit = maxAmount(req.businessId);
+          if (req.amount!.amountMinor > limit) {
+            throw new FailedPreconditionError(
+              "limit_exceeded",
+              `the amount is over this business's limit of ${limit} minor units per transaction`,
+            );
+          }
+          const check = await callOrThrow(accounts, "checkTransactable", {
+            businessId: req.businessId,
+            customerId: req.customerId,
+            financialAccountId: req.financialAccountId,
+          });
+          if (!check.ok) throw new FailedPreconditionError(check.reason, `cannot transact: ${check.reason}`);
+          const fa = check.financialAccount!;
+          const isCard = fa.kind === FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_CARD;
+          if (method === "push_to_card") {
+            if (
+              !isCard ||
+              fa.details?.$case !== "card" ||
+              fa.details.value.cardType !== CardType.CARD_TYPE_DEBIT
+            )
+              throw new FailedPreconditionError("debit_card_required", "push-to-card needs a debit card");
+          } else if (isCard) {
+            throw new FailedPreconditionError("bank_account_required", "ACH needs a bank account");
+          }
+          if (method === "ach_debit" && !check.achDebitAuthorized) {
+            throw new FailedPreconditionError(
+              "ach_debit_not_authorized",
+              "an ACH debit needs the customer's accepted debit authorization (scope ach_debit_authorization)",
+            );
+          }
           const at = new Date(clock.now());
-          const [row] = await tx<TransactionRow[]>`
+          const id = newId("txn", clock.now());
+          await tx`
             insert into transactions.transactions
               (id, business_id, customer_id, financial_account_id, direction, method, amount_minor, currency,
-               status, workflow_id, created_at, updated_at)
-            values (${newId("txn", clock.now())}, ${req.businessId}, ${req.customerId}, ${req.financialAccountId},
-                    ${direction!}, ${method!}, ${req.amount!.amountMinor}, ${req.amount!.currency}, 'pending',
-                    ${req.workflowId}, ${at}, ${at})
-            returning *`;
-          log.info("transaction created", { business_id: req.businessId, transaction_id: row!.id, method });
-          return { transaction: fromRow(row!) };
+               status, workflow_id, external_id, account_kind, account_last4, created_at, updated_at)
+            values (${id}, ${req.businessId}, ${req.customerId}, ${req.financialAccountId},
+                    ${direction!}, ${method!}, ${req.amount!.amountMinor}, ${req.amount!.currency}, 'new',
+                    ${req.workflowId}, ${req.externalId.trim()}, ${isCard ? "card" : "bank_account"},
+                    ${fa.numberLast4}, ${at}, ${at})`;
+          await tx`insert into transactions.status_changes (transaction_id, status, reason, changed_at, published_at)
+            values (${id}, 'new', 'created', ${at}, ${at})`;
+          await transition(tx, { id, status: "new" }, "pending", {
+            reason: "accepted",
+            nextInMs: rails.pendingMs,
+          });
+          log.info("transaction created", { business_id: req.businessId, transaction_id: id, method });
+          created = true;
+          return { transaction: await load(tx, req.businessId, id) };
         },
       );
+      if (created) void runDue();
+      return res;
     }),
 
     getTransaction: unary(async (req) => {
@@ -161,16 +446,75 @@ export function createTransactionsService(deps: TransactionsServiceDeps): {
       v.id("business_id", req.businessId, "biz");
       v.id("transaction_id", req.transactionId, "txn");
       v.throwIfAny();
-      const [row] = await sql<TransactionRow[]>`
-        select * from transactions.transactions where id = ${req.transactionId} and business_id = ${req.businessId}`;
-      if (!row) throw new NotFoundError("transaction", req.transactionId);
-      return { transaction: fromRow(row) };
+      return { transaction: await load(sql, req.businessId, req.transactionId) };
+    }),
+
+    cancelTransaction: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.id("transaction_id", req.transactionId, "txn");
+      v.text("reason", req.reason, { max: 500, optional: true });
+      v.throwIfAny();
+      const res = (await sql.begin(async (tx) => {
+        const [row] = await tx<TransactionRow[]>`
+          select * from transactions.transactions
+          where id = ${req.transactionId} and business_id = ${req.businessId} for update`;
+        if (!row) throw new NotFoundError("transaction", req.transactionId);
+        if (row.status !== "cancelled") {
+          if (row.status !== "pending") {
+            throw new FailedPreconditionError(
+              "not_cancellable",
+              `only a pending transaction can be cancelled; this one is ${row.status}`,
+            );
+          }
+          await transition(tx, row, "cancelled", {
+            reason: req.reason.trim() || "cancelled by the business",
+          });
+        }
+        return { transaction: await load(tx, req.businessId, req.transactionId) };
+      })) as { transaction: Transaction };
+      void runDue();
+      return res;
+    }),
+
+    listTransactions: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      if (req.customerId) v.id("customer_id", req.customerId, "cus");
+      const size = req.page?.pageSize ?? 0;
+      if (size < 0) v.add("page.page_size", "must not be negative");
+      const token = req.page?.pageToken ?? "";
+      if (token && !token.startsWith("txn_")) v.add("page.page_token", "is not a token from a previous page");
+      v.throwIfAny();
+      const limit = Math.min(size || 50, 500);
+      const rows = await sql<{ id: string }[]>`
+        select id from transactions.transactions
+        where business_id = ${req.businessId}
+          and (${req.customerId}::text = '' or customer_id = ${req.customerId})
+          and (${token}::text = '' or id < ${token})
+        order by id desc limit ${limit + 1}`;
+      const page = rows.slice(0, limit);
+      return {
+        transactions: await Promise.all(page.map((r) => load(sql, req.businessId, r.id))),
+        nextPageToken: rows.length > limit ? (page.at(-1)?.id ?? "") : "",
+      };
     }),
   };
 
   return {
     definition: TransactionsServiceService as unknown as ServiceDefinition,
     implementation: impl as unknown as UntypedServiceImplementation,
+    onStatusChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    runDue: () => runDue(),
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      unsubscribeClock?.();
+      await pass;
+    },
   };
 }
 
