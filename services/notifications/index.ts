@@ -10,7 +10,7 @@ import { migrations } from "./migrations.ts";
 export { migrations } from "./migrations.ts";
 export type { EmailMessage, EmailSender, SmsMessage, SmsSender } from "./senders.ts";
 export { OutboxEmailSender, OutboxSmsSender, SmtpEmailSender, TwilioSmsSender } from "./senders.ts";
-export type { NotificationsServiceDeps, NotificationsServiceHandle } from "./service.ts";
+export type { InboundSmsResponse, NotificationsServiceDeps, NotificationsServiceHandle } from "./service.ts";
 export {
   createNotificationsClient,
   createNotificationsService,

@@ -91,4 +91,24 @@ create index delivery_attempts_delivery on delivery_attempts (delivery_id, id);
 ${idempotencyTableSql()}
 `,
   },
+  {
+    id: 2,
+    name: "sms opt-outs, webhook subscription status and secret rotation",
+    sql: `
+-- Numbers that replied STOP (or a synonym); no SMS goes to them until START.
+create table sms_opt_outs (
+  phone text primary key,
+  keyword text not null,
+  opted_out_at timestamptz not null
+);
+
+alter table webhook_subscriptions add column status text not null default 'active'
+  check (status in ('active', 'suspended', 'paused'));
+alter table webhook_subscriptions add column status_reason text not null default '';
+alter table webhook_subscriptions add column consecutive_failures int not null default 0;
+alter table webhook_subscriptions add column previous_secret text;
+alter table webhook_subscriptions add column previous_secret_expires_at timestamptz;
+create index events_business_created on events (business_id, created_at);
+`,
+  },
 ];

@@ -3,6 +3,7 @@ import type { TransactionSql } from "postgres";
 import {
   type Clock,
   createLogger,
+  FailedPreconditionError,
   type Logger,
   NotFoundError,
   newId,
@@ -22,11 +23,14 @@ import {
   type NotificationsServiceServer,
   NotificationsServiceService,
   PublishEventResponse,
+  RotateWebhookSecretResponse,
   SendEmailResponse,
   SendSmsResponse,
+  type Event as WebhookEvent,
   type WebhookSubscription,
+  WebhookSubscriptionStatus,
 } from "../../proto/index.ts";
-import { idempotent, unary, Violations } from "../grpc/index.ts";
+import { idempotent, isE164, unary, Violations } from "../grpc/index.ts";
 import type { EmailSender, SmsSender } from "./senders.ts";
 import { type DispatcherOptions, WebhookDispatcher } from "./webhooks.ts";
 
@@ -40,6 +44,15 @@ export interface NotificationsServiceDeps {
     /** Allow plain-http endpoints on any host (default: only https, or http to loopback). */
     allowInsecureUrls?: boolean;
   };
+  /** The reply to an inbound HELP (must name a support contact). */
+  smsHelpReply?: string;
+}
+
+/** What the HTTP layer answers Twilio's inbound-message webhook with. */
+export interface InboundSmsResponse {
+  status: number;
+  contentType: string;
+  body: string;
 }
 
 export interface NotificationsServiceHandle {
@@ -47,6 +60,13 @@ export interface NotificationsServiceHandle {
   implementation: UntypedServiceImplementation;
   /** The webhook dispatcher (already started); `kick()` to look for due deliveries now. */
   dispatcher: WebhookDispatcher;
+  /**
+   * Handles Twilio's inbound-message webhook form (From, To, Body): STOP and
+   * synonyms opt the sender out of SMS, START/UNSTOP opt back in, HELP gets a
+   * reply with the support contact. The caller (an HTTP route) must verify
+   * X-Twilio-Signature first and answer with the returned TwiML.
+   */
+  handleInboundSms(form: Record<string, string>): Promise<InboundSmsResponse>;
   /** Stops the dispatcher loop and waits for its in-flight pass. Idempotent. Does not close senders or sql. */
   close(): Promise<void>;
 }
@@ -118,17 +138,44 @@ interface SubscriptionRow {
   url: string;
   event_types: string[];
   created_at: Date;
+  status: "active" | "suspended" | "paused";
+  status_reason: string;
+  consecutive_failures: number;
+  previous_secret_expires_at: Date | null;
 }
 
-function subscriptionFromRow(r: SubscriptionRow): WebhookSubscription {
+/** The subscription columns a caller may see (never the secrets). */
+const SUB_COLUMNS = `id, business_id, url, event_types, created_at, status, status_reason, consecutive_failures,
+  previous_secret_expires_at`;
+
+const SUB_STATUS = {
+  active: WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_ACTIVE,
+  suspended: WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_SUSPENDED,
+  paused: WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_PAUSED,
+} as const;
+
+function subscriptionFromRow(r: SubscriptionRow, now = Date.now()): WebhookSubscription {
   return {
     id: r.id,
     businessId: r.business_id,
     url: r.url,
     eventTypes: r.event_types,
     createdAt: r.created_at,
+    status: SUB_STATUS[r.status],
+    statusReason: r.status_reason,
+    consecutiveFailures: r.consecutive_failures,
+    ...(r.previous_secret_expires_at && r.previous_secret_expires_at.getTime() > now
+      ? { previousSecretExpiresAt: r.previous_secret_expires_at }
+      : {}),
   };
 }
+
+/** Twilio's standard opt-out, opt-in and help keywords. */
+const STOP_WORDS = new Set(["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"]);
+const START_WORDS = new Set(["START", "UNSTOP", "YES"]);
+const HELP_WORDS = new Set(["HELP", "INFO"]);
+const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
+const EVENT_RETENTION_MS = 30 * 86_400_000;
 
 interface DeliveryRow {
   id: string;
@@ -255,7 +302,13 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
     else v.add("url", "must be an https URL");
   }
 
-  const impl: NotificationsServiceServer = {
+  type AdminRpcs =
+    | "rotateWebhookSecret"
+    | "suspendWebhookSubscription"
+    | "resumeWebhookSubscription"
+    | "listEvents";
+  const impl: Omit<NotificationsServiceServer, AdminRpcs> &
+    Partial<Pick<NotificationsServiceServer, AdminRpcs>> = {
     sendSms: unary(async (req) => {
       const v = new Violations();
       const origin = common(v, req);
@@ -274,6 +327,13 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
           codec: SendSmsResponse,
         },
         async (tx) => {
+          const [optedOut] = await tx`select 1 from notifications.sms_opt_outs where phone = ${req.to}`;
+          if (optedOut) {
+            throw new FailedPreconditionError(
+              "recipient_opted_out",
+              "the recipient has opted out of SMS (replied STOP)",
+            );
+          }
           const serial = await nextSerial(tx, req.workflowId);
           const sent = await deps.sms.send({ to: req.to, body: req.body });
           const notification = await record(
@@ -430,7 +490,7 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
       v.id("business_id", req.businessId, "biz");
       checkUrl(v, req.url);
       if (req.eventTypes.length > 50) v.add("event_types", "at most 50 event types");
-      req.eventTypes.forEach((t, i) => {
+      req.eventTypes.forEach((t: string, i: number) => {
         if (!EVENT_PATTERN.test(t))
           v.add(`event_types[${i}]`, "must be an event type, a family like workflow.*, or *");
       });
@@ -451,7 +511,7 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
           const [row] = await tx<SubscriptionRow[]>`
             insert into notifications.webhook_subscriptions (id, business_id, url, event_types, secret, created_at)
             values (${newId("whs", clock.now())}, ${req.businessId}, ${req.url}, ${req.eventTypes}, ${secret}, ${now()})
-            returning id, business_id, url, event_types, created_at`;
+            returning ${tx.unsafe(SUB_COLUMNS)}`;
           log.info("webhook subscription created", { business_id: req.businessId, subscription_id: row!.id });
           return { subscription: subscriptionFromRow(row!), secret };
         },
@@ -463,7 +523,7 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
       v.id("business_id", req.businessId, "biz");
       v.throwIfAny();
       const rows = await sql<SubscriptionRow[]>`
-        select id, business_id, url, event_types, created_at from notifications.webhook_subscriptions
+        select ${sql.unsafe(SUB_COLUMNS)} from notifications.webhook_subscriptions
         where business_id = ${req.businessId} and deleted_at is null order by id`;
       return { subscriptions: rows.map(subscriptionFromRow) };
     }),
@@ -524,7 +584,154 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
   };
 
   dispatcher.start();
+
+  async function handleInboundSms(form: Record<string, string>): Promise<InboundSmsResponse> {
+    const from = (form.From ?? "").trim();
+    const word = (form.Body ?? "").trim().split(/\s+/)[0]?.toUpperCase() ?? "";
+    const ok = { status: 200, contentType: "text/xml", body: EMPTY_TWIML };
+    if (!isE164(from))
+      return { status: 400, contentType: "text/plain", body: "From must be an E.164 number" };
+    if (STOP_WORDS.has(word)) {
+      await sql`insert into notifications.sms_opt_outs (phone, keyword, opted_out_at)
+        values (${from}, ${word}, ${now()}) on conflict (phone) do nothing`;
+      log.info("sms opt-out", { phone: from, keyword: word });
+    } else if (START_WORDS.has(word)) {
+      await sql`delete from notifications.sms_opt_outs where phone = ${from}`;
+      log.info("sms opt-in", { phone: from, keyword: word });
+    } else if (HELP_WORDS.has(word)) {
+      const reply =
+        deps.smsHelpReply ??
+        "Linkflow: for help, contact support@linkflow.example. Reply STOP to unsubscribe. Msg&data rates may apply.";
+      await deps.sms.send({ to: from, body: reply });
+      log.info("sms help answered", { phone: from });
+    }
+    return ok;
+  }
+
+  async function loadSubscription(businessId: string, id: string): Promise<WebhookSubscription> {
+    const [row] = await sql<SubscriptionRow[]>`
+      select ${sql.unsafe(SUB_COLUMNS)} from notifications.webhook_subscriptions
+      where id = ${id} and business_id = ${businessId} and deleted_at is null`;
+    if (!row) throw new NotFoundError("webhook subscription", id);
+    return subscriptionFromRow(row, clock.now());
+  }
+
+  function subscriptionIds(v: Violations, businessId: string, id: string): void {
+    v.id("business_id", businessId, "biz");
+    v.id("subscription_id", id, "whs");
+  }
+
+  impl.rotateWebhookSecret = unary(async (req) => {
+    const v = new Violations();
+    subscriptionIds(v, req.businessId, req.subscriptionId);
+    if (req.overlapSeconds < 0 || req.overlapSeconds > 7 * 86_400)
+      v.add("overlap_seconds", "must be between 0 (24 hours) and 604800 (7 days)");
+    v.throwIfAny();
+    const overlap = (req.overlapSeconds || 86_400) * 1000;
+    const { idempotencyKey, ...request } = req;
+    return idempotent(
+      sql,
+      {
+        schema: "notifications",
+        businessId: req.businessId,
+        key: idempotencyKey,
+        method: "RotateWebhookSecret",
+        request,
+        codec: RotateWebhookSecretResponse,
+      },
+      async (tx) => {
+        const secret = `whsec_${newSecret(32)}`;
+        const [row] = await tx<SubscriptionRow[]>`
+          update notifications.webhook_subscriptions
+          set previous_secret = secret, previous_secret_expires_at = ${new Date(clock.now() + overlap)},
+              secret = ${secret}
+          where id = ${req.subscriptionId} and business_id = ${req.businessId} and deleted_at is null
+          returning ${tx.unsafe(SUB_COLUMNS)}`;
+        if (!row) throw new NotFoundError("webhook subscription", req.subscriptionId);
+        log.info("webhook secret rotated", { business_id: req.businessId, subscription_id: row.id });
+        return { subscription: subscriptionFromRow(row, clock.now()), secret };
+      },
+    );
+  });
+
+  impl.suspendWebhookSubscription = unary(async (req) => {
+    const v = new Violations();
+    subscriptionIds(v, req.businessId, req.subscriptionId);
+    v.text("reason", req.reason, { max: 500, optional: true });
+    v.throwIfAny();
+    const rows = await sql`update notifications.webhook_subscriptions
+      set status = 'suspended', status_reason = ${req.reason.trim() || "suspended by the business"}
+      where id = ${req.subscriptionId} and business_id = ${req.businessId} and deleted_at is null returning id`;
+    if (rows.length === 0) throw new NotFoundError("webhook subscription", req.subscriptionId);
+    log.info("webhook subscription suspended", {
+      business_id: req.businessId,
+      subscription_id: req.subscriptionId,
+    });
+    return { subscription: await loadSubscription(req.businessId, req.subscriptionId) };
+  });
+
+  impl.resumeWebhookSubscription = unary(async (req) => {
+    const v = new Violations();
+    subscriptionIds(v, req.businessId, req.subscriptionId);
+    v.throwIfAny();
+    const rows = await sql`update notifications.webhook_subscriptions
+      set status = 'active', status_reason = '', consecutive_failures = 0
+      where id = ${req.subscriptionId} and business_id = ${req.businessId} and deleted_at is null returning id`;
+    if (rows.length === 0) throw new NotFoundError("webhook subscription", req.subscriptionId);
+    await sql`update notifications.deliveries set next_attempt_at = ${now()}, lease_until = null
+      where subscription_id = ${req.subscriptionId} and status = 'pending'`;
+    log.info("webhook subscription resumed", {
+      business_id: req.businessId,
+      subscription_id: req.subscriptionId,
+    });
+    dispatcher.kick();
+    return { subscription: await loadSubscription(req.businessId, req.subscriptionId) };
+  });
+
+  impl.listEvents = unary(async (req) => {
+    const v = new Violations();
+    v.id("business_id", req.businessId, "biz");
+    if (req.type && !EVENT_PATTERN.test(req.type))
+      v.add("type", "must be an event type or a family like transaction.*");
+    if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
+    const size = req.page?.pageSize ?? 0;
+    if (size < 0) v.add("page.page_size", "must not be negative");
+    const token = req.page?.pageToken ?? "";
+    if (token && !token.startsWith("evt_")) v.add("page.page_token", "is not a token from a previous page");
+    v.throwIfAny();
+    const limit = Math.min(size || 50, 500);
+    const since = new Date(clock.now() - EVENT_RETENTION_MS);
+    const type = req.type === "*" ? "" : req.type;
+    const family = type.endsWith(".*") ? `${type.slice(0, -1)}%` : "";
+    const rows = await sql<
+      {
+        id: string;
+        business_id: string;
+        type: string;
+        workflow_id: string;
+        payload: unknown;
+        created_at: Date;
+      }[]
+    >`select * from notifications.events
+      where business_id = ${req.businessId} and created_at >= ${since}
+        and (${type}::text = '' or (${family}::text <> '' and type like ${family}) or type = ${type})
+        and (${req.workflowId}::text = '' or workflow_id = ${req.workflowId})
+        and (${token}::text = '' or id < ${token})
+      order by id desc limit ${limit + 1}`;
+    const page = rows.slice(0, limit);
+    const events: WebhookEvent[] = page.map((r) => ({
+      id: r.id,
+      businessId: r.business_id,
+      type: r.type,
+      workflowId: r.workflow_id,
+      payloadJson: JSON.stringify(r.payload),
+      createdAt: r.created_at,
+    }));
+    return { events, nextPageToken: rows.length > limit ? (page.at(-1)?.id ?? "") : "" };
+  });
+
   return {
+    handleInboundSms,
     definition: NotificationsServiceService as unknown as ServiceDefinition,
     implementation: impl as unknown as UntypedServiceImplementation,
     dispatcher,

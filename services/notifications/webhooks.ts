@@ -51,6 +51,8 @@ export interface DispatcherOptions {
   requestTimeoutMs?: number;
   /** Deliveries handled per pass; default 20. */
   batchSize?: number;
+  /** Consecutive deliveries that failed for good before the endpoint is paused; default 5. */
+  pauseAfterFailures?: number;
 }
 
 interface DueDelivery {
@@ -61,8 +63,11 @@ interface DueDelivery {
   business_id: string;
   payload: unknown;
   event_created_at: Date;
+  subscription_id: string;
   url: string;
   secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: Date | null;
 }
 
 /**
@@ -92,6 +97,7 @@ export class WebhookDispatcher {
       maxAttempts: opts.maxAttempts ?? 12,
       requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
       batchSize: opts.batchSize ?? 20,
+      pauseAfterFailures: opts.pauseAfterFailures ?? 5,
     };
   }
 
@@ -146,6 +152,8 @@ export class WebhookDispatcher {
           select d.id from notifications.deliveries d
           where d.status = 'pending' and d.next_attempt_at <= ${now}
             and (d.lease_until is null or d.lease_until <= ${now})
+            and exists (select 1 from notifications.webhook_subscriptions s
+                        where s.id = d.subscription_id and s.status = 'active')
             and not exists (
               select 1 from notifications.deliveries e
               where d.workflow_id <> '' and e.subscription_id = d.subscription_id
@@ -155,7 +163,8 @@ export class WebhookDispatcher {
           for update skip locked)
         returning *)
       select c.id, c.attempts, c.seq, e.id as event_id, e.type, e.business_id, e.payload,
-             e.created_at as event_created_at, s.url, s.secret
+             e.created_at as event_created_at, c.subscription_id, s.url, s.secret, s.previous_secret,
+             s.previous_secret_expires_at
       from claimed c
       join notifications.events e on e.id = c.event_id
       join notifications.webhook_subscriptions s on s.id = c.subscription_id
@@ -169,6 +178,14 @@ export class WebhookDispatcher {
       }),
     );
     return due.length;
+  }
+
+  /** One v1= per valid secret: the current one, and a rotated-out one during its overlap window. */
+  #sign(d: DueDelivery, body: string, t: number): string {
+    const header = signWebhook(d.secret, body, t);
+    if (!d.previous_secret || !d.previous_secret_expires_at) return header;
+    if (d.previous_secret_expires_at.getTime() <= this.#clock.now()) return header;
+    return `${header},${signWebhook(d.previous_secret, body, t).split(",")[1]}`;
   }
 
   async #attempt(d: DueDelivery): Promise<void> {
@@ -191,7 +208,7 @@ export class WebhookDispatcher {
           "user-agent": "Linkflow-Webhooks/1",
           "linkflow-event-id": d.event_id,
           "linkflow-delivery-id": d.id,
-          "linkflow-signature": signWebhook(d.secret, body, t),
+          "linkflow-signature": this.#sign(d, body, t),
         },
         body,
         redirect: "manual",
@@ -217,6 +234,24 @@ export class WebhookDispatcher {
           delivered_at = ${ok ? now : null},
           next_attempt_at = ${ok || failed ? now : new Date(now.getTime() + backoff)}
         where id = ${d.id}`;
+      if (ok) {
+        await tx`update notifications.webhook_subscriptions set consecutive_failures = 0
+          where id = ${d.subscription_id} and consecutive_failures <> 0`;
+      } else if (failed) {
+        const [sub] = await tx<{ consecutive_failures: number; status: string }[]>`
+          update notifications.webhook_subscriptions set consecutive_failures = consecutive_failures + 1
+          where id = ${d.subscription_id} returning consecutive_failures, status`;
+        if (sub && sub.status === "active" && sub.consecutive_failures >= this.#opts.pauseAfterFailures) {
+          await tx`update notifications.webhook_subscriptions set status = 'paused',
+              status_reason = ${`paused after ${sub.consecutive_failures} failed deliveries in a row`}
+            where id = ${d.subscription_id}`;
+          this.#log.warn("webhook endpoint paused after repeated failures", {
+            subscription_id: d.subscription_id,
+            business_id: d.business_id,
+            consecutive_failures: sub.consecutive_failures,
+          });
+        }
+      }
     });
     const fields = { delivery_id: d.id, event_id: d.event_id, business_id: d.business_id, attempt: attempts };
     if (ok) this.#log.info("webhook delivered", { ...fields, status_code: code });
