@@ -189,8 +189,6 @@ describe("webhook subscriptions", () => {
 
   it("suspends and resumes an endpoint; queued events go out on resume", async () => {
     const sub = await subscribe(() => [], ["transaction.*"]);
-    const secrets = [sub.secret];
-    void secrets;
     const receiver = sub.receiver;
     const suspended = await call(client, "suspendWebhookSubscription", {
       businessId: BIZ,
