@@ -16,6 +16,8 @@ import { startEmbeddedPostgres } from "../test/infra/postgres.ts";
 
 interface LocalState {
   linkSecret: string;
+  /** Key encrypting account numbers at rest in the embedded default (id k1). */
+  encryptionKey?: string;
   demo?: { businessId: string; apiKey: string; webhookSecret: string };
 }
 
@@ -58,10 +60,15 @@ async function main(): Promise<void> {
   await mkdir(dataDir, { recursive: true });
   const tracing = setupTracing();
   const state = await loadState();
+  if (!state.encryptionKey) {
+    state.encryptionKey = randomBytes(32).toString("base64");
+    await saveState(state);
+  }
   const db = process.env.DATABASE_URL ? undefined : await embeddedDatabase();
   const cfg = configFromEnv(process.env, {
     databaseUrl: process.env.DATABASE_URL ?? db!.url,
     linkSecret: process.env.LINKFLOW_LINK_SECRET ?? state.linkSecret,
+    keyring: { currentKeyId: "k1", keys: { k1: state.encryptionKey } },
   });
   const node = await startNode(cfg);
   let stopping = false;

@@ -51,14 +51,17 @@ interface Ty {
 
 const INPUT_TYPES = ["text", "number", "money", "phone", "email", "date", "boolean", "enum"] as const;
 const STRINGISH = new Set<string>(["text", "email", "phone", "enum", "date"]);
+/** The statuses the transactions service reports (lower case). */
 export const TRANSACTION_STATUSES = [
+  "new",
   "pending",
   "processing",
-  "completed",
-  "failed",
+  "settled",
+  "cleared",
   "returned",
   "cancelled",
   "declined",
+  "error",
 ] as const;
 const ACCOUNT_KINDS: FinancialAccountKind[] = ["bank_account", "debit_card", "credit_card"];
 const BANK_SUBTYPES = ["checking", "savings"];

@@ -1,4 +1,5 @@
 import type { Clock, Logger } from "../../core/index.ts";
+import { type Keyring, keyringFromEnv } from "../../services/accounts/index.ts";
 
 export type SmsConfig =
   | { kind: "twilio"; accountSid: string; authToken: string; from: string; baseUrl?: string }
@@ -19,6 +20,8 @@ export interface NodeConfig {
   /** Base URL customers' links start with; defaults to http://<httpAddr>. */
   publicBaseUrl?: string;
   linkSecret: string;
+  /** Keys encrypting account and card numbers at rest (AES-256-GCM); key ids let keys rotate. */
+  keyring?: Keyring;
   sms: SmsConfig;
   email: EmailConfig;
   nodeId?: string;
@@ -35,6 +38,8 @@ export interface NodeConfig {
     effectPollMs?: number;
     webhookPollMs?: number;
     webhookBaseBackoffMs?: number;
+    /** Payment-rails simulator timings (ms). */
+    rails?: { pendingMs?: number; pushToCardSettleMs?: number; achSettleMs?: number; achReturnMs?: number; pollIntervalMs?: number };
     effectRetry?: { baseMs: number; maxMs: number; maxAttempts: number };
   };
 }
@@ -64,6 +69,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, defaults: Partial<NodeConf
       }
     : { kind: "outbox" };
   return {
+    ...defaults,
     databaseUrl: env.DATABASE_URL ?? defaults.databaseUrl ?? "",
     transport: env.NATS_URL ? { kind: "nats", servers: env.NATS_URL.split(",") } : { kind: "local" },
     grpcAddr: env.LINKFLOW_GRPC_ADDR ?? "127.0.0.1:50051",
@@ -71,11 +77,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv, defaults: Partial<NodeConf
     internalAddr: env.LINKFLOW_INTERNAL_ADDR ?? "127.0.0.1:0",
     publicBaseUrl: env.LINKFLOW_PUBLIC_URL || undefined,
     linkSecret: env.LINKFLOW_LINK_SECRET ?? defaults.linkSecret ?? "",
+    keyring: keyringFromEnv(env) ?? defaults.keyring,
     sms,
     email,
     nodeId: env.LINKFLOW_NODE_ID || undefined,
     shardCount: env.LINKFLOW_SHARDS ? Number(env.LINKFLOW_SHARDS) : undefined,
     devOutbox: env.LINKFLOW_DEV_OUTBOX ? env.LINKFLOW_DEV_OUTBOX === "1" : sms.kind === "outbox",
-    ...defaults,
   };
 }

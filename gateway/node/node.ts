@@ -5,6 +5,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from "node:http";
+import { createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 import { credentials, type Interceptor, Server, ServerCredentials } from "@grpc/grpc-js";
 import { SpanKind } from "@opentelemetry/api";
@@ -17,7 +18,7 @@ import {
   systemClock,
   tracingInterceptor,
 } from "../../core/index.ts";
-import { AccountsServiceClient, NotificationsServiceClient } from "../../proto/index.ts";
+import { AccountsServiceClient, NotificationsServiceClient, TransactionsServiceClient } from "../../proto/index.ts";
 import {
   LocalTransport,
   NatsTransport,
@@ -102,6 +103,22 @@ function traced(sender: SmsSender): SmsSender {
   };
 }
 
+/** Turns `host:0` into `host:<free port>` so clients can be built before the server listens. */
+async function reserveAddress(addr: string): Promise<string> {
+  const i = addr.lastIndexOf(":");
+  const host = addr.slice(0, i);
+  if (addr.slice(i + 1) !== "0") return addr;
+  const port = await new Promise<number>((resolve, reject) => {
+    const srv = createNetServer();
+    srv.once("error", reject);
+    srv.listen(0, host, () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+  return `${host}:${port}`;
+}
+
 function listenHttp(server: HttpServer, addr: string): Promise<string> {
   const i = addr.lastIndexOf(":");
   const host = addr.slice(0, i);
@@ -143,7 +160,12 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
         ? new SmtpEmailSender(cfg.email.url, { from: cfg.email.from })
         : new OutboxEmailSender(sql);
     if (email instanceof SmtpEmailSender) closers.push(() => email.close());
-    const accounts = createAccountsService({ sql, clock, log: log.child({ service: "accounts" }) });
+    const accounts = createAccountsService({
+      sql,
+      clock,
+      log: log.child({ service: "accounts" }),
+      keyring: cfg.keyring,
+    });
     const notifications = createNotificationsService({
       sql,
       sms,
@@ -156,28 +178,32 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       },
     });
     closers.push(() => notifications.close());
+    // The services call each other, so their address must be known before the server starts.
+    const internalAddress = await reserveAddress(cfg.internalAddr);
+    const interceptors: Interceptor[] = [tracingInterceptor];
+    const accountsClient = new AccountsServiceClient(internalAddress, credentials.createInsecure(), { interceptors });
+    const notificationsClient = new NotificationsServiceClient(internalAddress, credentials.createInsecure(), {
+      interceptors,
+    });
+    const transactionsClient = new TransactionsServiceClient(internalAddress, credentials.createInsecure(), {
+      interceptors,
+    });
+    closers.push(async () => {
+      accountsClient.close();
+      notificationsClient.close();
+      transactionsClient.close();
+    });
     const transactions = createTransactionsService({
       sql,
       clock,
       log: log.child({ service: "transactions" }),
+      accounts: accountsClient,
+      notifications: notificationsClient,
+      rails: cfg.tuning?.rails,
     });
-    const internal: ListeningServer = await listen([accounts, notifications, transactions], cfg.internalAddr);
+    closers.push(() => transactions.close());
+    const internal: ListeningServer = await listen([accounts, notifications, transactions], internalAddress);
     closers.push(() => internal.close());
-    const interceptors: Interceptor[] = [tracingInterceptor];
-    const accountsClient = new AccountsServiceClient(internal.address, credentials.createInsecure(), {
-      interceptors,
-    });
-    const notificationsClient = new NotificationsServiceClient(
-      internal.address,
-      credentials.createInsecure(),
-      {
-        interceptors,
-      },
-    );
-    closers.push(async () => {
-      accountsClient.close();
-      notificationsClient.close();
-    });
 
     // Runtime.
     const transport: Transport =
@@ -199,6 +225,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       effects: workflowEffects({
         accounts: accountsClient,
         notifications: notificationsClient,
+        transactions: transactionsClient,
         linkFor: (id, v) => workflows!.linkFor(id, v),
       }),
       heartbeatMs: cfg.tuning?.heartbeatMs,
@@ -260,6 +287,24 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
 
     await runtime.start();
     closers.push(() => runtime.stop());
+    // Transaction status changes reach their workflow as commands (deduplicated by id and status).
+    const unsubscribe = transactions.onStatusChange((e) => {
+      if (!e.workflowId) return;
+      runtime
+        .ask(
+          e.workflowId,
+          {
+            type: "transaction.status",
+            transactionId: e.transactionId,
+            status: e.status,
+            returnCode: e.returnCode,
+            reason: e.reason,
+          },
+          { commandId: `txn:${e.transactionId}:${e.status}` },
+        )
+        .catch((err) => log.warn("transaction status not delivered to its workflow", { err }));
+    });
+    closers.push(async () => unsubscribe());
 
     // Public gRPC API last: intake opens only when everything behind it runs.
     const grpc = new Server();

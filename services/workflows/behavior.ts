@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import type { SerializedError } from "../../core/index.ts";
 import {
@@ -5,12 +6,15 @@ import {
   type Env,
   evaluate,
   type HandlerEvent,
+  type Money,
+  type TransactionMethod,
   renderText,
   type StepIR,
   type WorkflowProgram,
 } from "../../dsl/index.ts";
 import type { ActorBehavior, Decision, EffectRequest, TimerSpec } from "../../runtime/index.ts";
 import {
+  type CustomerSession,
   type EffectPurpose,
   FINAL_STATUSES,
   type NotificationOrigin,
@@ -49,6 +53,7 @@ function initialState(id: string): WorkflowState {
     remindersSent: 0,
     awaiting: {},
     tags: [],
+    transactions: {},
   };
 }
 
@@ -180,13 +185,23 @@ function stopSchedule(t: Turn): void {
   t.cancelTimers.push("expire", "remind");
 }
 
-function runHandlers(t: Turn, on: HandlerEvent, stepId?: string): void {
+function runHandlers(t: Turn, on: HandlerEvent, stepId?: string, transactionId?: string): void {
   const s = t.state;
   const p = s.program;
   if (!p) return;
   const env = envOf(s);
+  if (transactionId) {
+    const step = s.steps.find((x) => x.id === s.transactions[transactionId]?.stepId);
+    const tx = s.transactions[transactionId]!;
+    env.transaction = {
+      ...(step?.result ?? {}),
+      transaction_id: transactionId,
+      status: tx.status,
+      return_code: tx.returnCode ?? "",
+    };
+  }
   for (const h of p.handlers) {
-    if (h.on !== on || (h.step && h.step !== stepId)) continue;
+    if (h.on !== on || (h.on === "step_completed" && h.step && h.step !== stepId)) continue;
     for (const a of h.actions) {
       try {
         if (a.kind === "text_customer") notify(t, "HANDLER", "sms", renderText(a.message, env));
@@ -258,25 +273,99 @@ function advance(t: Turn): void {
   runHandlers(t, "completed");
 }
 
-function activityFor(t: Turn, step: StepIR, values: Record<string, string>): boolean {
+function activityFor(t: Turn, step: StepIR, values: Record<string, string>, session?: CustomerSession): boolean {
   const s = t.state;
-  if (step.action.kind === "collect_profile") {
-    t.effect(
-      "accounts.upsertCustomer",
-      {
-        businessId: s.businessId,
-        workflowId: s.id,
-        customerId: s.customerId,
-        profile: step.action.profile,
-        values,
-        phone: s.recipient.phone,
-        email: values.email ?? s.recipient.email,
-      },
-      { kind: "activity", stepId: step.id },
-    );
-    return true;
+  const a = step.action;
+  const purpose = { kind: "activity", stepId: step.id } as const;
+  const base = { businessId: s.businessId, workflowId: s.id, customerId: s.customerId, recipient: s.recipient };
+  switch (a.kind) {
+    case "collect_profile":
+      t.effect(
+        "accounts.upsertCustomer",
+        {
+          ...base,
+          profile: a.profile,
+          values,
+          phone: s.recipient.phone,
+          email: values.email ?? s.recipient.email,
+        },
+        purpose,
+      );
+      return true;
+    case "lookup_customer":
+      t.effect("accounts.lookupCustomer", base, purpose);
+      return true;
+    case "accept_documents": {
+      const authorizations = new Set(
+        s.program!.steps.flatMap((x) =>
+          x.action.kind === "confirm_transaction" && x.action.authorizationDocument ? [x.action.authorizationDocument] : [],
+        ),
+      );
+      t.effect(
+        "accounts.recordAcceptances",
+        {
+          ...base,
+          documents: a.documents.map((d) => ({
+            id: d.id,
+            version: d.version ?? "",
+            contentHash: documentHash(d),
+            scope: authorizations.has(d.id) ? "ach_debit_authorization" : "workflow",
+          })),
+          acceptedAt: t.now,
+          ip: session?.ip ?? "",
+          userAgent: session?.userAgent ?? "",
+        },
+        purpose,
+      );
+      return true;
+    }
+    case "confirm_transaction": {
+      const d = confirmDetails(s, step);
+      t.effect(
+        "transactions.create",
+        {
+          ...base,
+          financialAccountId: d.financialAccountId,
+          direction: a.direction,
+          method: d.method,
+          amount: d.amount,
+        },
+        purpose,
+      );
+      return true;
+    }
+    default:
+      return false;
   }
-  return false;
+}
+
+/** The text a customer accepts for a document; its hash is what the acceptance records. */
+export function documentText(d: { id: string; version?: string; title?: string }): string {
+  return `${d.title ?? d.id}${d.version ? ` (version ${d.version})` : ""}`;
+}
+
+export function documentHash(d: { id: string; version?: string; title?: string }): string {
+  return `sha256:${createHash("sha256").update(`${d.id}\n${d.version ?? ""}\n${documentText(d)}`).digest("hex")}`;
+}
+
+/** What a confirm step will do: the evaluated amount, the chosen method and the destination account. */
+export function confirmDetails(
+  s: WorkflowState,
+  step: StepIR,
+): { amount: Money; method: TransactionMethod; financialAccountId: string; accountLast4: string; accountKind: string } {
+  const a = step.action;
+  if (a.kind !== "confirm_transaction") throw new Error("not a confirm step");
+  const env = envOf(s);
+  const amount = evaluate(a.amount, env) as Money;
+  const method = a.methods.find((m) => !m.when || evaluate(m.when, env) === true)?.method ?? a.methods[0]?.method ?? "ach_credit";
+  const account = (env[a.account] ?? {}) as Record<string, unknown>;
+  return {
+    amount,
+    method,
+    financialAccountId: String(account.account_id ?? account.financial_account_id ?? ""),
+    accountLast4: String(account.last4 ?? ""),
+    accountKind: String(account.kind ?? ""),
+  };
 }
 
 function decide(s: WorkflowState, c: WorkflowCommand, ctx: { now: number; nextEffectSeq: number }): D {
@@ -306,6 +395,20 @@ function decide(s: WorkflowState, c: WorkflowCommand, ctx: { now: number; nextEf
   if (!s.exists) return reject("workflow_not_found", `workflow ${s.id} not found`, status.NOT_FOUND);
 
   if (c.type === "effect.result") return onEffectResult(t, c);
+  if (c.type === "transaction.status") {
+    const known = s.transactions[c.transactionId];
+    if (!known || known.status === c.status) return { events: [], reply: view(s) };
+    t.emit({
+      type: "transaction.status_changed",
+      at: ctx.now,
+      transactionId: c.transactionId,
+      status: c.status,
+      returnCode: c.returnCode || undefined,
+      reason: c.reason || undefined,
+    });
+    runHandlers(t, "transaction_status_changed", known.stepId, c.transactionId);
+    return t.decision();
+  }
 
   const final = FINAL_STATUSES.has(s.status);
   if (c.type === "timer.expire") {
@@ -368,7 +471,18 @@ function decide(s: WorkflowState, c: WorkflowCommand, ctx: { now: number; nextEf
       }
       if (!s.openedAt) t.emit({ type: "link.opened", at: ctx.now });
       t.emit({ type: "step.submitted", at: ctx.now, stepId: step.id, values: checked.values });
-      if (!activityFor(t, ir, checked.values)) {
+      const vaultedCustomer = c.data.customer_id;
+      if (typeof vaultedCustomer === "string" && /^cus_/.test(vaultedCustomer) && !t.state.customerId) {
+        t.emit({ type: "customer.linked", at: ctx.now, customerId: vaultedCustomer });
+      }
+      if (ir.action.kind === "confirm_transaction") {
+        try {
+          confirmDetails(t.state, ir);
+        } catch (err) {
+          return reject("step_not_ready", `the payment cannot be prepared: ${(err as Error).message}`, status.FAILED_PRECONDITION);
+        }
+      }
+      if (!activityFor(t, ir, checked.values, c.session)) {
         t.emit({ type: "step.completed", at: ctx.now, stepId: step.id, result: checked.values });
         runHandlers(t, "step_completed", step.id);
         advance(t);
@@ -497,8 +611,7 @@ function onEffectResult(t: Turn, c: Extract<WorkflowCommand, { type: "effect.res
         t.emit({ type: "customer.linked", at: t.now, customerId: res.customerId });
       }
       // Expressions read snake_case results (`profile.customer_id`), as the template language documents.
-      const result: Record<string, unknown> = { ...(step.result ?? {}) };
-      if (typeof res.customerId === "string") result.customer_id = res.customerId;
+      const result: Record<string, unknown> = { ...(step.result ?? {}), ...activityResult(res) };
       t.emit({ type: "step.completed", at: t.now, stepId: step.id, result });
       runHandlers(t, "step_completed", step.id);
       advance(t);
@@ -512,6 +625,27 @@ function onEffectResult(t: Turn, c: Extract<WorkflowCommand, { type: "effect.res
     return t.decision(null);
   }
   return t.decision(null);
+}
+
+/** An activity's reply, in the snake_case names template expressions read. */
+function activityResult(res: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (typeof res.customerId === "string") out.customer_id = res.customerId;
+  if (typeof res.transactionId === "string") {
+    out.transaction_id = res.transactionId;
+    out.status = res.status;
+    out.amount = res.amount;
+    out.method = res.method;
+  }
+  if (res.accepted === true) {
+    out.accepted = true;
+    out.accepted_at = res.acceptedAt;
+  }
+  if (typeof res.found === "boolean") {
+    out.found = res.found;
+    for (const k of ["first_name", "last_name", "email", "phone"]) if (typeof res[k] === "string") out[k] = res[k];
+  }
+  return out;
 }
 
 export function evolve(s: WorkflowState, e: WorkflowEvent): WorkflowState {
@@ -579,8 +713,23 @@ export function evolve(s: WorkflowState, e: WorkflowEvent): WorkflowState {
     case "step.submitted":
       // The submitted values are the step's result until its activity completes it.
       return { ...s, status: "in_progress", steps: setStep(e.stepId, { result: e.values }) };
-    case "step.completed":
-      return { ...s, steps: setStep(e.stepId, { status: "completed", result: e.result }) };
+    case "step.completed": {
+      const txId = e.result.transaction_id;
+      const transactions =
+        typeof txId === "string"
+          ? { ...s.transactions, [txId]: { stepId: e.stepId, status: String(e.result.status ?? "pending") } }
+          : s.transactions;
+      return { ...s, transactions, steps: setStep(e.stepId, { status: "completed", result: e.result }) };
+    }
+    case "transaction.status_changed": {
+      const prev = s.transactions[e.transactionId];
+      if (!prev) return s;
+      const transactions = { ...s.transactions, [e.transactionId]: { ...prev, status: e.status, returnCode: e.returnCode } };
+      const steps = s.steps.map((x) =>
+        x.id === prev.stepId && x.result ? { ...x, result: { ...x.result, status: e.status } } : x,
+      );
+      return { ...s, transactions, steps };
+    }
     case "step.failed":
       return { ...s, steps: setStep(e.stepId, { status: "failed", failureReason: e.reason }) };
     case "customer.linked":

@@ -4,6 +4,10 @@ import {
   type AccountsServiceClient,
   NotificationOrigin,
   type NotificationsServiceClient,
+  TransactionDirection,
+  TransactionMethod,
+  type TransactionsServiceClient,
+  transactionStatusToJSON,
 } from "../../proto/index.ts";
 import type { EffectHandler } from "../../runtime/index.ts";
 import { callOrThrow } from "../grpc/index.ts";
@@ -48,6 +52,7 @@ const ORIGINS: Record<Origin, NotificationOrigin> = {
 export interface WorkflowEffectDeps {
   accounts: AccountsServiceClient;
   notifications: NotificationsServiceClient;
+  transactions?: TransactionsServiceClient;
   /** The customer's link for a workflow and link version (recomputed, never stored). */
   linkFor(workflowId: string, linkVersion: number): string;
 }
@@ -61,6 +66,49 @@ interface NotifyPayload {
   body?: string;
   subject?: string;
   text?: string;
+}
+
+interface ActivityBase {
+  businessId: string;
+  workflowId: string;
+  customerId?: string;
+  recipient: Recipient;
+}
+
+/**
+ * The customer a step acts for: the workflow's, or, when no earlier step
+ * created one, a minimal record reachable by the link's phone or email
+ * (created once per workflow thanks to the idempotency key).
+ */
+export async function ensureCustomer(accounts: AccountsServiceClient, p: ActivityBase): Promise<string> {
+  if (p.customerId) return p.customerId;
+  const res = await callOrThrow(accounts, "createCustomer", {
+    businessId: p.businessId,
+    idempotencyKey: `${p.workflowId}:customer`,
+    profile: {
+      $case: "individual",
+      value: {
+        firstName: "Customer",
+        lastName: "(via link)",
+        email: p.recipient.email ?? "",
+        phone: p.recipient.phone ?? "",
+        addresses: [],
+      },
+    },
+    externalId: "",
+  });
+  return res.customer!.id;
+}
+
+const METHODS: Record<string, TransactionMethod> = {
+  push_to_card: TransactionMethod.TRANSACTION_METHOD_PUSH_TO_CARD,
+  ach_credit: TransactionMethod.TRANSACTION_METHOD_ACH_CREDIT,
+  ach_debit: TransactionMethod.TRANSACTION_METHOD_ACH_DEBIT,
+};
+
+/** `TRANSACTION_STATUS_PENDING` → `pending`. */
+export function transactionStatusName(s: number): string {
+  return transactionStatusToJSON(s).replace(/^TRANSACTION_STATUS_/, "").toLowerCase();
 }
 
 /**
@@ -161,6 +209,82 @@ export function workflowEffects(deps: WorkflowEffectDeps): Record<string, Effect
           externalId: "",
         } as never);
         return { customerId: (res as { customer?: { id: string } }).customer?.id };
+      }),
+    "accounts.lookupCustomer": (payload) =>
+      guarded(async () => {
+        const p = payload as ActivityBase;
+        if (!p.customerId) return { found: false };
+        const { customer } = await callOrThrow(deps.accounts, "getCustomer", {
+          businessId: p.businessId,
+          customerId: p.customerId,
+        });
+        const ind = customer?.profile?.$case === "individual" ? customer.profile.value : undefined;
+        return {
+          found: true,
+          customerId: p.customerId,
+          first_name: ind?.firstName ?? "",
+          last_name: ind?.lastName ?? "",
+          email: ind?.email ?? "",
+          phone: ind?.phone ?? "",
+        };
+      }),
+    "accounts.recordAcceptances": (payload, ctx) =>
+      guarded(async () => {
+        const p = payload as ActivityBase & {
+          documents: { id: string; version: string; contentHash: string; scope: string }[];
+          acceptedAt: number;
+          ip: string;
+          userAgent: string;
+        };
+        const customerId = await ensureCustomer(deps.accounts, p);
+        for (const [i, d] of p.documents.entries()) {
+          await callOrThrow(deps.accounts, "recordDocumentAcceptance", {
+            businessId: p.businessId,
+            customerId,
+            documentId: d.id,
+            version: d.version,
+            contentHash: d.contentHash,
+            scope: d.scope,
+            acceptedAt: new Date(p.acceptedAt),
+            ip: p.ip,
+            userAgent: p.userAgent,
+            idempotencyKey: `${ctx.idempotencyKey}:${i}`,
+            workflowId: p.workflowId,
+          });
+        }
+        return { customerId, accepted: true, acceptedAt: new Date(p.acceptedAt).toISOString() };
+      }),
+    "transactions.create": (payload, ctx) =>
+      guarded(async () => {
+        if (!deps.transactions) throw new LinkflowError("transactions_unavailable", "no transactions service", { retryable: true });
+        const p = payload as ActivityBase & {
+          financialAccountId: string;
+          direction: "send" | "request";
+          method: string;
+          amount: { amountMinor: number; currency: string };
+        };
+        const customerId = await ensureCustomer(deps.accounts, p);
+        const { transaction } = await callOrThrow(deps.transactions, "createTransaction", {
+          businessId: p.businessId,
+          customerId,
+          financialAccountId: p.financialAccountId,
+          direction:
+            p.direction === "request"
+              ? TransactionDirection.TRANSACTION_DIRECTION_REQUEST
+              : TransactionDirection.TRANSACTION_DIRECTION_SEND,
+          method: METHODS[p.method] ?? TransactionMethod.TRANSACTION_METHOD_UNSPECIFIED,
+          amount: p.amount,
+          idempotencyKey: ctx.idempotencyKey,
+          workflowId: p.workflowId,
+          externalId: "",
+        });
+        return {
+          customerId,
+          transactionId: transaction!.id,
+          status: transactionStatusName(transaction!.status),
+          amount: p.amount,
+          method: p.method,
+        };
       }),
   };
 }

@@ -71,6 +71,8 @@ export interface WorkflowState {
   nextReminderAt?: number;
   awaiting: Record<number, EffectPurpose>;
   tags: string[];
+  /** Transactions this workflow created, by id, with their latest status. */
+  transactions: Record<string, { stepId: string; status: string; returnCode?: string }>;
 }
 
 /** Facts recorded in the workflow's journal. Every event carries the clock time it happened at. */
@@ -110,6 +112,7 @@ export type WorkflowEvent = { at: number } & (
   | { type: "workflow.cancelled"; by: string; reason?: string }
   | { type: "workflow.failed"; reason: string }
   | { type: "tagged"; tag: string }
+  | { type: "transaction.status_changed"; transactionId: string; status: string; returnCode?: string; reason?: string }
 );
 
 /** The session facts the customer page records with a submission. */
@@ -140,6 +143,13 @@ export type WorkflowCommand =
   | { type: "cancel"; by: string; reason?: string }
   | { type: "timer.expire" }
   | { type: "timer.remind" }
+  | {
+      type: "transaction.status";
+      transactionId: string;
+      status: string;
+      returnCode?: string;
+      reason?: string;
+    }
   | {
       type: "effect.result";
       effectSeq: number;

@@ -11,15 +11,18 @@ import {
   ValidationError,
 } from "../../core/index.ts";
 import { bindInputs, type Channel, evaluateRules } from "../../dsl/index.ts";
+import type { AccountsServiceClient } from "../../proto/index.ts";
 import type { RuntimeNode } from "../../runtime/index.ts";
 import { hashToken, linkToken, linkUrl, looksLikeToken } from "./links.ts";
-import type {
-  CustomerSession,
-  WorkflowCommand,
-  WorkflowEvent,
-  WorkflowState,
-  WorkflowView,
+import {
+  type CustomerSession,
+  FINAL_STATUSES,
+  type WorkflowCommand,
+  type WorkflowEvent,
+  type WorkflowState,
+  type WorkflowView,
 } from "./model.ts";
+import { type FinancialAccountForm, vaultFinancialAccount } from "./vault.ts";
 import { SUPPORTED_STEP_KINDS } from "./steps.ts";
 import type { TemplateStore } from "./templates.ts";
 
@@ -59,6 +62,8 @@ export interface WorkflowsOptions {
   publicBaseUrl: string;
   clock?: Clock;
   askTimeoutMs?: number;
+  /** Needed to vault financial accounts the customer enters. */
+  accounts?: AccountsServiceClient;
 }
 
 /**
@@ -303,12 +308,27 @@ export class Workflows {
     session: CustomerSession,
     commandId?: string,
   ): Promise<WorkflowView> {
+    let payload = data;
+    const s = await this.stateForCustomer(workflowId);
+    const ir = s.program?.steps.find((x) => x.id === stepId);
+    const active = s.steps.find((x) => x.id === stepId)?.status === "active";
+    if (ir?.action.kind === "collect_financial_account" && active && !FINAL_STATUSES.has(s.status)) {
+      if (!this.o.accounts) {
+        throw new FailedPreconditionError("accounts_unavailable", "financial accounts cannot be collected on this node");
+      }
+      payload = {
+        ...(await vaultFinancialAccount(
+          this.o.accounts,
+          { businessId: s.businessId, workflowId, stepId, customerId: s.customerId, recipient: s.recipient },
+          data as unknown as FinancialAccountForm,
+          ir.action.accountKinds,
+        )),
+      };
+    }
     return this.o.node.ask(
       workflowId,
-      { type: "submit_step", stepId, data, session } satisfies WorkflowCommand,
-      {
-        commandId,
-      },
+      { type: "submit_step", stepId, data: payload, session } satisfies WorkflowCommand,
+      { commandId },
     );
   }
 

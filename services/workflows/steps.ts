@@ -22,7 +22,13 @@ export const PROFILE_FIELD_LABELS: Record<string, string> = {
 };
 
 /** Step kinds whose activities this server runs end to end. */
-export const SUPPORTED_STEP_KINDS: ReadonlySet<string> = new Set(["collect_profile"]);
+export const SUPPORTED_STEP_KINDS: ReadonlySet<string> = new Set([
+  "collect_profile",
+  "lookup_customer",
+  "collect_financial_account",
+  "accept_documents",
+  "confirm_transaction",
+]);
 
 function str(v: unknown): string {
   return typeof v === "string" ? v.trim() : "";
@@ -67,6 +73,32 @@ export function validateStepData(
         });
       else values[f.name] = v;
     }
+  } else if (a.kind === "collect_financial_account") {
+    // The page never hands account numbers to the actor: the workflows service
+    // vaults them with the accounts service first and submits only the result.
+    const id = str(data.financial_account_id);
+    const kind = str(data.kind);
+    if (!/^fa_[0-9a-z]{26}$/.test(id)) violations.push({ field: "financial_account_id", description: "is required" });
+    if (!a.accountKinds.includes(kind as never)) {
+      violations.push({ field: "kind", description: `must be one of ${a.accountKinds.join(", ")}` });
+    }
+    Object.assign(values, {
+      financial_account_id: id,
+      kind,
+      subtype: str(data.subtype),
+      last4: str(data.last4).slice(-4),
+      provider: str(data.provider) || "manual",
+    });
+  } else if (a.kind === "accept_documents") {
+    a.documents.forEach((d, i) => {
+      if (str(data[`accept_${i}`]) !== "on" && data[`accept_${i}`] !== true) {
+        violations.push({ field: `accept_${i}`, description: `Please accept ${d.title ?? d.id} to continue` });
+      }
+    });
+  } else if (a.kind === "confirm_transaction") {
+    if (str(data.decision) !== "approve") violations.push({ field: "decision", description: "Approve or decline the payment" });
+  } else if (a.kind === "lookup_customer") {
+    // Nothing to enter: the customer confirms it is them.
   } else {
     violations.push({ field: "step", description: `step kind ${a.kind} is not supported yet` });
   }

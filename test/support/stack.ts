@@ -34,7 +34,13 @@ export interface Stack {
  * an API key subscribed to webhooks. `stop()` tears everything down.
  */
 export async function startStack(
-  opts: { transport?: "local" | "nats"; nodes?: number; clock?: Clock; tracing?: boolean } = {},
+  opts: {
+    transport?: "local" | "nats";
+    nodes?: number;
+    clock?: Clock;
+    tracing?: boolean;
+    rails?: { pendingMs?: number; pushToCardSettleMs?: number; achSettleMs?: number; achReturnMs?: number; pollIntervalMs?: number };
+  } = {},
 ): Promise<Stack> {
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
@@ -61,6 +67,7 @@ export async function startStack(
       natsUrls = nats.urls;
     }
     const linkSecret = randomBytes(32).toString("base64url");
+    const encryptionKey = randomBytes(32).toString("base64");
     const nodes: LinkflowNode[] = [];
     const launch = async () => {
       const n = await startNode({
@@ -70,6 +77,7 @@ export async function startStack(
         httpAddr: "127.0.0.1:0",
         internalAddr: "127.0.0.1:0",
         linkSecret,
+        keyring: { currentKeyId: "k1", keys: { k1: encryptionKey } },
         sms: {
           kind: "twilio",
           accountSid: twilio.accountSid,
@@ -88,6 +96,7 @@ export async function startStack(
           webhookPollMs: 50,
           webhookBaseBackoffMs: 50,
           effectRetry: { baseMs: 50, maxMs: 500, maxAttempts: 5 },
+          rails: opts.rails,
         },
       });
       nodes.push(n);
