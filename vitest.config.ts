@@ -11,7 +11,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: "unit",
-          include: ["dsl/**/*.test.ts", "runtime/**/*.test.ts", "services/**/*.test.ts", "gateway/**/*.test.ts"],
+          include: [
+            "dsl/**/*.test.ts",
+            "runtime/**/*.test.ts",
+            "services/**/*.test.ts",
+            "gateway/**/*.test.ts",
+          ],
         },
       },
       {

@@ -6,6 +6,8 @@ export type { Clock } from "./clock.ts";
 export { ManualClock, systemClock } from "./clock.ts";
 export type { Migration, Sql } from "./db.ts";
 export { connect, migrate } from "./db.ts";
+export type { EphemeralStore } from "./ephemeral.ts";
+export { createEphemeralStore, MemoryStore, RedisStore } from "./ephemeral.ts";
 export type { FieldViolation, SerializedError } from "./errors.ts";
 export {
   ConflictError,

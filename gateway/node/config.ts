@@ -28,6 +28,8 @@ export interface NodeConfig {
   shardCount?: number;
   clock?: Clock;
   log?: Logger;
+  /** Redis for sessions, one-time codes and rate limits; unset = in memory. */
+  redisUrl?: string;
   /** Serve /dev/outbox (the embedded default). */
   devOutbox?: boolean;
   /** Faster polling for tests. */
@@ -39,7 +41,13 @@ export interface NodeConfig {
     webhookPollMs?: number;
     webhookBaseBackoffMs?: number;
     /** Payment-rails simulator timings (ms). */
-    rails?: { pendingMs?: number; pushToCardSettleMs?: number; achSettleMs?: number; achReturnMs?: number; pollIntervalMs?: number };
+    rails?: {
+      pendingMs?: number;
+      pushToCardSettleMs?: number;
+      achSettleMs?: number;
+      achReturnMs?: number;
+      pollIntervalMs?: number;
+    };
     effectRetry?: { baseMs: number; maxMs: number; maxAttempts: number };
   };
 }
@@ -81,6 +89,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, defaults: Partial<NodeConf
     sms,
     email,
     nodeId: env.LINKFLOW_NODE_ID || undefined,
+    redisUrl: env.REDIS_URL || defaults.redisUrl,
     shardCount: env.LINKFLOW_SHARDS ? Number(env.LINKFLOW_SHARDS) : undefined,
     devOutbox: env.LINKFLOW_DEV_OUTBOX ? env.LINKFLOW_DEV_OUTBOX === "1" : sms.kind === "outbox",
   };

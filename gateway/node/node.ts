@@ -11,14 +11,21 @@ import { credentials, type Interceptor, Server, ServerCredentials } from "@grpc/
 import { SpanKind } from "@opentelemetry/api";
 import {
   connect,
+  createEphemeralStore,
   createLogger,
   inSpan,
   migrate,
+  newId,
   type Sql,
   systemClock,
   tracingInterceptor,
 } from "../../core/index.ts";
-import { AccountsServiceClient, NotificationsServiceClient, TransactionsServiceClient } from "../../proto/index.ts";
+import {
+  AccountsServiceClient,
+  NotificationOrigin,
+  NotificationsServiceClient,
+  TransactionsServiceClient,
+} from "../../proto/index.ts";
 import {
   LocalTransport,
   NatsTransport,
@@ -27,7 +34,7 @@ import {
   type Transport,
 } from "../../runtime/index.ts";
 import { createAccountsService, migrateAccounts } from "../../services/accounts/index.ts";
-import { type ListeningServer, listen } from "../../services/grpc/index.ts";
+import { callOrThrow, type ListeningServer, listen } from "../../services/grpc/index.ts";
 import {
   createNotificationsService,
   type EmailSender,
@@ -181,10 +188,16 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     // The services call each other, so their address must be known before the server starts.
     const internalAddress = await reserveAddress(cfg.internalAddr);
     const interceptors: Interceptor[] = [tracingInterceptor];
-    const accountsClient = new AccountsServiceClient(internalAddress, credentials.createInsecure(), { interceptors });
-    const notificationsClient = new NotificationsServiceClient(internalAddress, credentials.createInsecure(), {
+    const accountsClient = new AccountsServiceClient(internalAddress, credentials.createInsecure(), {
       interceptors,
     });
+    const notificationsClient = new NotificationsServiceClient(
+      internalAddress,
+      credentials.createInsecure(),
+      {
+        interceptors,
+      },
+    );
     const transactionsClient = new TransactionsServiceClient(internalAddress, credentials.createInsecure(), {
       interceptors,
     });
@@ -278,8 +291,22 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       publicBaseUrl,
       clock,
     });
+    const store = createEphemeralStore(cfg.redisUrl);
+    closers.push(() => store.close());
     portal = createPortal({
       workflows,
+      store,
+      sendCode: async (wf, code) => {
+        await callOrThrow(notificationsClient, "sendSms", {
+          businessId: wf.businessId,
+          workflowId: wf.id,
+          to: wf.recipient.phone ?? "",
+          body: `${wf.businessName}: your verification code is ${code}. It expires in 10 minutes. Never share it.`,
+          origin: NotificationOrigin.NOTIFICATION_ORIGIN_VERIFICATION,
+          sentBy: "linkflow",
+          idempotencyKey: `otp:${wf.id}:${newId("otp")}`,
+        });
+      },
       secret: cfg.linkSecret,
       secureCookies: publicBaseUrl.startsWith("https:"),
       log: log.child({ component: "portal" }),

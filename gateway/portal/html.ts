@@ -49,4 +49,7 @@ button{display:block;width:100%;margin-top:1.25rem;padding:.85rem;font:inherit;f
 button.secondary{background:#fff;color:var(--accent);border:2px solid var(--accent)}
 .progress{color:var(--muted);font-size:.95rem}
 .done{color:var(--ok)}
+fieldset{border:0;padding:0;margin:1rem 0 0}legend{font-weight:700;margin-bottom:.25rem}
+.choice{display:flex;gap:.6rem;align-items:center;font-weight:400;min-height:44px}.choice input{width:auto;min-height:auto}
+.decline{margin-top:1.25rem}.amount{font-size:1.3rem}.doc h2{font-size:1.1rem;margin:.5rem 0}
 `;

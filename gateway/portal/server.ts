@@ -1,12 +1,27 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createLogger, LinkflowError, type Logger } from "../../core/index.ts";
-import { FINAL_STATUSES, type Workflows } from "../../services/workflows/index.ts";
+import { createLogger, type EphemeralStore, LinkflowError, type Logger } from "../../core/index.ts";
+import { FINAL_STATUSES, type WorkflowState, type Workflows } from "../../services/workflows/index.ts";
 import { STYLESHEET } from "./html.ts";
-import { errorPage, finalPage, notFoundPage, processingPage, stepPage } from "./pages.ts";
+import {
+  codePage,
+  errorPage,
+  finalPage,
+  lockedPage,
+  notFoundPage,
+  processingPage,
+  stepPage,
+} from "./pages.ts";
 import { csrfToken, csrfValid, newSessionId, readCookie, SESSION_COOKIE, sessionCookie } from "./session.ts";
+import { allow, Verification } from "./verification.ts";
 
 export interface PortalOptions {
   workflows: Workflows;
+  /** Sessions' verification state, one-time codes and rate limits. */
+  store: EphemeralStore;
+  /** Texts a one-time code to the workflow's customer. */
+  sendCode?: (workflow: WorkflowState, code: string) => Promise<void>;
+  /** Requests per minute per client IP and per link. */
+  rateLimits?: { perIp: number; perLink: number };
   /** Secret for CSRF tokens. */
   secret: string;
   /** Mark cookies Secure (when served over https). */
@@ -52,6 +67,17 @@ export function createPortal(
 ): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const log = o.log ?? createLogger({ component: "portal" });
   const secure = o.secureCookies ?? false;
+  const verification = new Verification(o.store);
+  const limits = o.rateLimits ?? { perIp: 120, perLink: 300 };
+
+  /** Sends a fresh code (when allowed) and returns the notice to show. */
+  const sendNewCode = async (s: WorkflowState, sid: string): Promise<string> => {
+    const code = await verification.issue(s.id, sid);
+    if (!code) return "You asked for several codes already. Please use the last one or wait a few minutes.";
+    await o.sendCode?.(s, code);
+    return "We sent you a new code by text message.";
+  };
+  const needsCode = (s: WorkflowState) => !!s.program?.link.verifyWithCode && !!s.recipient.phone;
 
   return async (req, res) => {
     const url = new URL(req.url ?? "/", "http://portal.invalid");
@@ -77,6 +103,16 @@ export function createPortal(
         send(res, 404, notFoundPage());
         return true;
       }
+      const ip = req.socket.remoteAddress ?? "?";
+      if (
+        !(await allow(o.store, `ip:${ip}`, limits.perIp, 60_000)) ||
+        !(await allow(o.store, `link:${workflowId}`, limits.perLink, 60_000))
+      ) {
+        send(res, 429, errorPage("Slow down", "Too many requests. Please wait a minute and try again."), {
+          "retry-after": "60",
+        });
+        return true;
+      }
       let sid = readCookie(req, SESSION_COOKIE);
       const setCookie: Record<string, string> = {};
       if (!sid || !/^[A-Za-z0-9_-]{24}$/.test(sid)) {
@@ -95,14 +131,59 @@ export function createPortal(
           );
           return true;
         }
+        const csrf = csrfToken(o.secret, sid, workflowId);
+        const formAction = form.get("_action");
+        if (formAction === "verify_code" || formAction === "resend_code") {
+          const s = await o.workflows.stateForCustomer(workflowId);
+          if (formAction === "resend_code") {
+            if (await verification.isLocked(workflowId)) send(res, 429, lockedPage(s));
+            else send(res, 200, codePage(s, action, csrf, { notice: await sendNewCode(s, sid) }));
+            return true;
+          }
+          const r = await verification.check(workflowId, sid, form.get("code") ?? "");
+          if (r.result === "ok") {
+            res.writeHead(303, { location: action, ...SECURITY_HEADERS });
+            res.end();
+          } else if (r.result === "locked") {
+            send(res, 429, lockedPage(s));
+          } else if (r.result === "expired") {
+            send(
+              res,
+              422,
+              codePage(s, action, csrf, { error: `That code has expired. ${await sendNewCode(s, sid)}` }),
+            );
+          } else {
+            send(
+              res,
+              422,
+              codePage(s, action, csrf, {
+                error: `That code is not right. ${r.attemptsLeft} ${r.attemptsLeft === 1 ? "attempt" : "attempts"} left.`,
+              }),
+            );
+          }
+          return true;
+        }
+        {
+          const s = await o.workflows.stateForCustomer(workflowId);
+          if (needsCode(s) && !(await verification.isVerified(workflowId, sid))) {
+            res.writeHead(303, { location: action, ...SECURITY_HEADERS });
+            res.end();
+            return true;
+          }
+        }
         const stepId = form.get("_step") ?? "";
         const data: Record<string, string> = {};
-        for (const [k, v] of form) if (!k.startsWith("_")) data[k] = v;
+        for (const [k, v] of form) if (!k.startsWith("_") && k !== "decision") data[k] = v.slice(0, 2000);
+        if (form.get("decision") === "approve") data.decision = "approve";
         try {
-          await o.workflows.submitStep(workflowId, stepId, data, {
-            ip: req.socket.remoteAddress,
-            userAgent: String(req.headers["user-agent"] ?? "").slice(0, 300),
-          });
+          if (form.get("decision") === "decline") {
+            await o.workflows.decline(workflowId, stepId, data.reason ?? "", data.other_reason);
+          } else {
+            await o.workflows.submitStep(workflowId, stepId, data, {
+              ip: req.socket.remoteAddress,
+              userAgent: String(req.headers["user-agent"] ?? "").slice(0, 300),
+            });
+          }
         } catch (err) {
           if (err instanceof LinkflowError && err.code === "invalid_argument" && err.violations.length > 0) {
             const s = await o.workflows.stateForCustomer(workflowId);
@@ -137,6 +218,17 @@ export function createPortal(
       }
       if (FINAL_STATUSES.has(s.status)) {
         send(res, 200, finalPage(s), setCookie);
+        return true;
+      }
+      if (needsCode(s) && !(await verification.isVerified(workflowId, sid))) {
+        if (await verification.isLocked(workflowId)) {
+          send(res, 429, lockedPage(s), setCookie);
+          return true;
+        }
+        const notice = (await verification.hasActiveCode(workflowId, sid))
+          ? undefined
+          : await sendNewCode(s, sid);
+        send(res, 200, codePage(s, action, csrfToken(o.secret, sid, workflowId), { notice }), setCookie);
         return true;
       }
       const active = s.steps.find((x) => x.status === "active");

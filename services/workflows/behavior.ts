@@ -7,9 +7,9 @@ import {
   evaluate,
   type HandlerEvent,
   type Money,
-  type TransactionMethod,
   renderText,
   type StepIR,
+  type TransactionMethod,
   type WorkflowProgram,
 } from "../../dsl/index.ts";
 import type { ActorBehavior, Decision, EffectRequest, TimerSpec } from "../../runtime/index.ts";
@@ -273,11 +273,21 @@ function advance(t: Turn): void {
   runHandlers(t, "completed");
 }
 
-function activityFor(t: Turn, step: StepIR, values: Record<string, string>, session?: CustomerSession): boolean {
+function activityFor(
+  t: Turn,
+  step: StepIR,
+  values: Record<string, string>,
+  session?: CustomerSession,
+): boolean {
   const s = t.state;
   const a = step.action;
   const purpose = { kind: "activity", stepId: step.id } as const;
-  const base = { businessId: s.businessId, workflowId: s.id, customerId: s.customerId, recipient: s.recipient };
+  const base = {
+    businessId: s.businessId,
+    workflowId: s.id,
+    customerId: s.customerId,
+    recipient: s.recipient,
+  };
   switch (a.kind) {
     case "collect_profile":
       t.effect(
@@ -298,7 +308,9 @@ function activityFor(t: Turn, step: StepIR, values: Record<string, string>, sess
     case "accept_documents": {
       const authorizations = new Set(
         s.program!.steps.flatMap((x) =>
-          x.action.kind === "confirm_transaction" && x.action.authorizationDocument ? [x.action.authorizationDocument] : [],
+          x.action.kind === "confirm_transaction" && x.action.authorizationDocument
+            ? [x.action.authorizationDocument]
+            : [],
         ),
       );
       t.effect(
@@ -345,19 +357,30 @@ export function documentText(d: { id: string; version?: string; title?: string }
 }
 
 export function documentHash(d: { id: string; version?: string; title?: string }): string {
-  return `sha256:${createHash("sha256").update(`${d.id}\n${d.version ?? ""}\n${documentText(d)}`).digest("hex")}`;
+  return `sha256:${createHash("sha256")
+    .update(`${d.id}\n${d.version ?? ""}\n${documentText(d)}`)
+    .digest("hex")}`;
 }
 
 /** What a confirm step will do: the evaluated amount, the chosen method and the destination account. */
 export function confirmDetails(
   s: WorkflowState,
   step: StepIR,
-): { amount: Money; method: TransactionMethod; financialAccountId: string; accountLast4: string; accountKind: string } {
+): {
+  amount: Money;
+  method: TransactionMethod;
+  financialAccountId: string;
+  accountLast4: string;
+  accountKind: string;
+} {
   const a = step.action;
   if (a.kind !== "confirm_transaction") throw new Error("not a confirm step");
   const env = envOf(s);
   const amount = evaluate(a.amount, env) as Money;
-  const method = a.methods.find((m) => !m.when || evaluate(m.when, env) === true)?.method ?? a.methods[0]?.method ?? "ach_credit";
+  const method =
+    a.methods.find((m) => !m.when || evaluate(m.when, env) === true)?.method ??
+    a.methods[0]?.method ??
+    "ach_credit";
   const account = (env[a.account] ?? {}) as Record<string, unknown>;
   return {
     amount,
@@ -479,7 +502,11 @@ function decide(s: WorkflowState, c: WorkflowCommand, ctx: { now: number; nextEf
         try {
           confirmDetails(t.state, ir);
         } catch (err) {
-          return reject("step_not_ready", `the payment cannot be prepared: ${(err as Error).message}`, status.FAILED_PRECONDITION);
+          return reject(
+            "step_not_ready",
+            `the payment cannot be prepared: ${(err as Error).message}`,
+            status.FAILED_PRECONDITION,
+          );
         }
       }
       if (!activityFor(t, ir, checked.values, c.session)) {
@@ -643,7 +670,8 @@ function activityResult(res: Record<string, unknown>): Record<string, unknown> {
   }
   if (typeof res.found === "boolean") {
     out.found = res.found;
-    for (const k of ["first_name", "last_name", "email", "phone"]) if (typeof res[k] === "string") out[k] = res[k];
+    for (const k of ["first_name", "last_name", "email", "phone"])
+      if (typeof res[k] === "string") out[k] = res[k];
   }
   return out;
 }
@@ -724,7 +752,10 @@ export function evolve(s: WorkflowState, e: WorkflowEvent): WorkflowState {
     case "transaction.status_changed": {
       const prev = s.transactions[e.transactionId];
       if (!prev) return s;
-      const transactions = { ...s.transactions, [e.transactionId]: { ...prev, status: e.status, returnCode: e.returnCode } };
+      const transactions = {
+        ...s.transactions,
+        [e.transactionId]: { ...prev, status: e.status, returnCode: e.returnCode },
+      };
       const steps = s.steps.map((x) =>
         x.id === prev.stepId && x.result ? { ...x, result: { ...x.result, status: e.status } } : x,
       );

@@ -108,7 +108,9 @@ const METHODS: Record<string, TransactionMethod> = {
 
 /** `TRANSACTION_STATUS_PENDING` → `pending`. */
 export function transactionStatusName(s: number): string {
-  return transactionStatusToJSON(s).replace(/^TRANSACTION_STATUS_/, "").toLowerCase();
+  return transactionStatusToJSON(s)
+    .replace(/^TRANSACTION_STATUS_/, "")
+    .toLowerCase();
 }
 
 /**
@@ -256,7 +258,8 @@ export function workflowEffects(deps: WorkflowEffectDeps): Record<string, Effect
       }),
     "transactions.create": (payload, ctx) =>
       guarded(async () => {
-        if (!deps.transactions) throw new LinkflowError("transactions_unavailable", "no transactions service", { retryable: true });
+        if (!deps.transactions)
+          throw new LinkflowError("transactions_unavailable", "no transactions service", { retryable: true });
         const p = payload as ActivityBase & {
           financialAccountId: string;
           direction: "send" | "request";

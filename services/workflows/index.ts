@@ -3,7 +3,15 @@
  * generic runtime), its effects, the template store and the workflows
  * application service the gateway calls.
  */
-export { envOf, evolve, LINK_PLACEHOLDER, view, workflowBehavior } from "./behavior.ts";
+export {
+  confirmDetails,
+  documentText,
+  envOf,
+  evolve,
+  LINK_PLACEHOLDER,
+  view,
+  workflowBehavior,
+} from "./behavior.ts";
 export type { WorkflowEffectDeps } from "./effects.ts";
 export { workflowEffects } from "./effects.ts";
 export { hashToken, linkToken, looksLikeToken } from "./links.ts";

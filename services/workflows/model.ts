@@ -112,7 +112,13 @@ export type WorkflowEvent = { at: number } & (
   | { type: "workflow.cancelled"; by: string; reason?: string }
   | { type: "workflow.failed"; reason: string }
   | { type: "tagged"; tag: string }
-  | { type: "transaction.status_changed"; transactionId: string; status: string; returnCode?: string; reason?: string }
+  | {
+      type: "transaction.status_changed";
+      transactionId: string;
+      status: string;
+      returnCode?: string;
+      reason?: string;
+    }
 );
 
 /** The session facts the customer page records with a submission. */

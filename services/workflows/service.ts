@@ -22,9 +22,9 @@ import {
   type WorkflowState,
   type WorkflowView,
 } from "./model.ts";
-import { type FinancialAccountForm, vaultFinancialAccount } from "./vault.ts";
 import { SUPPORTED_STEP_KINDS } from "./steps.ts";
 import type { TemplateStore } from "./templates.ts";
+import { type FinancialAccountForm, vaultFinancialAccount } from "./vault.ts";
 
 const E164 = /^\+[1-9]\d{7,14}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -314,7 +314,10 @@ export class Workflows {
     const active = s.steps.find((x) => x.id === stepId)?.status === "active";
     if (ir?.action.kind === "collect_financial_account" && active && !FINAL_STATUSES.has(s.status)) {
       if (!this.o.accounts) {
-        throw new FailedPreconditionError("accounts_unavailable", "financial accounts cannot be collected on this node");
+        throw new FailedPreconditionError(
+          "accounts_unavailable",
+          "financial accounts cannot be collected on this node",
+        );
       }
       payload = {
         ...(await vaultFinancialAccount(

@@ -78,7 +78,8 @@ export function validateStepData(
     // vaults them with the accounts service first and submits only the result.
     const id = str(data.financial_account_id);
     const kind = str(data.kind);
-    if (!/^fa_[0-9a-z]{26}$/.test(id)) violations.push({ field: "financial_account_id", description: "is required" });
+    if (!/^fa_[0-9a-z]{26}$/.test(id))
+      violations.push({ field: "financial_account_id", description: "is required" });
     if (!a.accountKinds.includes(kind as never)) {
       violations.push({ field: "kind", description: `must be one of ${a.accountKinds.join(", ")}` });
     }
@@ -92,11 +93,15 @@ export function validateStepData(
   } else if (a.kind === "accept_documents") {
     a.documents.forEach((d, i) => {
       if (str(data[`accept_${i}`]) !== "on" && data[`accept_${i}`] !== true) {
-        violations.push({ field: `accept_${i}`, description: `Please accept ${d.title ?? d.id} to continue` });
+        violations.push({
+          field: `accept_${i}`,
+          description: `Please accept ${d.title ?? d.id} to continue`,
+        });
       }
     });
   } else if (a.kind === "confirm_transaction") {
-    if (str(data.decision) !== "approve") violations.push({ field: "decision", description: "Approve or decline the payment" });
+    if (str(data.decision) !== "approve")
+      violations.push({ field: "decision", description: "Approve or decline the payment" });
   } else if (a.kind === "lookup_customer") {
     // Nothing to enter: the customer confirms it is them.
   } else {

@@ -54,14 +54,23 @@ export async function vaultFinancialAccount(
     throw new ValidationError([{ field: "kind", description: "Choose a bank account or a card" }]);
   }
   const isBank = kind === "bank_account";
-  const subtype = isBank ? (form.account_type === "savings" ? "savings" : "checking") : kind === "credit_card" ? "credit" : "debit";
+  const subtype = isBank
+    ? form.account_type === "savings"
+      ? "savings"
+      : "checking"
+    : kind === "credit_card"
+      ? "credit"
+      : "debit";
   const details = isBank
     ? ({
         $case: "bankAccount",
         value: {
           routingNumber: (form.routing_number ?? "").trim(),
           accountNumber: (form.account_number ?? "").replace(/[\s-]/g, ""),
-          accountType: subtype === "savings" ? BankAccountType.BANK_ACCOUNT_TYPE_SAVINGS : BankAccountType.BANK_ACCOUNT_TYPE_CHECKING,
+          accountType:
+            subtype === "savings"
+              ? BankAccountType.BANK_ACCOUNT_TYPE_SAVINGS
+              : BankAccountType.BANK_ACCOUNT_TYPE_CHECKING,
           nameOnAccount: (form.name_on_account ?? "").trim(),
         },
       } as const)
@@ -96,7 +105,10 @@ export async function vaultFinancialAccount(
     };
   } catch (err) {
     if (err instanceof LinkflowError && err.violations.length > 0) {
-      const v: FieldViolation[] = err.violations.map((x) => ({ field: formField(x.field), description: x.description }));
+      const v: FieldViolation[] = err.violations.map((x) => ({
+        field: formField(x.field),
+        description: x.description,
+      }));
       throw new ValidationError(v);
     }
     throw err;

@@ -39,12 +39,18 @@ function start(dataDir: string, grpcPort: number, httpPort: number): Started {
 async function healthCheck(addr: string): Promise<string> {
   const Client = makeGenericClientConstructor(healthService, "Health");
   const client = new Client(addr, credentials.createInsecure()) as unknown as {
-    check(req: { service: string }, opts: { deadline: number }, cb: (e: Error | null, r: { status: string }) => void): void;
+    check(
+      req: { service: string },
+      opts: { deadline: number },
+      cb: (e: Error | null, r: { status: string }) => void,
+    ): void;
     close(): void;
   };
   try {
     return await new Promise((resolve, reject) =>
-      client.check({ service: "" }, { deadline: Date.now() + 1000 }, (e, r) => (e ? reject(e) : resolve(r.status))),
+      client.check({ service: "" }, { deadline: Date.now() + 1000 }, (e, r) =>
+        e ? reject(e) : resolve(r.status),
+      ),
     );
   } finally {
     client.close();

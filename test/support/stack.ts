@@ -39,7 +39,13 @@ export async function startStack(
     nodes?: number;
     clock?: Clock;
     tracing?: boolean;
-    rails?: { pendingMs?: number; pushToCardSettleMs?: number; achSettleMs?: number; achReturnMs?: number; pollIntervalMs?: number };
+    rails?: {
+      pendingMs?: number;
+      pushToCardSettleMs?: number;
+      achSettleMs?: number;
+      achReturnMs?: number;
+      pollIntervalMs?: number;
+    };
   } = {},
 ): Promise<Stack> {
   const stops: Array<() => Promise<void>> = [];
