@@ -51,11 +51,13 @@ function field(
     inputmode?: string;
     required?: boolean;
     hint?: string;
+    /** Fields that belong to one of several alternatives are not marked "(optional)". */
+    alternative?: boolean;
   },
 ): Html {
   const id = `f-${name}`;
   const described = [opts.hint ? `${id}-hint` : "", opts.error ? `${id}-err` : ""].filter(Boolean).join(" ");
-  return html`<label for="${id}">${label}${opts.required === false ? " (optional)" : ""}</label>
+  return html`<label for="${id}">${label}${opts.required === false && !opts.alternative ? " (optional)" : ""}</label>
 ${opts.hint ? html`<p class="hint" id="${id}-hint">${opts.hint}</p>` : ""}
 <input id="${id}" name="${name}" type="${opts.type ?? "text"}" autocomplete="${opts.autocomplete ?? "off"}" value="${opts.value ?? ""}"${opts.inputmode ? html` inputmode="${opts.inputmode}"` : ""}${opts.required === false ? "" : html` required`}${opts.error ? html` aria-invalid="true"` : ""}${described ? html` aria-describedby="${described}"` : ""}>
 ${opts.error ? html`<p class="error" id="${id}-err">${opts.error}</p>` : ""}`;
@@ -108,8 +110,8 @@ function stepFields(
           : html`<input type="hidden" name="kind" value="${chosen}">`;
       const bank = kinds.includes("bank_account")
         ? html`<fieldset><legend>Bank account</legend>
-${field("routing_number", "Routing number", { value: values.routing_number, error: err.get("routing_number"), inputmode: "numeric", hint: "9 digits, at the bottom left of a check", required: false })}
-${field("account_number", "Account number", { value: "", error: err.get("account_number"), inputmode: "numeric", required: false })}
+${field("routing_number", "Routing number", { value: values.routing_number, error: err.get("routing_number"), inputmode: "numeric", hint: "9 digits, at the bottom left of a check", required: false, alternative: true })}
+${field("account_number", "Account number", { value: "", error: err.get("account_number"), inputmode: "numeric", required: false, alternative: true })}
 ${
   a.subtypes.length > 1 || a.subtypes.length === 0
     ? html`<label for="f-account_type">Account type</label><select id="f-account_type" name="account_type">${(
@@ -120,13 +122,13 @@ ${
       )}</select>`
     : html`<input type="hidden" name="account_type" value="${a.subtypes[0]}">`
 }
-${field("name_on_account", "Name on the account", { value: values.name_on_account, error: err.get("name_on_account"), autocomplete: "name", required: false })}
+${field("name_on_account", "Name on the account", { value: values.name_on_account, error: err.get("name_on_account"), autocomplete: "name", required: false, alternative: true })}
 </fieldset>`
         : "";
       const card = kinds.some((k) => k.endsWith("_card"))
         ? html`<fieldset><legend>Card</legend>
-${field("card_number", "Card number", { value: "", error: err.get("card_number"), inputmode: "numeric", autocomplete: "cc-number", required: false })}
-${field("expiry", "Expiry (MM/YY)", { value: values.expiry, error: err.get("expiry"), autocomplete: "cc-exp", required: false })}
+${field("card_number", "Card number", { value: "", error: err.get("card_number"), inputmode: "numeric", autocomplete: "cc-number", required: false, alternative: true })}
+${field("expiry", "Expiry (MM/YY)", { value: values.expiry, error: err.get("expiry"), autocomplete: "cc-exp", required: false, alternative: true })}
 </fieldset>`
         : "";
       return html`${choice}${err.get("kind") ? html`<p class="error">${err.get("kind")}</p>` : ""}${bank}${card}
