@@ -1,19 +1,23 @@
+import { JournalConflictError, ShardNotOwnedError } from "./errors.ts";
 import type { Journal, TurnWrite } from "./journal.ts";
 
 interface Pending {
   write: TurnWrite;
-  resolve: () => void;
+  resolve: (o: "ok" | "duplicate") => void;
   reject: (err: unknown) => void;
 }
 
 /**
- * Group commit: turns that arrive while a transaction is in flight are
- * committed together in the next one. A failed batch is retried turn by turn
- * so one actor's conflict or fenced shard never fails its neighbours.
+ * Group commit: turns that arrive while commits are in flight are committed
+ * together in the next statement. Up to `maxInFlight` statements run at once
+ * (turns of one actor are never in flight twice, since an actor runs one turn
+ * at a time). Each turn succeeds or fails on its own: a fenced shard or a
+ * conflicting actor never fails its neighbours. When the statement itself
+ * fails, the batch is retried turn by turn to isolate the culprit.
  */
 export class GroupCommitter {
   #queue: Pending[] = [];
-  #running = false;
+  #inFlight = 0;
   #idle: Array<() => void> = [];
   batches = 0;
   committedTurns = 0;
@@ -22,55 +26,80 @@ export class GroupCommitter {
   constructor(
     private readonly journal: Journal,
     private readonly nodeId: string,
-    private readonly maxBatch = 512,
+    private readonly maxBatch = 1000,
+    private readonly maxInFlight = 2,
   ) {}
 
-  commit(write: TurnWrite): Promise<void> {
+  /**
+   * Resolves "ok" once the turn committed, or "duplicate" when the journal
+   * had already applied its command id (nothing was written); rejects with
+   * ShardNotOwnedError or JournalConflictError.
+   */
+  commit(write: TurnWrite): Promise<"ok" | "duplicate"> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ write, resolve, reject });
-      if (!this.#running) void this.#drain();
+      this.#pump();
     });
   }
 
   /** Resolves once nothing is queued or in flight. */
   async flushed(): Promise<void> {
-    if (!this.#running && this.#queue.length === 0) return;
+    if (this.#inFlight === 0 && this.#queue.length === 0) return;
     await new Promise<void>((r) => this.#idle.push(r));
   }
 
-  async #drain(): Promise<void> {
-    this.#running = true;
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.maxBatch);
-        this.lastBatchSize = batch.length;
-        this.batches++;
-        try {
-          await this.journal.commit(
-            this.nodeId,
-            batch.map((p) => p.write),
-          );
-          this.committedTurns += batch.length;
-          for (const p of batch) p.resolve();
-        } catch (err) {
-          if (batch.length === 1) {
-            batch[0]?.reject(err);
-            continue;
-          }
-          for (const p of batch) {
-            try {
-              await this.journal.commit(this.nodeId, [p.write]);
-              this.committedTurns++;
-              p.resolve();
-            } catch (e) {
-              p.reject(e);
-            }
-          }
-        }
-      }
-    } finally {
-      this.#running = false;
-      for (const r of this.#idle.splice(0)) r();
+  #pump(): void {
+    while (this.#inFlight < this.maxInFlight && this.#queue.length > 0) {
+      const batch = this.#take();
+      this.#inFlight++;
+      void this.#run(batch).finally(() => {
+        this.#inFlight--;
+        this.#pump();
+        if (this.#inFlight === 0 && this.#queue.length === 0) for (const r of this.#idle.splice(0)) r();
+      });
     }
+  }
+
+  /** Up to maxBatch turns, at most one per actor (a second one waits for the next batch). */
+  #take(): Pending[] {
+    const batch: Pending[] = [];
+    const seen = new Set<string>();
+    const rest: Pending[] = [];
+    for (const p of this.#queue) {
+      if (batch.length < this.maxBatch && !seen.has(p.write.actorId)) {
+        seen.add(p.write.actorId);
+        batch.push(p);
+      } else rest.push(p);
+    }
+    this.#queue = rest;
+    return batch;
+  }
+
+  async #run(batch: Pending[]): Promise<void> {
+    this.lastBatchSize = batch.length;
+    this.batches++;
+    let outcomes: Awaited<ReturnType<Journal["commit"]>>;
+    try {
+      outcomes = await this.journal.commit(
+        this.nodeId,
+        batch.map((p) => p.write),
+      );
+    } catch (err) {
+      if (batch.length === 1) {
+        batch[0]?.reject(err);
+        return;
+      }
+      for (const p of batch) await this.#run([p]);
+      return;
+    }
+    batch.forEach((p, i) => {
+      const o = outcomes[i];
+      if (o === "ok") {
+        this.committedTurns++;
+        p.resolve("ok");
+      } else if (o === "duplicate") p.resolve("duplicate");
+      else if (o === "fenced") p.reject(new ShardNotOwnedError(p.write.shard));
+      else p.reject(new JournalConflictError(p.write.actorId));
+    });
   }
 }

@@ -55,3 +55,15 @@ export class JournalConflictError extends LinkflowError {
     });
   }
 }
+
+/** The journal could not be reached or the commit's outcome is unknown; retry with the same command id. */
+export class JournalUnavailableError extends LinkflowError {
+  override readonly name = "JournalUnavailableError";
+  constructor(cause?: unknown) {
+    super("journal_unavailable", "the journal could not be written, retry with the same command id", {
+      grpcStatus: status.UNAVAILABLE,
+      retryable: true,
+      cause,
+    });
+  }
+}

@@ -1,7 +1,7 @@
-import { type Clock, LinkflowError, type Logger, toLinkflowError } from "../core/index.ts";
+import { type Clock, LinkflowError, type Logger } from "../core/index.ts";
 import { type ActorBehavior, type CommandEnvelope, isEffectResult } from "./actor.ts";
 import type { GroupCommitter } from "./committer.ts";
-import { BackpressureError, ShardNotOwnedError } from "./errors.ts";
+import { BackpressureError, JournalUnavailableError, ShardNotOwnedError } from "./errors.ts";
 import type { Journal, TurnWrite } from "./journal.ts";
 
 interface ActiveActor {
@@ -35,6 +35,8 @@ export interface HostOptions {
   /** Epoch of the lease this node holds on the shard, or undefined when it holds none. */
   epochOf(shard: number): number | undefined;
   onEffects(effects: CommittedEffect[]): void;
+  /** Called after a commit that armed timers, with the earliest fire time armed. */
+  onTimersArmed?(earliestFireAt: number): void;
   snapshotEvery: number;
   maxQueued: number;
   maxActive: number;
@@ -70,10 +72,25 @@ export class ActorHost {
   /** Runs one command through the actor's mailbox and resolves with its reply once committed. */
   async handle(envelope: CommandEnvelope, meta: DeliveryMeta = {}): Promise<unknown> {
     if (this.#queuedTotal >= this.o.maxQueued) throw new BackpressureError();
-    const actor = this.#getOrCreate(envelope.actorId);
+    return this.#enqueue(envelope.actorId, (a) => this.#turn(a, envelope, meta));
+  }
+
+  /** Read-only: answers from the actor's current state (activating it if needed). */
+  async query(actorId: string, q: unknown): Promise<unknown> {
+    return this.#enqueue(actorId, async (a) => {
+      await this.#ensureLoaded(a);
+      const b = a.behavior;
+      return b.query ? b.query(a.state, q) : a.state;
+    });
+  }
+
+  /** Runs `fn` in the actor's mailbox; while queued the actor is never passivated or evicted. */
+  async #enqueue<T>(actorId: string, fn: (a: ActiveActor) => Promise<T>): Promise<T> {
+    const actor = this.#getOrCreate(actorId);
     actor.queued++;
     this.#queuedTotal++;
-    const run = actor.tail.then(() => this.#turn(actor, envelope, meta));
+    this.#evictOverflow();
+    const run = actor.tail.then(() => fn(actor));
     actor.tail = run.catch(() => {});
     try {
       return await run;
@@ -82,18 +99,6 @@ export class ActorHost {
       this.#queuedTotal--;
       actor.lastUsed = Date.now();
     }
-  }
-
-  /** Read-only: answers from the actor's current state (activating it if needed). */
-  async query(actorId: string, q: unknown): Promise<unknown> {
-    const actor = this.#getOrCreate(actorId);
-    const run = actor.tail.then(async () => {
-      await this.#ensureLoaded(actor);
-      const b = actor.behavior;
-      return b.query ? b.query(actor.state, q) : actor.state;
-    });
-    actor.tail = run.catch(() => {});
-    return run;
   }
 
   #getOrCreate(actorId: string): ActiveActor {
@@ -118,7 +123,6 @@ export class ActorHost {
       lastUsed: Date.now(),
     };
     this.#active.set(actorId, a);
-    this.#evictOverflow();
     return a;
   }
 
@@ -132,6 +136,7 @@ export class ActorHost {
     a.effectSeq = loaded.effectSeq;
     a.replies = loaded.replies;
     a.sinceSnapshot = loaded.events.length;
+    a.shard = this.o.shardOf(a.id);
     this.activations++;
   }
 
@@ -152,10 +157,31 @@ export class ActorHost {
       now: this.o.clock.now(),
       nextEffectSeq: a.effectSeq + 1,
     });
-    if (decision.reject) throw LinkflowError.fromJSON(decision.reject);
+    const consumedEffect = isEffectResult(env.command) ? env.command.effectSeq : undefined;
+    if (decision.reject) {
+      // A rejected timer or effect result is still consumed, or it would come back forever.
+      if (meta.firedTimer !== undefined || consumedEffect !== undefined) {
+        await this.#commit(a, {
+          actorId: a.id,
+          kind: a.behavior.kind,
+          shard: a.shard,
+          epoch,
+          commandId: env.id,
+          fromSeq: a.seq + 1,
+          events: [],
+          reply: null,
+          effectSeqAfter: a.effectSeq,
+          effects: [],
+          armTimers: [],
+          cancelTimers: [],
+          firedTimer: meta.firedTimer,
+          consumedEffect,
+        });
+      }
+      throw LinkflowError.fromJSON(decision.reject);
+    }
 
     const effects = (decision.effects ?? []).map((e, i) => ({ seq: a.effectSeq + 1 + i, ...e }));
-    const consumedEffect = isEffectResult(env.command) ? env.command.effectSeq : undefined;
     const mustWrite =
       decision.events.length > 0 ||
       effects.length > 0 ||
@@ -177,7 +203,7 @@ export class ActorHost {
       commandId: env.id,
       fromSeq: a.seq + 1,
       events: decision.events,
-      reply: decision.reply,
+      reply: decision.reply ?? null,
       effectSeqAfter: a.effectSeq + effects.length,
       effects,
       armTimers: decision.armTimers ?? [],
@@ -186,31 +212,51 @@ export class ActorHost {
       consumedEffect,
       snapshot: snapshotDue && decision.events.length > 0 ? { seq: newSeq, state: nextState } : undefined,
     };
-    try {
-      await this.o.committer.commit(write);
-    } catch (err) {
-      // The in-memory state may now be behind the journal: reload on next use.
-      this.#active.delete(a.id);
-      throw toLinkflowError(err);
+    const outcome = await this.#commit(a, write);
+    if (outcome === "duplicate") {
+      // Applied before, beyond the replies remembered in memory: answer as the first time.
+      const prior = await this.o.journal.reply(a.id, env.id);
+      return prior.reply;
     }
     this.turns++;
     a.state = nextState;
     a.seq = newSeq;
     a.effectSeq = write.effectSeqAfter;
     a.sinceSnapshot = write.snapshot ? 0 : a.sinceSnapshot + decision.events.length;
-    if (decision.events.length > 0) {
-      a.replies.set(env.id, decision.reply ?? null);
-      if (a.replies.size > this.o.replyMemory) {
-        const oldest = a.replies.keys().next().value;
-        if (oldest !== undefined) a.replies.delete(oldest);
-      }
+    a.replies.set(env.id, write.reply);
+    if (a.replies.size > this.o.replyMemory) {
+      const oldest = a.replies.keys().next().value;
+      if (oldest !== undefined) a.replies.delete(oldest);
     }
     if (effects.length > 0) {
       this.o.onEffects(effects.map((e) => ({ actorId: a.id, seq: e.seq, type: e.type, payload: e.payload })));
     }
+    if (write.armTimers.length > 0 && this.o.onTimersArmed) {
+      this.o.onTimersArmed(Math.min(...write.armTimers.map((t) => t.fireAt)));
+    }
     return decision.reply;
   }
 
+  async #commit(a: ActiveActor, write: TurnWrite): Promise<"ok" | "duplicate"> {
+    try {
+      return await this.o.committer.commit(write);
+    } catch (err) {
+      // The outcome may be unknown (connection lost) or the journal moved on
+      // (fenced, conflict): drop the in-memory state and rebuild it from the
+      // journal before the next turn in this mailbox. The actor stays in the
+      // map so that its mailbox keeps one turn at a time.
+      this.#discard(a);
+      throw err instanceof LinkflowError ? err : new JournalUnavailableError(err);
+    }
+  }
+
+  #discard(a: ActiveActor): void {
+    a.seq = -1;
+    a.state = undefined;
+    a.replies = new Map();
+  }
+
+  /** Passivates least recently used idle actors while more than maxActive are in memory. */
   #evictOverflow(): void {
     if (this.#active.size <= this.o.maxActive) return;
     for (const [id, a] of this.#active) {
@@ -220,6 +266,11 @@ export class ActorHost {
         this.passivations++;
       }
     }
+  }
+
+  /** Forgets the in-memory state of `shard`'s actors (e.g. after the shard came back from another node). */
+  invalidateShard(shard: number): void {
+    for (const a of this.#active.values()) if (a.shard === shard) this.#discard(a);
   }
 
   /** Passivates actors idle for longer than `idleMs`; with `shard`, every idle actor of that shard. */

@@ -16,6 +16,7 @@ export {
   BackpressureError,
   DeadlineExceededError,
   JournalConflictError,
+  JournalUnavailableError,
   ShardNotOwnedError,
   ShardUnavailableError,
 } from "./errors.ts";

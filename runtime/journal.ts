@@ -1,5 +1,4 @@
 import type { Sql } from "../core/index.ts";
-import { ShardNotOwnedError } from "./errors.ts";
 
 /** Everything one turn writes; committed atomically, possibly together with other actors' turns. */
 export interface TurnWrite {
@@ -46,7 +45,11 @@ export interface PendingEffect {
   attempts: number;
 }
 
-const REPLY_MEMORY = 256;
+/** What became of one turn of a group commit. */
+export type CommitOutcome = "ok" | "duplicate" | "fenced" | "conflict";
+
+/** Replies remembered per actor after activation (older ones are looked up on demand). */
+export const REPLY_MEMORY = 256;
 
 /** Postgres persistence for actors. Every write is fenced by the shard lease epoch. */
 export class Journal {
@@ -101,152 +104,165 @@ export class Journal {
   }
 
   /**
-   * Commits many turns in one transaction (group commit). Fails as a whole
-   * when any shard lease is not held with the given epoch or any actor's
-   * sequence was taken (optimistic concurrency); the caller then retries
-   * turns one by one to isolate the culprit.
+   * Commits many turns in one SQL statement (group commit; a statement is its
+   * own transaction, so this costs one round trip). Each turn is written
+   * entirely or not at all, and independently of its neighbours:
+   * - it is fenced: written only when this node holds the shard's lease at the
+   *   turn's epoch (the lease row is locked FOR SHARE, which holds off a
+   *   concurrent takeover until the statement committed);
+   * - it is checked for optimistic concurrency: written only when the actor's
+   *   journal still ends at `fromSeq - 1`.
+   * A turn whose command id the journal already applied is not written
+   * ("duplicate": answer with the recorded reply).
+   * Returns, per turn in order, "ok", "duplicate", "fenced" or "conflict". Throws only when
+   * the statement itself failed (nothing of the batch was written).
    */
-  async commit(nodeId: string, turns: TurnWrite[]): Promise<void> {
-    if (turns.length === 0) return;
-    await this.sql.begin(async (tx) => {
-      const shards = [...new Set(turns.map((t) => t.shard))];
-      // FOR SHARE holds off a concurrent lease takeover until this commit is done.
-      const held = await tx.unsafe<{ shard: number; epoch: bigint }[]>(
-        `select shard, epoch from ${this.t("shard_leases")}
-          where shard = any($1::int[]) and owner = $2 and expires_at > now() for share`,
-        [shards, nodeId],
-      );
-      const epochs = new Map(held.map((h) => [h.shard, Number(h.epoch)]));
-      for (const t of turns) {
-        if (epochs.get(t.shard) !== t.epoch) throw new ShardNotOwnedError(t.shard);
+  async commit(nodeId: string, turns: TurnWrite[]): Promise<CommitOutcome[]> {
+    if (turns.length === 0) return [];
+    const shards = [...new Set(turns.map((t) => t.shard))];
+    const turnRows = turns.map((t) => ({
+      a: t.actorId,
+      k: t.kind,
+      s: t.shard,
+      e: t.epoch,
+      pv: t.fromSeq - 1,
+      q: t.fromSeq + t.events.length - 1,
+      f: t.effectSeqAfter,
+      c: t.commandId ?? null,
+      r: t.reply ?? null,
+    }));
+    const eventRows: unknown[] = [];
+    const timerDeletes: unknown[] = [];
+    const arms: unknown[] = [];
+    const consumed: unknown[] = [];
+    const effects: unknown[] = [];
+    const snaps: unknown[] = [];
+    for (const t of turns) {
+      const cid = t.commandId ?? null;
+      for (let i = 0; i < t.events.length; i++) {
+        eventRows.push({ a: t.actorId, q: t.fromSeq + i, e: t.epoch, c: cid, d: t.events[i] });
       }
-
-      const actorRows = turns.map((t) => ({
-        actor_id: t.actorId,
-        kind: t.kind,
-        shard: t.shard,
-        seq: t.fromSeq + t.events.length - 1,
-        effect_seq: t.effectSeqAfter,
-      }));
-      await tx.unsafe(
-        `insert into ${this.t("actors")} (actor_id, kind, shard, seq, effect_seq)
-           select * from jsonb_to_recordset($1::text::jsonb) as x(actor_id text, kind text, shard int, seq bigint, effect_seq bigint)
-         on conflict (actor_id) do update set seq = excluded.seq, effect_seq = excluded.effect_seq, updated_at = now()`,
-        [JSON.stringify(actorRows)],
-      );
-
-      const eventRows = turns.flatMap((t) =>
-        t.events.map((e, i) => ({
-          actor_id: t.actorId,
-          seq: t.fromSeq + i,
-          epoch: t.epoch,
-          command_id: t.commandId ?? null,
-          data: e,
-        })),
-      );
-      if (eventRows.length > 0) {
-        await tx.unsafe(
-          `insert into ${this.t("events")} (actor_id, seq, epoch, command_id, data)
-             select * from jsonb_to_recordset($1::text::jsonb) as x(actor_id text, seq bigint, epoch bigint, command_id text, data jsonb)`,
-          [JSON.stringify(eventRows)],
-        );
+      // A timer armed in this turn replaces any row of the same id: do not also delete it.
+      const armed = new Set(t.armTimers.map((tm) => tm.id));
+      if (t.firedTimer && !armed.has(t.firedTimer.id)) {
+        timerDeletes.push({ a: t.actorId, i: t.firedTimer.id, at: Math.floor(t.firedTimer.fireAt) });
       }
-
-      const replyRows = turns
-        .filter((t) => t.commandId !== undefined && t.events.length > 0)
-        .map((t) => ({
-          actor_id: t.actorId,
-          command_id: t.commandId,
-          seq: t.fromSeq + t.events.length - 1,
-          reply: t.reply ?? null,
-        }));
-      if (replyRows.length > 0) {
-        await tx.unsafe(
-          `insert into ${this.t("command_replies")} (actor_id, command_id, seq, reply)
-             select * from jsonb_to_recordset($1::text::jsonb) as x(actor_id text, command_id text, seq bigint, reply jsonb)`,
-          [JSON.stringify(replyRows)],
-        );
+      for (const id of new Set(t.cancelTimers)) {
+        if (!armed.has(id) && id !== t.firedTimer?.id) timerDeletes.push({ a: t.actorId, i: id, at: null });
       }
-
-      const cancels = turns.flatMap((t) =>
-        t.cancelTimers.map((id) => ({ actor_id: t.actorId, timer_id: id })),
-      );
-      const fired = turns.flatMap((t) =>
-        t.firedTimer
-          ? [{ actor_id: t.actorId, timer_id: t.firedTimer.id, fire_at: t.firedTimer.fireAt }]
-          : [],
-      );
-      if (fired.length > 0) {
-        await tx.unsafe(
-          `delete from ${this.t("timers")} t using jsonb_to_recordset($1::text::jsonb) as x(actor_id text, timer_id text, fire_at bigint)
-            where t.actor_id = x.actor_id and t.timer_id = x.timer_id and t.fire_at = x.fire_at`,
-          [JSON.stringify(fired)],
-        );
+      const lastArm = new Map(t.armTimers.map((tm) => [tm.id, tm]));
+      for (const tm of lastArm.values()) {
+        arms.push({ a: t.actorId, i: tm.id, s: t.shard, at: Math.floor(tm.fireAt), c: tm.command });
       }
-      if (cancels.length > 0) {
-        await tx.unsafe(
-          `delete from ${this.t("timers")} t using jsonb_to_recordset($1::text::jsonb) as x(actor_id text, timer_id text)
-            where t.actor_id = x.actor_id and t.timer_id = x.timer_id`,
-          [JSON.stringify(cancels)],
-        );
-      }
-      const arms = turns.flatMap((t) =>
-        t.armTimers.map((tm) => ({
-          actor_id: t.actorId,
-          timer_id: tm.id,
-          shard: t.shard,
-          fire_at: Math.floor(tm.fireAt),
-          command: tm.command,
-        })),
-      );
-      if (arms.length > 0) {
-        await tx.unsafe(
-          `insert into ${this.t("timers")} (actor_id, timer_id, shard, fire_at, command)
-             select * from jsonb_to_recordset($1::text::jsonb) as x(actor_id text, timer_id text, shard int, fire_at bigint, command jsonb)
-           on conflict (actor_id, timer_id) do update set fire_at = excluded.fire_at, command = excluded.command`,
-          [JSON.stringify(arms)],
-        );
-      }
-
-      const consumed = turns.flatMap((t) =>
-        t.consumedEffect !== undefined ? [{ actor_id: t.actorId, effect_seq: t.consumedEffect }] : [],
-      );
-      if (consumed.length > 0) {
-        await tx.unsafe(
-          `delete from ${this.t("effects")} e using jsonb_to_recordset($1::text::jsonb) as x(actor_id text, effect_seq bigint)
-            where e.actor_id = x.actor_id and e.effect_seq = x.effect_seq`,
-          [JSON.stringify(consumed)],
-        );
-      }
-      const effects = turns.flatMap((t) =>
-        t.effects.map((e) => ({
-          actor_id: t.actorId,
-          effect_seq: e.seq,
-          shard: t.shard,
-          type: e.type,
-          payload: e.payload,
-        })),
-      );
-      if (effects.length > 0) {
-        await tx.unsafe(
-          `insert into ${this.t("effects")} (actor_id, effect_seq, shard, type, payload)
-             select * from jsonb_to_recordset($1::text::jsonb) as x(actor_id text, effect_seq bigint, shard int, type text, payload jsonb)`,
-          [JSON.stringify(effects)],
-        );
-      }
-
-      const snaps = turns.flatMap((t) =>
-        t.snapshot ? [{ actor_id: t.actorId, seq: t.snapshot.seq, state: t.snapshot.state }] : [],
-      );
-      if (snaps.length > 0) {
-        await tx.unsafe(
-          `insert into ${this.t("snapshots")} (actor_id, seq, state)
-             select * from jsonb_to_recordset($1::text::jsonb) as x(actor_id text, seq bigint, state jsonb)
-           on conflict (actor_id) do update set seq = excluded.seq, state = excluded.state`,
-          [JSON.stringify(snaps)],
-        );
-      }
+      if (t.consumedEffect !== undefined) consumed.push({ a: t.actorId, q: t.consumedEffect });
+      for (const e of t.effects)
+        effects.push({ a: t.actorId, q: e.seq, s: t.shard, t: e.type, p: e.payload });
+      if (t.snapshot) snaps.push({ a: t.actorId, q: t.snapshot.seq, st: t.snapshot.state });
+    }
+    const T = (n: string) => this.t(n);
+    const rows = await this.sql.unsafe<{ k: string; v: string }[]>(
+      `with lk as materialized (
+         select shard, epoch from ${T("shard_leases")}
+          where shard = any($1::int[]) and owner = $2 and expires_at > now() for share
+       ),
+       inp as materialized (
+         select * from jsonb_to_recordset($3::text::jsonb)
+           as x(a text, k text, s int, e bigint, pv bigint, q bigint, f bigint, c text, r jsonb)
+       ),
+       dup as materialized (
+         select inp.a from inp
+          where inp.c is not null
+            and exists (select 1 from ${T("command_replies")} r where r.actor_id = inp.a and r.command_id = inp.c)
+       ),
+       t as materialized (
+         select inp.* from inp join lk on lk.shard = inp.s and lk.epoch = inp.e
+          where inp.a not in (select a from dup)
+       ),
+       upd as (
+         update ${T("actors")} ac set seq = t.q, effect_seq = t.f, updated_at = now()
+           from t where ac.actor_id = t.a and ac.seq = t.pv
+         returning ac.actor_id
+       ),
+       ins as (
+         insert into ${T("actors")} (actor_id, kind, shard, seq, effect_seq)
+         select t.a, t.k, t.s, t.q, t.f from t where t.pv = 0
+         on conflict (actor_id) do nothing
+         returning actor_id
+       ),
+       w as materialized (select actor_id from upd union select actor_id from ins),
+       ev as (
+         insert into ${T("events")} (actor_id, seq, epoch, command_id, data)
+         select x.a, x.q, x.e, x.c, x.d from jsonb_to_recordset($4::text::jsonb)
+           as x(a text, q bigint, e bigint, c text, d jsonb)
+          where x.a in (select actor_id from w)
+       ),
+       rp as (
+         insert into ${T("command_replies")} (actor_id, command_id, seq, reply)
+         select t.a, t.c, t.q, t.r from t where t.c is not null and t.a in (select actor_id from w)
+         on conflict (actor_id, command_id) do nothing
+       ),
+       td as (
+         delete from ${T("timers")} tm using jsonb_to_recordset($5::text::jsonb) as x(a text, i text, at bigint)
+          where tm.actor_id = x.a and tm.timer_id = x.i and (x.at is null or tm.fire_at = x.at)
+            and x.a in (select actor_id from w)
+       ),
+       ta as (
+         insert into ${T("timers")} (actor_id, timer_id, shard, fire_at, command)
+         select x.a, x.i, x.s, x.at, x.c from jsonb_to_recordset($6::text::jsonb)
+           as x(a text, i text, s int, at bigint, c jsonb)
+          where x.a in (select actor_id from w)
+         on conflict (actor_id, timer_id) do update set fire_at = excluded.fire_at, command = excluded.command
+       ),
+       ed as (
+         delete from ${T("effects")} ef using jsonb_to_recordset($7::text::jsonb) as x(a text, q bigint)
+          where ef.actor_id = x.a and ef.effect_seq = x.q and x.a in (select actor_id from w)
+       ),
+       ei as (
+         insert into ${T("effects")} (actor_id, effect_seq, shard, type, payload)
+         select x.a, x.q, x.s, x.t, x.p from jsonb_to_recordset($8::text::jsonb)
+           as x(a text, q bigint, s int, t text, p jsonb)
+          where x.a in (select actor_id from w)
+       ),
+       sn as (
+         insert into ${T("snapshots")} (actor_id, seq, state)
+         select x.a, x.q, x.st from jsonb_to_recordset($9::text::jsonb) as x(a text, q bigint, st jsonb)
+          where x.a in (select actor_id from w)
+         on conflict (actor_id) do update set seq = excluded.seq, state = excluded.state
+       )
+       select 'w' as k, actor_id as v from w
+       union all
+       select 'l' as k, shard || ':' || epoch as v from lk
+       union all
+       select 'd' as k, a as v from dup`,
+      [
+        shards,
+        nodeId,
+        JSON.stringify(turnRows),
+        JSON.stringify(eventRows),
+        JSON.stringify(timerDeletes),
+        JSON.stringify(arms),
+        JSON.stringify(consumed),
+        JSON.stringify(effects),
+        JSON.stringify(snaps),
+      ],
+    );
+    const found = { w: new Set<string>(), l: new Set<string>(), d: new Set<string>() };
+    for (const r of rows) found[r.k as "w" | "l" | "d"]?.add(r.v);
+    return turns.map((t) => {
+      if (found.d.has(t.actorId)) return "duplicate";
+      if (!found.l.has(`${t.shard}:${t.epoch}`)) return "fenced";
+      return found.w.has(t.actorId) ? "ok" : "conflict";
     });
+  }
+
+  /** The recorded reply of a command, when the actor's journal has applied it. */
+  async reply(actorId: string, commandId: string): Promise<{ found: boolean; reply?: unknown }> {
+    const rows = await this.sql.unsafe<{ reply: unknown }[]>(
+      `select reply from ${this.t("command_replies")} where actor_id = $1 and command_id = $2`,
+      [actorId, commandId],
+    );
+    const r = rows[0];
+    return r ? { found: true, reply: r.reply } : { found: false };
   }
 
   async dueTimers(shards: number[], now: number, limit = 500): Promise<DueTimer[]> {

@@ -25,10 +25,14 @@ export class LeaseTable {
   async acquire(nodeId: string, shards: number[], ttlMs: number): Promise<Map<number, number>> {
     if (shards.length === 0) return new Map();
     const rows = await this.sql.unsafe<{ shard: number; epoch: bigint }[]>(
-      `update ${this.schema}.shard_leases
-          set owner = $1, epoch = epoch + 1, expires_at = now() + ($3::int * interval '1 millisecond')
-        where shard = any($2::int[]) and (owner is null or expires_at < now())
-        returning shard, epoch`,
+      `with up as (
+         update ${this.schema}.shard_leases
+            set owner = $1, epoch = epoch + 1, expires_at = now() + ($3::int * interval '1 millisecond')
+          where shard = any($2::int[]) and (owner is null or expires_at < now())
+          returning shard, epoch, owner
+       ),
+       h as (insert into ${this.schema}.lease_history (shard, epoch, owner) select shard, epoch, owner from up)
+       select shard, epoch from up`,
       [nodeId, shards, ttlMs],
     );
     return new Map(rows.map((r) => [r.shard, Number(r.epoch)]));
@@ -54,6 +58,19 @@ export class LeaseTable {
       `update ${this.schema}.shard_leases set owner = null, expires_at = 'epoch' where owner = $1 and shard = any($2::int[])`,
       [nodeId, shards],
     );
+  }
+
+  /** Every lease ever granted, oldest first: who held which epoch of which shard, since when. */
+  async history(): Promise<{ shard: number; epoch: number; owner: string; acquiredAt: Date }[]> {
+    const rows = await this.sql.unsafe<{ shard: number; epoch: bigint; owner: string; acquired_at: Date }[]>(
+      `select shard, epoch, owner, acquired_at from ${this.schema}.lease_history order by acquired_at, shard`,
+    );
+    return rows.map((r) => ({
+      shard: r.shard,
+      epoch: Number(r.epoch),
+      owner: r.owner,
+      acquiredAt: r.acquired_at,
+    }));
   }
 
   async list(): Promise<LeaseRow[]> {

@@ -64,4 +64,17 @@ export const runtimeMigrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: "lease_history",
+    sql: `
+      create table lease_history (
+        shard int not null,
+        epoch bigint not null,
+        owner text not null,
+        acquired_at timestamptz not null default clock_timestamp(),
+        primary key (shard, epoch)
+      );
+    `,
+  },
 ];

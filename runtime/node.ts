@@ -56,6 +56,13 @@ export interface RuntimeNodeOptions {
   effectPollMs?: number;
   effectRetry?: { baseMs: number; maxMs: number; maxAttempts: number };
   askTimeoutMs?: number;
+  /**
+   * False for a client-only node: it routes `ask`/`query` to the cluster but
+   * never joins it, holds no shard and hosts no actor. Default true.
+   */
+  serve?: boolean;
+  /** Turns per group-commit statement and statements in flight at once. */
+  commit?: { maxBatch?: number; maxInFlight?: number };
 }
 
 export interface NodeStatus {
@@ -88,7 +95,7 @@ export class RuntimeNode {
   readonly leases: LeaseTable;
   readonly clock: Clock;
   readonly shardCount: number;
-  #o: Required<Omit<RuntimeNodeOptions, "nodeId" | "clock" | "log" | "effects" | "shardCount">>;
+  #o: Required<Omit<RuntimeNodeOptions, "nodeId" | "clock" | "log" | "effects" | "shardCount" | "commit">>;
   #effects: Record<string, EffectHandler>;
   #log: Logger;
   #host: ActorHost;
@@ -104,6 +111,9 @@ export class RuntimeNode {
   #timersInFlight = new Set<string>();
   #tick?: Promise<void>;
   #timerLagMs = 0;
+  /** Effects whose result this node delivered recently (a poll that read the outbox earlier must not rerun them). */
+  #effectsDone = new Map<string, number>();
+  #wake?: { at: number; timer: NodeJS.Timeout };
   effectsRetried = 0;
   rebalances = 0;
 
@@ -128,10 +138,16 @@ export class RuntimeNode {
       effectPollMs: opts.effectPollMs ?? 500,
       effectRetry: opts.effectRetry ?? { baseMs: 200, maxMs: 60_000, maxAttempts: 10 },
       askTimeoutMs: opts.askTimeoutMs ?? 15_000,
+      serve: opts.serve ?? true,
     };
     this.journal = new Journal(opts.sql);
     this.leases = new LeaseTable(opts.sql);
-    this.#committer = new GroupCommitter(this.journal, this.nodeId);
+    this.#committer = new GroupCommitter(
+      this.journal,
+      this.nodeId,
+      opts.commit?.maxBatch,
+      opts.commit?.maxInFlight,
+    );
     this.#host = new ActorHost({
       journal: this.journal,
       committer: this.#committer,
@@ -143,6 +159,7 @@ export class RuntimeNode {
       onEffects: (effects) => {
         for (const e of effects) void this.#dispatchEffect(e, 0);
       },
+      onTimersArmed: (at) => this.#scheduleWake(at),
       snapshotEvery: this.#o.snapshotEvery,
       maxQueued: this.#o.maxQueued,
       maxActive: this.#o.maxActive,
@@ -165,10 +182,12 @@ export class RuntimeNode {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    if (!this.#o.serve) return;
     await this.leases.ensure(this.shardCount);
     this.#unsubs.push(
       this.#o.transport.onHeartbeat((hb) => {
-        if (hb.nodeId !== this.nodeId) this.#members.set(hb.nodeId, hb);
+        // Liveness is judged by when we heard it, not by the sender's clock.
+        if (hb.nodeId !== this.nodeId) this.#members.set(hb.nodeId, { ...hb, at: Date.now() });
       }),
     );
     await this.#heartbeat();
@@ -239,8 +258,9 @@ export class RuntimeNode {
               { deadline, traceparent: carrier.traceparent },
             );
             if (reply.ok) return reply.value as R;
-            // The shard moved between routing and the turn: try again while the deadline allows.
-            if (reply.error.code === "shard_not_owned" && Date.now() + wait < deadline) {
+            // The shard moved between routing and the turn, or the journal moved on
+            // under the actor: try again (same command id) while the deadline allows.
+            if (RETRY_CODES.has(reply.error.code) && Date.now() + wait < deadline) {
               await new Promise((r) => setTimeout(r, wait));
               continue;
             }
@@ -267,7 +287,7 @@ export class RuntimeNode {
         { deadline },
       );
       if (reply.ok) return reply.value as R;
-      if (reply.error.code === "shard_not_owned" && Date.now() + wait < deadline) {
+      if (RETRY_CODES.has(reply.error.code) && Date.now() + wait < deadline) {
         await new Promise((r) => setTimeout(r, wait));
         continue;
       }
@@ -356,6 +376,8 @@ export class RuntimeNode {
     if (want.length > 0) {
       const got = await this.leases.acquire(this.nodeId, want, this.#o.leaseTtlMs);
       for (const [shard, epoch] of got) {
+        // Another node may have written to these actors since we last held the shard.
+        this.#host.invalidateShard(shard);
         this.#held.set(shard, epoch);
         await this.#o.transport.serveShard(shard, (req) => this.#serve(req));
       }
@@ -377,36 +399,88 @@ export class RuntimeNode {
     if (release) await this.leases.release(this.nodeId, [shard]);
   }
 
+  /** Wakes the timer scan at `at` (clock ms) when that is sooner than the next poll would. */
+  #scheduleWake(at: number): void {
+    if (this.#stopped) return;
+    const delay = at - this.clock.now();
+    if (delay >= this.#o.timerPollMs) return;
+    if (this.#wake && this.#wake.at <= at) return;
+    if (this.#wake) clearTimeout(this.#wake.timer);
+    const timer = setTimeout(
+      () => {
+        this.#wake = undefined;
+        void this.#fireDueTimers().catch((err) => this.#log.warn("timer scan failed", { err }));
+      },
+      Math.max(0, delay),
+    );
+    timer.unref();
+    this.#wake = { at, timer };
+  }
+
+  #scanning?: Promise<void>;
+
   async #fireDueTimers(): Promise<void> {
     if (this.#stopped || this.#held.size === 0) return;
-    const now = this.clock.now();
-    const due = await this.journal.dueTimers([...this.#held.keys()], now);
-    for (const t of due) {
-      const key = `${t.actorId}|${t.timerId}|${t.fireAt}`;
-      if (this.#timersInFlight.has(key)) continue;
-      this.#timersInFlight.add(key);
-      this.#timerLagMs = Math.max(0, now - t.fireAt);
-      this.#host
-        .handle(
-          { id: `timer:${t.timerId}:${t.fireAt}`, actorId: t.actorId, command: t.command },
-          {
-            firedTimer: { id: t.timerId, fireAt: t.fireAt },
-          },
-        )
-        .catch((err) => this.#log.warn("timer delivery failed", { actor: t.actorId, timer: t.timerId, err }))
-        .finally(() => this.#timersInFlight.delete(key));
+    // One scan at a time; a request during a scan runs one more scan after it.
+    if (this.#scanning) {
+      this.#rescan = true;
+      return this.#scanning;
     }
+    this.#scanning = (async () => {
+      do {
+        this.#rescan = false;
+        const batch = 500;
+        for (;;) {
+          const now = this.clock.now();
+          const due = await this.journal.dueTimers([...this.#held.keys()], now, batch);
+          const deliveries: Promise<unknown>[] = [];
+          for (const t of due) {
+            const key = `${t.actorId}|${t.timerId}|${t.fireAt}`;
+            if (this.#timersInFlight.has(key)) continue;
+            this.#timersInFlight.add(key);
+            this.#timerLagMs = Math.max(0, now - t.fireAt);
+            this.timersFired++;
+            deliveries.push(
+              this.#host
+                .handle(
+                  { id: `timer:${t.timerId}:${t.fireAt}`, actorId: t.actorId, command: t.command },
+                  { firedTimer: { id: t.timerId, fireAt: t.fireAt } },
+                )
+                .catch((err) =>
+                  this.#log.warn("timer delivery failed", { actor: t.actorId, timer: t.timerId, err }),
+                )
+                .finally(() => this.#timersInFlight.delete(key)),
+            );
+          }
+          // A full page: more may be due. Deliver this page first (it is then gone from the table).
+          if (due.length < batch || deliveries.length === 0 || this.#stopped) break;
+          await Promise.all(deliveries);
+        }
+      } while (this.#rescan && !this.#stopped);
+    })().finally(() => {
+      this.#scanning = undefined;
+    });
+    return this.#scanning;
   }
+
+  #rescan = false;
+  /** Timer commands delivered by this node (for status and benchmarks). */
+  timersFired = 0;
 
   async #retryPendingEffects(): Promise<void> {
     if (this.#stopped || this.#held.size === 0) return;
+    const cutoff = Date.now() - 60_000;
+    for (const [k, at] of this.#effectsDone) {
+      if (at >= cutoff) break;
+      this.#effectsDone.delete(k);
+    }
     const pending = await this.journal.pendingEffects([...this.#held.keys()], Date.now());
     for (const e of pending) void this.#dispatchEffect(e, e.attempts);
   }
 
   async #dispatchEffect(e: CommittedEffect, attempts: number): Promise<void> {
     const key = `${e.actorId}:${e.seq}`;
-    if (this.#effectsInFlight.has(key) || this.#stopped) return;
+    if (this.#effectsInFlight.has(key) || this.#effectsDone.has(key) || this.#stopped) return;
     this.#effectsInFlight.add(key);
     try {
       const handler = this.#effects[e.type];
@@ -451,6 +525,7 @@ export class RuntimeNode {
         };
       }
       await this.#host.handle({ id: `effect:${e.seq}`, actorId: e.actorId, command: result });
+      this.#effectsDone.set(key, Date.now());
     } catch (err) {
       // Not delivered (shard moved, node stopping): the outbox row stays and the owner retries.
       this.#log.debug("effect result not delivered", { actor: e.actorId, err });
@@ -492,7 +567,13 @@ export class RuntimeNode {
    */
   async stop(): Promise<void> {
     if (this.#stopped) return;
+    if (!this.#o.serve) {
+      this.#stopped = true;
+      await this.#o.transport.close();
+      return;
+    }
     this.#draining = true;
+    if (this.#wake) clearTimeout(this.#wake.timer);
     await this.#heartbeat().catch(() => {});
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
@@ -505,6 +586,9 @@ export class RuntimeNode {
     await this.#o.transport.close();
   }
 }
+
+/** Errors after which an ask is retried with the same command id while its deadline allows. */
+const RETRY_CODES = new Set(["shard_not_owned", "journal_conflict", "journal_unavailable"]);
 
 function commandName(c: unknown): string {
   return typeof c === "object" && c !== null && typeof (c as { type?: unknown }).type === "string"
