@@ -84,6 +84,23 @@ export {
   UpdateCustomerRequest,
   UpdateCustomerResponse,
 } from "./gen/linkflow/v1/accounts_service.ts";
+export type { BusinessServiceServer } from "./gen/linkflow/v1/business_service.ts";
+export {
+  BusinessServiceClient,
+  BusinessServiceCreateApiKeyRequest,
+  BusinessServiceCreateApiKeyResponse,
+  BusinessServiceGetBusinessRequest,
+  BusinessServiceGetBusinessResponse,
+  BusinessServiceListApiKeysRequest,
+  BusinessServiceListApiKeysResponse,
+  BusinessServiceRevokeApiKeyRequest,
+  BusinessServiceRevokeApiKeyResponse,
+  BusinessServiceService,
+  CreateChildBusinessRequest,
+  CreateChildBusinessResponse,
+  ListChildBusinessesRequest,
+  ListChildBusinessesResponse,
+} from "./gen/linkflow/v1/business_service.ts";
 export type { MessageFns } from "./gen/linkflow/v1/common.ts";
 export {
   Address,
@@ -93,6 +110,40 @@ export {
   Money,
   PageRequest,
 } from "./gen/linkflow/v1/common.ts";
+export type { CustomerServiceServer } from "./gen/linkflow/v1/customer_service.ts";
+export {
+  CustomerServiceClient,
+  CustomerServiceCreateCustomerRequest,
+  CustomerServiceCreateCustomerResponse,
+  CustomerServiceDeleteCustomerRequest,
+  CustomerServiceDeleteCustomerResponse,
+  CustomerServiceDisconnectFinancialDataRequest,
+  CustomerServiceDisconnectFinancialDataResponse,
+  CustomerServiceGetCustomerRequest,
+  CustomerServiceGetCustomerResponse,
+  CustomerServiceListCustomersRequest,
+  CustomerServiceListCustomersResponse,
+  CustomerServiceService,
+  CustomerServiceSetCustomerStatusRequest,
+  CustomerServiceSetCustomerStatusResponse,
+  CustomerServiceUpdateCustomerRequest,
+  CustomerServiceUpdateCustomerResponse,
+} from "./gen/linkflow/v1/customer_service.ts";
+export type { FinancialAccountServiceServer } from "./gen/linkflow/v1/financial_account_service.ts";
+export {
+  FinancialAccountServiceAddFinancialAccountRequest,
+  FinancialAccountServiceAddFinancialAccountResponse,
+  FinancialAccountServiceClient,
+  FinancialAccountServiceGetFinancialAccountRequest,
+  FinancialAccountServiceGetFinancialAccountResponse,
+  FinancialAccountServiceListFinancialAccountsRequest,
+  FinancialAccountServiceListFinancialAccountsResponse,
+  FinancialAccountServiceService,
+  FinancialAccountServiceSetDefaultFinancialAccountRequest,
+  FinancialAccountServiceSetDefaultFinancialAccountResponse,
+  FinancialAccountServiceSetFinancialAccountStatusRequest,
+  FinancialAccountServiceSetFinancialAccountStatusResponse,
+} from "./gen/linkflow/v1/financial_account_service.ts";
 export type { NotificationsServiceServer } from "./gen/linkflow/v1/notifications_service.ts";
 export {
   CreateWebhookSubscriptionRequest,
@@ -143,6 +194,40 @@ export {
   webhookSubscriptionStatusFromJSON,
   webhookSubscriptionStatusToJSON,
 } from "./gen/linkflow/v1/notifications_service.ts";
+export type { TemplateServiceServer } from "./gen/linkflow/v1/template_service.ts";
+export {
+  ArchiveTemplateRequest,
+  ArchiveTemplateResponse,
+  DiagnosticSeverity,
+  diagnosticSeverityFromJSON,
+  diagnosticSeverityToJSON,
+  GetTemplateRequest,
+  GetTemplateResponse,
+  ListTemplatesRequest,
+  ListTemplatesResponse,
+  ListTemplateVersionsRequest,
+  ListTemplateVersionsResponse,
+  PublishTemplateRequest,
+  PublishTemplateResponse,
+  Template,
+  TemplateDiagnostic,
+  TemplateServiceClient,
+  TemplateServiceService,
+  TemplateUsage,
+  ValidateTemplateRequest,
+  ValidateTemplateResponse,
+} from "./gen/linkflow/v1/template_service.ts";
+export type { TransactionServiceServer } from "./gen/linkflow/v1/transaction_service.ts";
+export {
+  TransactionServiceCancelTransactionRequest,
+  TransactionServiceCancelTransactionResponse,
+  TransactionServiceClient,
+  TransactionServiceGetTransactionRequest,
+  TransactionServiceGetTransactionResponse,
+  TransactionServiceListTransactionsRequest,
+  TransactionServiceListTransactionsResponse,
+  TransactionServiceService,
+} from "./gen/linkflow/v1/transaction_service.ts";
 export type { TransactionsServiceServer } from "./gen/linkflow/v1/transactions_service.ts";
 export {
   CancelTransactionRequest,
@@ -167,6 +252,29 @@ export {
   transactionStatusFromJSON,
   transactionStatusToJSON,
 } from "./gen/linkflow/v1/transactions_service.ts";
+export type { WebhookServiceServer } from "./gen/linkflow/v1/webhook_service.ts";
+export {
+  CreateWebhookRequest,
+  CreateWebhookResponse,
+  DeleteWebhookRequest,
+  DeleteWebhookResponse,
+  ListWebhookDeliveriesRequest,
+  ListWebhookDeliveriesResponse,
+  ListWebhookEventsRequest,
+  ListWebhookEventsResponse,
+  ListWebhooksRequest,
+  ListWebhooksResponse,
+  RedeliverWebhookRequest,
+  RedeliverWebhookResponse,
+  ResumeWebhookRequest,
+  ResumeWebhookResponse,
+  RollWebhookSecretRequest,
+  RollWebhookSecretResponse,
+  SuspendWebhookRequest,
+  SuspendWebhookResponse,
+  WebhookServiceClient,
+  WebhookServiceService,
+} from "./gen/linkflow/v1/webhook_service.ts";
 export type { WorkflowServiceServer } from "./gen/linkflow/v1/workflow_service.ts";
 export {
   CancelWorkflowRequest,
@@ -188,6 +296,8 @@ export {
   ListWorkflowsResponse,
   ResendLinkRequest,
   ResendLinkResponse,
+  SearchWorkflowsRequest,
+  SearchWorkflowsResponse,
   StepStatus,
   stepStatusFromJSON,
   stepStatusToJSON,

@@ -1,6 +1,10 @@
-/** The public gRPC API businesses call: linkflow.v1 services, API-key auth, health. */
+/** The public gRPC API businesses call: linkflow.v1 services, API-key auth, rate limits, health. */
 
-export { ApiKeyAuthenticator } from "./auth.ts";
+export type { ApiTenant, ChildBusinesses } from "./auth.ts";
+export { ACT_FOR_HEADER, ApiKeyAuthenticator } from "./auth.ts";
 export { toWorkflowMessage } from "./convert.ts";
+export type { RateDecision, RateLimit, RateLimiter } from "./rate-limit.ts";
+export { DEFAULT_RATE_LIMIT, MemoryRateLimiter, RedisRateLimiter } from "./rate-limit.ts";
+export { RateLimitedError } from "./rpc.ts";
 export type { ApiDeps, ApiHealth } from "./server.ts";
 export { addPublicApi } from "./server.ts";

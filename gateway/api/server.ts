@@ -1,10 +1,20 @@
 import type { Server } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import type { Logger } from "../../core/index.ts";
-import type { AccountsServiceClient } from "../../proto/index.ts";
-import { type NotificationsServiceClient, WorkflowServiceService } from "../../proto/index.ts";
-import type { Workflows } from "../../services/workflows/index.ts";
-import { ApiKeyAuthenticator } from "./auth.ts";
+import { createLogger, type Logger, type Sql } from "../../core/index.ts";
+import {
+  type AccountsServiceClient,
+  type NotificationsServiceClient,
+  TemplateServiceService,
+  type TransactionsServiceClient,
+  WorkflowServiceService,
+} from "../../proto/index.ts";
+import type { RuntimeNode } from "../../runtime/index.ts";
+import type { TemplateStore, Workflows } from "../../services/workflows/index.ts";
+import { TemplateQueries, WorkflowQueries } from "../../services/workflows/queries.ts";
+import { ApiKeyAuthenticator, type ChildBusinesses } from "./auth.ts";
+import { MemoryRateLimiter, type RateLimiter } from "./rate-limit.ts";
+import { Rpc } from "./rpc.ts";
+import { templateServiceImpl } from "./template-service.ts";
 import { workflowServiceImpl } from "./workflow-service.ts";
 
 export interface ApiDeps {
@@ -12,6 +22,18 @@ export interface ApiDeps {
   accounts: AccountsServiceClient;
   notifications: NotificationsServiceClient;
   log?: Logger;
+  /** The node's Postgres: enables the API's idempotency keys, ListWorkflows/SearchWorkflows and TemplateService. */
+  sql?: Sql;
+  /** The runtime node: needed by ListWorkflows/SearchWorkflows (projection refresh). */
+  runtime?: RuntimeNode;
+  /** Enables TemplateService (with `sql`). */
+  templates?: TemplateStore;
+  /** Enables TransactionService. */
+  transactions?: TransactionsServiceClient;
+  /** Per-API-key rate limit; default: in memory, a burst of 100 then 50 a second. `false` turns it off. */
+  rateLimiter?: RateLimiter | false;
+  /** The child businesses of a business (parent keys see and act for them); default: none. */
+  childBusinesses?: ChildBusinesses;
 }
 
 /** The health service of the public API; set NOT_SERVING while draining. */
@@ -20,27 +42,53 @@ export interface ApiHealth {
 }
 
 /**
- * Adds the public API (linkflow.v1.WorkflowService) and grpc.health.v1 to a
- * gRPC server. Returns the health handle so shutdown can flip it first.
+ * Adds the public API (linkflow.v1 WorkflowService, TemplateService, ...) and
+ * grpc.health.v1 to a gRPC server. Returns the health handle so shutdown can
+ * flip it first.
  */
 export function addPublicApi(server: Server, deps: ApiDeps): ApiHealth {
-  const auth = new ApiKeyAuthenticator(deps.accounts);
-  server.addService(
-    WorkflowServiceService,
-    workflowServiceImpl({
-      workflows: deps.workflows,
-      auth,
-      notifications: deps.notifications,
-      log: deps.log,
-    }),
+  const log = deps.log ?? createLogger({ component: "gateway.api" });
+  const auth = new ApiKeyAuthenticator(deps.accounts, 30_000, deps.childBusinesses);
+  const rpc = new Rpc({
+    auth,
+    log,
+    ...(deps.sql ? { sql: deps.sql } : {}),
+    ...(deps.rateLimiter === false ? {} : { limiter: deps.rateLimiter ?? new MemoryRateLimiter() }),
+  });
+  const services: string[] = [];
+  const add = (name: string, add: () => void) => {
+    add();
+    services.push(name);
+  };
+  add("linkflow.v1.WorkflowService", () =>
+    server.addService(
+      WorkflowServiceService,
+      workflowServiceImpl({
+        workflows: deps.workflows,
+        notifications: deps.notifications,
+        rpc,
+        ...(deps.sql && deps.runtime ? { queries: new WorkflowQueries(deps.sql, deps.runtime) } : {}),
+      }),
+    ),
   );
-  const health = new HealthImplementation({ "": "SERVING", "linkflow.v1.WorkflowService": "SERVING" });
+  const { sql, templates } = deps;
+  if (sql && templates) {
+    add("linkflow.v1.TemplateService", () =>
+      server.addService(
+        TemplateServiceService,
+        templateServiceImpl({ rpc, store: templates, queries: new TemplateQueries(sql) }),
+      ),
+    );
+  }
+  const health = new HealthImplementation(
+    Object.fromEntries([["", "SERVING"], ...services.map((s) => [s, "SERVING"])]),
+  );
   health.addToServer(server);
   return {
     setServing(serving) {
       const s = serving ? "SERVING" : "NOT_SERVING";
       health.setStatus("", s);
-      health.setStatus("linkflow.v1.WorkflowService", s);
+      for (const name of services) health.setStatus(name, s);
     },
   };
 }

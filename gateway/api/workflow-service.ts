@@ -1,12 +1,28 @@
-import { type Metadata, type ServerUnaryCall, type sendUnaryData, status } from "@grpc/grpc-js";
-import { createLogger, inServerSpan, LinkflowError, type Logger, ValidationError } from "../../core/index.ts";
-import type { NotificationsServiceClient, WorkflowServiceServer } from "../../proto/index.ts";
-import { callOrThrow, toServiceError } from "../../services/grpc/index.ts";
-import type { Workflows } from "../../services/workflows/index.ts";
-import type { ApiKeyAuthenticator } from "./auth.ts";
+import { createHash } from "node:crypto";
+import type { EventEmitter } from "node:events";
+import { status } from "@grpc/grpc-js";
+import { type FieldViolation, LinkflowError, ValidationError } from "../../core/index.ts";
+import {
+  CancelWorkflowResponse,
+  CreateWorkflowResponse,
+  ExtendExpiryResponse,
+  type NotificationsServiceClient,
+  ResendLinkResponse,
+  type WorkflowServiceServer,
+  WorkflowStatus,
+} from "../../proto/index.ts";
+import { callOrThrow } from "../../services/grpc/index.ts";
+import {
+  FINAL_STATUSES,
+  type WorkflowStatus as InternalStatus,
+  type Workflows,
+} from "../../services/workflows/index.ts";
+import type { WorkflowFilter, WorkflowQueries } from "../../services/workflows/queries.ts";
 import { channelOf, requestedChannel, toEventMessage, toWorkflowMessage } from "./convert.ts";
+import type { Rpc } from "./rpc.ts";
 
 const WF_ID = /^wf_[0-9a-z]{26}$/;
+const WATCH_POLL_MS = 200;
 
 function requireWorkflowId(id: string): string {
   if (!WF_ID.test(id ?? "")) {
@@ -19,40 +35,132 @@ function durationMs(d: { seconds: number; nanos: number } | undefined): number |
   return d ? d.seconds * 1000 + Math.floor(d.nanos / 1e6) : undefined;
 }
 
+const STATUS_NAMES: Partial<Record<WorkflowStatus, InternalStatus>> = {
+  [WorkflowStatus.WORKFLOW_STATUS_CREATED]: "created",
+  [WorkflowStatus.WORKFLOW_STATUS_LINK_SENT]: "link_sent",
+  [WorkflowStatus.WORKFLOW_STATUS_OPENED]: "opened",
+  [WorkflowStatus.WORKFLOW_STATUS_IN_PROGRESS]: "in_progress",
+  [WorkflowStatus.WORKFLOW_STATUS_COMPLETED]: "completed",
+  [WorkflowStatus.WORKFLOW_STATUS_DECLINED]: "declined",
+  [WorkflowStatus.WORKFLOW_STATUS_EXPIRED]: "expired",
+  [WorkflowStatus.WORKFLOW_STATUS_CANCELLED]: "cancelled",
+  [WorkflowStatus.WORKFLOW_STATUS_FAILED]: "failed",
+};
+
+interface ListRequest {
+  pageSize: number;
+  pageToken: string;
+  statuses: WorkflowStatus[];
+  customerId: string;
+  externalId: string;
+  templateName: string;
+  templateVersion?: number;
+  createdAfter?: Date | undefined;
+  createdBefore?: Date | undefined;
+  query?: string;
+}
+
+/** Validates a list request into a filter, page size and cursor; the token is bound to the filter. */
+function parseList(req: ListRequest) {
+  const v: FieldViolation[] = [];
+  if (req.pageSize < 0 || req.pageSize > 500) v.push({ field: "page_size", description: "must be 0 to 500" });
+  const statuses: InternalStatus[] = [];
+  for (const s of req.statuses ?? []) {
+    const name = STATUS_NAMES[s];
+    if (name) statuses.push(name);
+    else v.push({ field: "statuses", description: `${s} is not a workflow status` });
+  }
+  if (req.customerId && !/^cus_[0-9A-Za-z_]{1,60}$/.test(req.customerId))
+    v.push({ field: "customer_id", description: "must be a customer id like cus_…" });
+  if ((req.externalId?.length ?? 0) > 255)
+    v.push({ field: "external_id", description: "must be at most 255 characters" });
+  if ((req.templateName?.length ?? 0) > 100)
+    v.push({ field: "template_name", description: "must be at most 100 characters" });
+  if ((req.templateVersion ?? 0) < 0)
+    v.push({ field: "template_version", description: "must be 0 (all) or a version" });
+  if (req.templateVersion && !req.templateName)
+    v.push({ field: "template_version", description: "needs template_name" });
+  if (req.createdAfter && req.createdBefore && req.createdAfter >= req.createdBefore)
+    v.push({ field: "created_before", description: "must be later than created_after" });
+  if ((req.query?.length ?? 0) > 200)
+    v.push({ field: "query", description: "must be at most 200 characters" });
+  const filter: WorkflowFilter = {
+    ...(statuses.length ? { statuses } : {}),
+    ...(req.customerId ? { customerId: req.customerId } : {}),
+    ...(req.externalId ? { externalId: req.externalId } : {}),
+    ...(req.templateName ? { templateName: req.templateName } : {}),
+    ...(req.templateVersion ? { templateVersion: req.templateVersion } : {}),
+    ...(req.createdAfter ? { createdAfter: req.createdAfter } : {}),
+    ...(req.createdBefore ? { createdBefore: req.createdBefore } : {}),
+    ...(req.query?.trim() ? { query: req.query.trim() } : {}),
+  };
+  const fingerprint = createHash("sha256").update(JSON.stringify(filter)).digest("base64url").slice(0, 12);
+  let after: { createdAt: string; id: string } | undefined;
+  if (req.pageToken) {
+    try {
+      const t = JSON.parse(Buffer.from(req.pageToken, "base64url").toString("utf8")) as Record<
+        string,
+        unknown
+      >;
+      if (
+        typeof t.c !== "string" ||
+        typeof t.i !== "string" ||
+        t.f !== fingerprint ||
+        Number.isNaN(Date.parse(t.c))
+      )
+        throw new Error("bad token");
+      after = { createdAt: t.c, id: t.i };
+    } catch {
+      v.push({
+        field: "page_token",
+        description: "is not a token from a previous page of this same listing",
+      });
+    }
+  }
+  if (v.length > 0) throw new ValidationError(v);
+  const token = (next?: { createdAt: string; id: string }) =>
+    next
+      ? Buffer.from(JSON.stringify({ c: next.createdAt, i: next.id, f: fingerprint })).toString("base64url")
+      : "";
+  return { filter, pageSize: req.pageSize || 50, after, token };
+}
+
+/** Waits `ms`, or less when the call is cancelled; leaves no timer or listener behind. */
+function sleep(ms: number, call: EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      call.removeListener("cancelled", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    call.once("cancelled", done);
+  });
+}
+
 export interface WorkflowServiceDeps {
   workflows: Workflows;
-  auth: ApiKeyAuthenticator;
   notifications: NotificationsServiceClient;
-  log?: Logger;
+  rpc: Rpc;
+  queries?: WorkflowQueries;
 }
 
 /** The public WorkflowService: authenticates, validates, then goes through the workflows service. */
 export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceServer {
-  const log = deps.log ?? createLogger({ component: "gateway.api" });
-  const handle =
-    <Req, Res>(method: string, fn: (req: Req, md: Metadata, deadline: number) => Promise<Res>) =>
-    (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>) => {
-      const dl = call.getDeadline();
-      const deadline =
-        dl instanceof Date
-          ? dl.getTime()
-          : Number.isFinite(dl) && dl !== Infinity
-            ? Number(dl)
-            : Date.now() + 15_000;
-      inServerSpan(method, call.metadata, () => fn(call.request, call.metadata, deadline)).then(
-        (res) => cb(null, res),
-        (err) => {
-          if (!(err instanceof LinkflowError))
-            log.error("request failed", { method, error: (err as Error)?.name });
-          cb(toServiceError(err));
-        },
-      );
-    };
-  const { workflows, auth } = deps;
+  const { workflows, rpc } = deps;
+  const list = async (req: ListRequest, scope: string[]) => {
+    const p = parseList(req);
+    if (!deps.queries) {
+      throw new LinkflowError("unimplemented", "listing workflows is not available on this node", {
+        grpcStatus: status.UNIMPLEMENTED,
+      });
+    }
+    const page = await deps.queries.list(scope, p.filter, p.pageSize, p.after);
+    return { workflows: page.workflows.map(toWorkflowMessage), nextPageToken: p.token(page.next) };
+  };
 
   return {
-    createWorkflow: handle("CreateWorkflow", async (req, md) => {
-      const tenant = await auth.authenticate(md);
+    createWorkflow: rpc.mutation("CreateWorkflow", CreateWorkflowResponse, async (req, { tenant }) => {
       const { workflow, linkUrl } = await workflows.create(tenant, {
         templateName: req.templateName,
         templateVersion: req.templateVersion,
@@ -68,23 +176,20 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
       });
       return { workflow: toWorkflowMessage(workflow), linkUrl };
     }),
-    getWorkflow: handle("GetWorkflow", async (req, md) => {
-      const tenant = await auth.authenticate(md);
-      return { workflow: toWorkflowMessage(await workflows.get(tenant, requireWorkflowId(req.workflowId))) };
-    }),
-    getWorkflowLink: handle("GetWorkflowLink", async (req, md) => {
-      const tenant = await auth.authenticate(md);
+    getWorkflow: rpc.unary("GetWorkflow", async (req, { tenant }) => ({
+      workflow: toWorkflowMessage(await workflows.get(tenant, requireWorkflowId(req.workflowId))),
+    })),
+    getWorkflowLink: rpc.unary("GetWorkflowLink", async (req, { tenant }) => {
       const id = requireWorkflowId(req.workflowId);
       const v = await workflows.get(tenant, id);
-      if (["completed", "declined", "expired", "cancelled", "failed"].includes(v.status)) {
+      if (FINAL_STATUSES.has(v.status)) {
         throw new LinkflowError("workflow_not_active", `the workflow is ${v.status}`, {
           grpcStatus: status.FAILED_PRECONDITION,
         });
       }
       return { linkUrl: await workflows.link(tenant, id), expireAt: new Date(v.expireAt) };
     }),
-    resendLink: handle("ResendLink", async (req, md) => {
-      const tenant = await auth.authenticate(md);
+    resendLink: rpc.mutation("ResendLink", ResendLinkResponse, async (req, { tenant }) => {
       const v = await workflows.resend(
         tenant,
         requireWorkflowId(req.workflowId),
@@ -93,8 +198,7 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
       );
       return { workflow: toWorkflowMessage(v) };
     }),
-    extendExpiry: handle("ExtendExpiry", async (req, md) => {
-      const tenant = await auth.authenticate(md);
+    extendExpiry: rpc.mutation("ExtendExpiry", ExtendExpiryResponse, async (req, { tenant }) => {
       const id = requireWorkflowId(req.workflowId);
       let expireAt = req.expireAt?.getTime();
       if (expireAt === undefined) {
@@ -115,8 +219,7 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
       );
       return { workflow: toWorkflowMessage(v) };
     }),
-    cancelWorkflow: handle("CancelWorkflow", async (req, md) => {
-      const tenant = await auth.authenticate(md);
+    cancelWorkflow: rpc.mutation("CancelWorkflow", CancelWorkflowResponse, async (req, { tenant }) => {
       if ((req.reason?.length ?? 0) > 500) {
         throw new ValidationError([{ field: "reason", description: "must be at most 500 characters" }]);
       }
@@ -129,20 +232,18 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
       );
       return { workflow: toWorkflowMessage(v) };
     }),
-    listWorkflows: handle("ListWorkflows", async (_req, md) => {
-      await auth.authenticate(md);
-      throw new LinkflowError("unimplemented", "ListWorkflows is not available yet", {
-        grpcStatus: status.UNIMPLEMENTED,
-      });
-    }),
-    getWorkflowHistory: handle("GetWorkflowHistory", async (req, md) => {
-      const tenant = await auth.authenticate(md);
+    listWorkflows: rpc.unary("ListWorkflows", (req, { tenant }) => list(req, tenant.scope)),
+    searchWorkflows: rpc.unary("SearchWorkflows", (req, { tenant }) => list(req, tenant.scope)),
+    getWorkflowHistory: rpc.unary("GetWorkflowHistory", async (req, ctx) => {
+      const { tenant } = ctx;
       const id = requireWorkflowId(req.workflowId);
       const history = await workflows.history(tenant, id);
-      const { notifications } = await callOrThrow(deps.notifications, "listWorkflowNotifications", {
-        businessId: tenant.businessId,
-        workflowId: id,
-      });
+      const { notifications } = await callOrThrow(
+        deps.notifications,
+        "listWorkflowNotifications",
+        { businessId: tenant.businessId, workflowId: id },
+        ctx.callOpts(),
+      );
       return {
         events: history.flatMap((h) => toEventMessage(h.seq, h.event) ?? []),
         notifications: notifications.map((n) => ({
@@ -155,8 +256,29 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
         })),
       };
     }),
-    watchWorkflow: (call) => {
-      call.emit("error", { code: status.UNIMPLEMENTED, details: "WatchWorkflow is not available yet" });
-    },
+    // Polls the journal and streams events newer than the last one sent; ends
+    // after the workflow reaches a final status, on cancel, or at the deadline.
+    watchWorkflow: rpc.stream("WatchWorkflow", async (call, { tenant }) => {
+      const id = requireWorkflowId(call.request.workflowId);
+      let after = call.request.afterSequence;
+      if (after < 0)
+        throw new ValidationError([{ field: "after_sequence", description: "must be 0 or more" }]);
+      let current = await workflows.get(tenant, id);
+      while (!call.cancelled) {
+        const fresh = (await workflows.history(tenant, id)).filter((h) => h.seq > after);
+        if (fresh.length > 0) {
+          current = await workflows.get(tenant, id);
+          const workflow = toWorkflowMessage(current);
+          for (const h of fresh) {
+            if (call.cancelled) return;
+            after = h.seq;
+            const event = toEventMessage(h.seq, h.event);
+            if (event) call.write({ event, workflow });
+          }
+        }
+        if (FINAL_STATUSES.has(current.status) && fresh.length === 0) return;
+        await sleep(WATCH_POLL_MS, call);
+      }
+    }),
   };
 }

@@ -1,4 +1,5 @@
 import type { Migration } from "../../core/index.ts";
+import { idempotencyTableSql } from "../grpc/index.ts";
 
 /** Schema `workflows`: templates, link lookup by token hash, create idempotency and a tenant-scoped index. */
 export const workflowsMigrations: Migration[] = [
@@ -41,6 +42,25 @@ export const workflowsMigrations: Migration[] = [
         created_at timestamptz not null default now()
       );
       create index workflows_by_business on workflows (business_id, created_at desc);
+    `,
+  },
+  {
+    id: 2,
+    name: "workflow_projection_api_idempotency",
+    // A projection of each workflow for listing and search, refreshed from the
+    // actor (status, customer, search keys, the view); rows in a final status
+    // never change again. Plus the public API's idempotency keys.
+    sql: `
+      alter table workflows
+        add column status text,
+        add column final boolean not null default false,
+        add column customer_id text,
+        add column search text,
+        add column view jsonb,
+        add column refreshed_at timestamptz;
+      create index workflows_active on workflows (business_id, created_at desc) where not final;
+      create index workflows_by_template on workflows (business_id, template_name, template_version);
+      ${idempotencyTableSql()}
     `,
   },
 ];

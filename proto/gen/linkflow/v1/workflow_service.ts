@@ -425,6 +425,38 @@ export interface WatchWorkflowResponse {
   workflow?: Workflow | undefined;
 }
 
+export interface SearchWorkflowsRequest {
+  /** At most this many; 0 = 50, capped at 500. */
+  pageSize: number;
+  pageToken: string;
+  /** Only these statuses; empty = all. */
+  statuses: WorkflowStatus[];
+  customerId: string;
+  externalId: string;
+  templateName: string;
+  /** With template_name: only this version; 0 = all. */
+  templateVersion: number;
+  /** Created at or after. */
+  createdAfter?:
+    | Date
+    | undefined;
+  /** Created before. */
+  createdBefore?:
+    | Date
+    | undefined;
+  /**
+   * Words matched (case-insensitively, each as a prefix or part) against the
+   * customer's name, phone, email, the workflow id and the external id.
+   */
+  query: string;
+}
+
+export interface SearchWorkflowsResponse {
+  workflows: Workflow[];
+  /** Empty on the last page. */
+  nextPageToken: string;
+}
+
 function createBaseWorkflow(): Workflow {
   return {
     id: "",
@@ -3335,6 +3367,369 @@ export const WatchWorkflowResponse: MessageFns<WatchWorkflowResponse> = {
   },
 };
 
+function createBaseSearchWorkflowsRequest(): SearchWorkflowsRequest {
+  return {
+    pageSize: 0,
+    pageToken: "",
+    statuses: [],
+    customerId: "",
+    externalId: "",
+    templateName: "",
+    templateVersion: 0,
+    createdAfter: undefined,
+    createdBefore: undefined,
+    query: "",
+  };
+}
+
+export const SearchWorkflowsRequest: MessageFns<SearchWorkflowsRequest> = {
+  encode(message: SearchWorkflowsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    if (message.statuses.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.statuses) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.customerId !== "") {
+      writer.uint32(34).string(message.customerId);
+    }
+    if (message.externalId !== "") {
+      writer.uint32(42).string(message.externalId);
+    }
+    if (message.templateName !== "") {
+      writer.uint32(50).string(message.templateName);
+    }
+    if (message.templateVersion !== 0) {
+      writer.uint32(56).int32(message.templateVersion);
+    }
+    if (message.createdAfter !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAfter), writer.uint32(66).fork()).join();
+    }
+    if (message.createdBefore !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdBefore), writer.uint32(74).fork()).join();
+    }
+    if (message.query !== "") {
+      writer.uint32(82).string(message.query);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchWorkflowsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchWorkflowsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.statuses.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.statuses.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.externalId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.templateName = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.templateVersion = reader.int32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.createdAfter = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.createdBefore = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.query = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchWorkflowsRequest {
+    return {
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+      statuses: globalThis.Array.isArray(object?.statuses)
+        ? object.statuses.map((e: any) => workflowStatusFromJSON(e))
+        : [],
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      externalId: isSet(object.externalId)
+        ? globalThis.String(object.externalId)
+        : isSet(object.external_id)
+        ? globalThis.String(object.external_id)
+        : "",
+      templateName: isSet(object.templateName)
+        ? globalThis.String(object.templateName)
+        : isSet(object.template_name)
+        ? globalThis.String(object.template_name)
+        : "",
+      templateVersion: isSet(object.templateVersion)
+        ? globalThis.Number(object.templateVersion)
+        : isSet(object.template_version)
+        ? globalThis.Number(object.template_version)
+        : 0,
+      createdAfter: isSet(object.createdAfter)
+        ? fromJsonTimestamp(object.createdAfter)
+        : isSet(object.created_after)
+        ? fromJsonTimestamp(object.created_after)
+        : undefined,
+      createdBefore: isSet(object.createdBefore)
+        ? fromJsonTimestamp(object.createdBefore)
+        : isSet(object.created_before)
+        ? fromJsonTimestamp(object.created_before)
+        : undefined,
+      query: isSet(object.query) ? globalThis.String(object.query) : "",
+    };
+  },
+
+  toJSON(message: SearchWorkflowsRequest): unknown {
+    const obj: any = {};
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    if (message.statuses?.length) {
+      obj.statuses = message.statuses.map((e) => workflowStatusToJSON(e));
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.externalId !== "") {
+      obj.externalId = message.externalId;
+    }
+    if (message.templateName !== "") {
+      obj.templateName = message.templateName;
+    }
+    if (message.templateVersion !== 0) {
+      obj.templateVersion = Math.round(message.templateVersion);
+    }
+    if (message.createdAfter !== undefined) {
+      obj.createdAfter = message.createdAfter.toISOString();
+    }
+    if (message.createdBefore !== undefined) {
+      obj.createdBefore = message.createdBefore.toISOString();
+    }
+    if (message.query !== "") {
+      obj.query = message.query;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SearchWorkflowsRequest>, I>>(base?: I): SearchWorkflowsRequest {
+    return SearchWorkflowsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SearchWorkflowsRequest>, I>>(object: I): SearchWorkflowsRequest {
+    const message = createBaseSearchWorkflowsRequest();
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    message.statuses = object.statuses?.map((e) => e) || [];
+    message.customerId = object.customerId ?? "";
+    message.externalId = object.externalId ?? "";
+    message.templateName = object.templateName ?? "";
+    message.templateVersion = object.templateVersion ?? 0;
+    message.createdAfter = object.createdAfter ?? undefined;
+    message.createdBefore = object.createdBefore ?? undefined;
+    message.query = object.query ?? "";
+    return message;
+  },
+};
+
+function createBaseSearchWorkflowsResponse(): SearchWorkflowsResponse {
+  return { workflows: [], nextPageToken: "" };
+}
+
+export const SearchWorkflowsResponse: MessageFns<SearchWorkflowsResponse> = {
+  encode(message: SearchWorkflowsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.workflows) {
+      Workflow.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchWorkflowsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchWorkflowsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workflows.push(Workflow.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchWorkflowsResponse {
+    return {
+      workflows: globalThis.Array.isArray(object?.workflows)
+        ? object.workflows.map((e: any) => Workflow.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: SearchWorkflowsResponse): unknown {
+    const obj: any = {};
+    if (message.workflows?.length) {
+      obj.workflows = message.workflows.map((e) => Workflow.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SearchWorkflowsResponse>, I>>(base?: I): SearchWorkflowsResponse {
+    return SearchWorkflowsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SearchWorkflowsResponse>, I>>(object: I): SearchWorkflowsResponse {
+    const message = createBaseSearchWorkflowsResponse();
+    message.workflows = object.workflows?.map((e) => Workflow.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /**
  * The public API for businesses: create link-driven workflows for their customers
  * and follow them to completion. Authenticate with an API key in the
@@ -3444,6 +3839,22 @@ export const WorkflowServiceService = {
       Buffer.from(WatchWorkflowResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchWorkflowResponse => WatchWorkflowResponse.decode(value),
   },
+  /**
+   * Lists workflows with every filter (created range, template version) and a
+   * text search over the customer's name, phone, email, the workflow id and
+   * the external id; newest first.
+   */
+  searchWorkflows: {
+    path: "/linkflow.v1.WorkflowService/SearchWorkflows" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SearchWorkflowsRequest): Buffer =>
+      Buffer.from(SearchWorkflowsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SearchWorkflowsRequest => SearchWorkflowsRequest.decode(value),
+    responseSerialize: (value: SearchWorkflowsResponse): Buffer =>
+      Buffer.from(SearchWorkflowsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SearchWorkflowsResponse => SearchWorkflowsResponse.decode(value),
+  },
 } as const;
 
 export interface WorkflowServiceServer extends UntypedServiceImplementation {
@@ -3465,6 +3876,12 @@ export interface WorkflowServiceServer extends UntypedServiceImplementation {
   getWorkflowHistory: handleUnaryCall<GetWorkflowHistoryRequest, GetWorkflowHistoryResponse>;
   /** Streams the workflow's events as they happen, starting after `after_sequence`. */
   watchWorkflow: handleServerStreamingCall<WatchWorkflowRequest, WatchWorkflowResponse>;
+  /**
+   * Lists workflows with every filter (created range, template version) and a
+   * text search over the customer's name, phone, email, the workflow id and
+   * the external id; newest first.
+   */
+  searchWorkflows: handleUnaryCall<SearchWorkflowsRequest, SearchWorkflowsResponse>;
 }
 
 export interface WorkflowServiceClient extends Client {
@@ -3606,6 +4023,26 @@ export interface WorkflowServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchWorkflowResponse>;
+  /**
+   * Lists workflows with every filter (created range, template version) and a
+   * text search over the customer's name, phone, email, the workflow id and
+   * the external id; newest first.
+   */
+  searchWorkflows(
+    request: SearchWorkflowsRequest,
+    callback: (error: ServiceError | null, response: SearchWorkflowsResponse) => void,
+  ): ClientUnaryCall;
+  searchWorkflows(
+    request: SearchWorkflowsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SearchWorkflowsResponse) => void,
+  ): ClientUnaryCall;
+  searchWorkflows(
+    request: SearchWorkflowsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SearchWorkflowsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const WorkflowServiceClient = makeGenericClientConstructor(

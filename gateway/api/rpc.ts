@@ -1,0 +1,194 @@
+import { createHash } from "node:crypto";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
+import {
+  type handleUnaryCall,
+  Metadata,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  status,
+} from "@grpc/grpc-js";
+import { inServerSpan, LinkflowError, type Logger, type Sql, ValidationError } from "../../core/index.ts";
+import { type CallOpts, idempotent, type ResponseCodec, toServiceError } from "../../services/grpc/index.ts";
+import type { ApiKeyAuthenticator, ApiTenant } from "./auth.ts";
+import type { RateLimiter } from "./rate-limit.ts";
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{6,255}$/;
+const DETAILS_KEY = "grpc-status-details-bin";
+const RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo";
+/** Used when the caller sets no deadline. */
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** The per-key request budget is spent; retry after `retryAfterMs`. */
+export class RateLimitedError extends LinkflowError {
+  override readonly name = "RateLimitedError";
+  constructor(readonly retryAfterMs: number) {
+    super(
+      "rate_limited",
+      `too many requests for this API key; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+      {
+        grpcStatus: status.RESOURCE_EXHAUSTED,
+        retryable: true,
+      },
+    );
+  }
+}
+
+/** What a handler knows about its call. */
+export interface CallContext {
+  tenant: ApiTenant;
+  metadata: Metadata;
+  /** Epoch ms by which the caller wants an answer. */
+  deadline: number;
+  /** Options for an internal call bounded by the caller's deadline. */
+  callOpts(): CallOpts;
+}
+
+/** Appends a google.rpc.RetryInfo to an encoded google.rpc.Status (repeated fields concatenate). */
+function withRetryInfo(statusBytes: Buffer, retryAfterMs: number): Buffer {
+  const duration = new BinaryWriter()
+    .uint32(8)
+    .int64(Math.floor(retryAfterMs / 1000))
+    .uint32(16)
+    .int32((retryAfterMs % 1000) * 1_000_000)
+    .finish();
+  const retryInfo = new BinaryWriter().uint32(10).bytes(duration).finish();
+  const any = new BinaryWriter().uint32(10).string(RETRY_INFO_TYPE).uint32(18).bytes(retryInfo).finish();
+  const field = new BinaryWriter().uint32(26).bytes(any).finish();
+  return Buffer.concat([statusBytes, field]);
+}
+
+/** The error a caller sees, with RetryInfo and `retry-after-ms` when rate limited. */
+export function apiError(err: unknown) {
+  const e = toServiceError(err);
+  if (err instanceof RateLimitedError) {
+    const md = e.metadata ?? new Metadata();
+    const raw = md.get(DETAILS_KEY)[0];
+    if (raw instanceof Buffer) md.set(DETAILS_KEY, withRetryInfo(raw, err.retryAfterMs));
+    md.set("retry-after-ms", String(err.retryAfterMs));
+    return { ...e, metadata: md };
+  }
+  return e;
+}
+
+function deadlineOf(call: { getDeadline(): Date | number }): number {
+  const dl = call.getDeadline();
+  if (dl instanceof Date) return dl.getTime();
+  return Number.isFinite(dl) ? Number(dl) : Date.now() + DEFAULT_TIMEOUT_MS;
+}
+
+export interface RpcOptions {
+  auth: ApiKeyAuthenticator;
+  limiter?: RateLimiter;
+  log: Logger;
+  /** Where the API's own idempotency keys are kept (schema `workflows`); without it keys only reach the services. */
+  sql?: Sql;
+}
+
+/**
+ * The public API's call pipeline: server span, API-key authentication,
+ * per-key rate limit, the caller's deadline, error mapping and, for
+ * mutations, idempotency keys (same key and request → the first response;
+ * same key, other request → FAILED_PRECONDITION `idempotency_key_reused`).
+ */
+export class Rpc {
+  constructor(private readonly o: RpcOptions) {}
+
+  /** Authenticates and charges the key's rate limit; used by unary and streaming calls. */
+  async context(metadata: Metadata, deadline: number): Promise<CallContext> {
+    const tenant = await this.o.auth.authenticate(metadata);
+    if (this.o.limiter) {
+      const d = await this.o.limiter.take(`key:${tenant.keyId}`);
+      if (!d.allowed) throw new RateLimitedError(d.retryAfterMs);
+    }
+    return {
+      tenant,
+      metadata,
+      deadline,
+      callOpts: () => {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new LinkflowError("deadline_exceeded", "the call's deadline passed", {
+            grpcStatus: status.DEADLINE_EXCEEDED,
+            retryable: true,
+          });
+        }
+        return { timeoutMs: left };
+      },
+    };
+  }
+
+  unary<Req, Res>(
+    method: string,
+    fn: (req: Req, ctx: CallContext) => Promise<Res>,
+  ): handleUnaryCall<Req, Res> {
+    return (call: ServerUnaryCall<Req, Res>, cb) => {
+      const deadline = deadlineOf(call);
+      inServerSpan(method, call.metadata, async () =>
+        fn(call.request, await this.context(call.metadata, deadline)),
+      ).then(
+        (res) => cb(null, res),
+        (err) => {
+          if (!(err instanceof LinkflowError))
+            this.o.log.error("request failed", { method, error: (err as Error)?.name });
+          cb(apiError(err));
+        },
+      );
+    };
+  }
+
+  /**
+   * A mutating call with an `idempotency_key`: validated, then run once per
+   * (business, key); the stored response answers retries.
+   */
+  mutation<Req extends { idempotencyKey: string }, Res>(
+    method: string,
+    codec: ResponseCodec<Res>,
+    fn: (req: Req, ctx: CallContext) => Promise<Res>,
+  ): handleUnaryCall<Req, Res> {
+    return this.unary<Req, Res>(method, async (req, ctx) => {
+      const key = req.idempotencyKey ?? "";
+      if (key !== "" && !IDEMPOTENCY_KEY.test(key)) {
+        throw new ValidationError([
+          { field: "idempotency_key", description: "must be 6 to 255 printable characters" },
+        ]);
+      }
+      if (!key || !this.o.sql) return fn(req, ctx);
+      const { idempotencyKey: _, ...request } = req;
+      return idempotent(
+        this.o.sql,
+        { schema: "workflows", businessId: ctx.tenant.businessId, key, method, request, codec },
+        () => fn(req, ctx),
+      );
+    });
+  }
+
+  /** A server-streaming call: `fn` writes to the call and resolves when the stream should end. */
+  stream<Req, Res>(
+    method: string,
+    fn: (call: ServerWritableStream<Req, Res>, ctx: CallContext) => Promise<void>,
+  ): (call: ServerWritableStream<Req, Res>) => void {
+    return (call) => {
+      const deadline = deadlineOf(call);
+      inServerSpan(method, call.metadata, async () =>
+        fn(call, await this.context(call.metadata, deadline)),
+      ).then(
+        () => {
+          if (!call.cancelled) call.end();
+        },
+        (err) => {
+          if (call.cancelled) return;
+          if (!(err instanceof LinkflowError))
+            this.o.log.error("request failed", { method, error: (err as Error)?.name });
+          call.emit("error", apiError(err));
+        },
+      );
+    };
+  }
+}
+
+/** Prefixes the caller's key for an internal service, so its own deduplication backs ours. */
+export function internalKey(method: string, key: string): string {
+  return key
+    ? `api_${createHash("sha256").update(`${method}\0${key}`).digest("base64url").slice(0, 32)}`
+    : "";
+}
