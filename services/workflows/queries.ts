@@ -209,7 +209,7 @@ export class WorkflowQueries {
   }
 
   async #refreshActive(scope: string[]): Promise<void> {
-    const staleMs = this.opts.staleMs ?? 500;
+    const staleMs = this.opts.staleMs ?? 0;
     const rows = await this.sql<{ id: string }[]>`
       select id from workflows.workflows
        where business_id = any(${scope}) and not final

@@ -1,0 +1,319 @@
+import { type ClientReadableStream, Metadata, status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CreateWorkflowRequest, type WatchWorkflowResponse, WorkflowStatus } from "../../proto/index.ts";
+import { call, readErrorCode, readFieldViolations } from "../../services/grpc/index.ts";
+import { type ApiHarness, startApi } from "./harness.ts";
+
+let api: ApiHarness;
+beforeAll(async () => {
+  api = await startApi();
+});
+afterAll(async () => {
+  await api?.stop();
+});
+
+const asA = () => ({ metadata: api.auth(api.a.apiKey) });
+const asB = () => ({ metadata: api.auth(api.b.apiKey) });
+
+async function failure(p: Promise<unknown>): Promise<{ code: number; fields: string[]; reason?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    return {
+      code: (err as { code: number }).code,
+      fields: readFieldViolations(err).map((v) => v.field),
+      reason: readErrorCode(err),
+    };
+  }
+  throw new Error("expected the call to fail");
+}
+
+function createReq(over: Partial<CreateWorkflowRequest>): CreateWorkflowRequest {
+  return {
+    templateName: "welcome",
+    templateVersion: 0,
+    inputs: {},
+    customerPhone: "",
+    customerEmail: "",
+    customerId: "",
+    channel: 0,
+    externalId: "",
+    memo: "",
+    idempotencyKey: "",
+    ...over,
+  };
+}
+
+const list = {
+  pageSize: 0,
+  pageToken: "",
+  statuses: [] as WorkflowStatus[],
+  customerId: "",
+  externalId: "",
+  templateName: "",
+};
+const search = { ...list, templateVersion: 0, query: "" };
+
+/** Collects a watch stream until it ends or fails. */
+function collect(stream: ClientReadableStream<WatchWorkflowResponse>) {
+  const got: WatchWorkflowResponse[] = [];
+  const done = new Promise<{ code: number }>((resolve) => {
+    stream.on("data", (m: WatchWorkflowResponse) => got.push(m));
+    stream.on("error", (e: { code: number }) => resolve({ code: e.code }));
+    stream.on("end", () => resolve({ code: status.OK }));
+  });
+  return { got, done };
+}
+
+describe("WorkflowService: list, search, watch", () => {
+  const ids: string[] = [];
+  let otherTenantId = "";
+
+  beforeAll(async () => {
+    const made = [
+      createReq({ customerPhone: "+14155550101", externalId: "emp-1" }),
+      createReq({ customerPhone: "+14155550102", externalId: "emp-2" }),
+      createReq({
+        templateName: "terms_only",
+        customerEmail: "grace.hopper@example.com",
+        externalId: "emp-3",
+      }),
+    ];
+    for (const r of made) {
+      const { workflow } = await call(api.workflows, "createWorkflow", r, asA());
+      ids.push(workflow!.id);
+    }
+    const b = await call(
+      api.workflows,
+      "createWorkflow",
+      createReq({ customerPhone: "+14155550101" }),
+      asB(),
+    );
+    otherTenantId = b.workflow!.id;
+  });
+
+  it("lists the tenant's workflows newest first, page by page", async () => {
+    const all = await call(api.workflows, "listWorkflows", list, asA());
+    expect(all.workflows.map((w) => w.id)).toEqual([...ids].reverse());
+    expect(all.nextPageToken).toBe("");
+
+    const p1 = await call(api.workflows, "listWorkflows", { ...list, pageSize: 2 }, asA());
+    expect(p1.workflows.map((w) => w.id)).toEqual([ids[2], ids[1]]);
+    expect(p1.nextPageToken).not.toBe("");
+    const p2 = await call(
+      api.workflows,
+      "listWorkflows",
+      { ...list, pageSize: 2, pageToken: p1.nextPageToken },
+      asA(),
+    );
+    expect(p2.workflows.map((w) => w.id)).toEqual([ids[0]]);
+    expect(p2.nextPageToken).toBe("");
+
+    // A token belongs to its listing: other filters refuse it.
+    const f = await failure(
+      call(
+        api.workflows,
+        "listWorkflows",
+        { ...list, pageSize: 2, pageToken: p1.nextPageToken, templateName: "welcome" },
+        asA(),
+      ),
+    );
+    expect(f).toMatchObject({ code: status.INVALID_ARGUMENT, fields: ["page_token"] });
+  });
+
+  it("filters by status (kept current from the actors), template and external id", async () => {
+    await call(
+      api.workflows,
+      "cancelWorkflow",
+      { workflowId: ids[1]!, reason: "hired elsewhere", idempotencyKey: "" },
+      asA(),
+    );
+    const cancelled = await call(
+      api.workflows,
+      "listWorkflows",
+      { ...list, statuses: [WorkflowStatus.WORKFLOW_STATUS_CANCELLED] },
+      asA(),
+    );
+    expect(cancelled.workflows.map((w) => w.id)).toEqual([ids[1]]);
+    expect(cancelled.workflows[0]?.status).toBe(WorkflowStatus.WORKFLOW_STATUS_CANCELLED);
+
+    const terms = await call(api.workflows, "listWorkflows", { ...list, templateName: "terms_only" }, asA());
+    expect(terms.workflows.map((w) => w.id)).toEqual([ids[2]]);
+    const byExt = await call(api.workflows, "listWorkflows", { ...list, externalId: "emp-1" }, asA());
+    expect(byExt.workflows.map((w) => w.id)).toEqual([ids[0]]);
+  });
+
+  it("searches by phone, email, id and external id, within a created range", async () => {
+    const q = async (query: string, extra: Partial<typeof search> = {}) =>
+      (await call(api.workflows, "searchWorkflows", { ...search, query, ...extra }, asA())).workflows.map(
+        (w) => w.id,
+      );
+    expect(await q("5550102")).toEqual([ids[1]]);
+    expect(await q("+14155550101")).toEqual([ids[0]]);
+    expect(await q("GRACE.hopper")).toEqual([ids[2]]);
+    expect(await q(ids[0]!)).toEqual([ids[0]]);
+    expect(await q("emp-3")).toEqual([ids[2]]);
+    expect(await q("EMP-2 14155550102")).toEqual([ids[1]]);
+    expect(await q("emp-2 grace")).toEqual([]);
+    expect(await q("nobody-here")).toEqual([]);
+    expect(await q("", { createdAfter: new Date(Date.now() + 60_000) })).toEqual([]);
+    expect(
+      await q("", {
+        createdAfter: new Date(Date.now() - 600_000),
+        createdBefore: new Date(Date.now() + 60_000),
+      }),
+    ).toHaveLength(3);
+    expect(await q("", { templateName: "welcome", templateVersion: 1 })).toEqual([ids[1], ids[0]]);
+  });
+
+  it("never shows another tenant's workflows", async () => {
+    const b = await call(api.workflows, "listWorkflows", list, asB());
+    expect(b.workflows.map((w) => w.id)).toEqual([otherTenantId]);
+    const s = await call(api.workflows, "searchWorkflows", { ...search, query: "5550102" }, asB());
+    expect(s.workflows).toEqual([]);
+  });
+
+  it("rejects bad list input on every field", async () => {
+    const cases: Array<[() => Promise<unknown>, string]> = [
+      [() => call(api.workflows, "listWorkflows", { ...list, pageSize: 501 }, asA()), "page_size"],
+      [() => call(api.workflows, "listWorkflows", { ...list, pageSize: -1 }, asA()), "page_size"],
+      [() => call(api.workflows, "listWorkflows", { ...list, pageToken: "garbage" }, asA()), "page_token"],
+      [
+        () => call(api.workflows, "listWorkflows", { ...list, statuses: [99 as WorkflowStatus] }, asA()),
+        "statuses",
+      ],
+      [() => call(api.workflows, "listWorkflows", { ...list, customerId: "nope" }, asA()), "customer_id"],
+      [
+        () => call(api.workflows, "listWorkflows", { ...list, externalId: "x".repeat(256) }, asA()),
+        "external_id",
+      ],
+      [
+        () => call(api.workflows, "listWorkflows", { ...list, templateName: "x".repeat(101) }, asA()),
+        "template_name",
+      ],
+      [
+        () => call(api.workflows, "searchWorkflows", { ...search, templateVersion: 2 }, asA()),
+        "template_version",
+      ],
+      [
+        () =>
+          call(
+            api.workflows,
+            "searchWorkflows",
+            { ...search, templateName: "welcome", templateVersion: -1 },
+            asA(),
+          ),
+        "template_version",
+      ],
+      [
+        () =>
+          call(
+            api.workflows,
+            "searchWorkflows",
+            { ...search, createdAfter: new Date(2000), createdBefore: new Date(1000) },
+            asA(),
+          ),
+        "created_before",
+      ],
+      [() => call(api.workflows, "searchWorkflows", { ...search, query: "q".repeat(201) }, asA()), "query"],
+    ];
+    for (const [p, field] of cases) {
+      const f = await failure(p());
+      expect(f.code, field).toBe(status.INVALID_ARGUMENT);
+      expect(f.fields, field).toContain(field);
+    }
+  });
+
+  it("idempotency keys on workflow mutations: a replay answers the same, another request with the key is refused", async () => {
+    const req = { workflowId: ids[0]!, reason: "duplicate", idempotencyKey: "cancel-emp-1-xyz" };
+    const first = await call(api.workflows, "cancelWorkflow", req, asA());
+    const replay = await call(api.workflows, "cancelWorkflow", req, asA());
+    expect(replay.workflow?.status).toBe(WorkflowStatus.WORKFLOW_STATUS_CANCELLED);
+    expect(replay).toEqual(first);
+    expect(
+      await failure(call(api.workflows, "cancelWorkflow", { ...req, reason: "other" }, asA())),
+    ).toMatchObject({
+      code: status.FAILED_PRECONDITION,
+      reason: "idempotency_key_reused",
+    });
+  });
+
+  it("watches a workflow: replays its events, streams new ones and ends when it ends", async () => {
+    const { workflow } = await call(
+      api.workflows,
+      "createWorkflow",
+      createReq({ customerPhone: "+14155550109" }),
+      asA(),
+    );
+    const id = workflow!.id;
+    const w = collect(
+      api.workflows.watchWorkflow({ workflowId: id, afterSequence: 0 }, api.auth(api.a.apiKey)),
+    );
+    await expect.poll(() => w.got.map((m) => m.event?.type)).toContain("link.sent");
+    await call(api.workflows, "cancelWorkflow", { workflowId: id, reason: "", idempotencyKey: "" }, asA());
+    expect(await w.done).toEqual({ code: status.OK });
+    const types = w.got.map((m) => m.event?.type);
+    expect(types[0]).toBe("workflow.created");
+    expect(types.at(-1)).toBe("workflow.cancelled");
+    expect(w.got.at(-1)?.workflow?.status).toBe(WorkflowStatus.WORKFLOW_STATUS_CANCELLED);
+    const seqs = w.got.map((m) => m.event!.sequence);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+
+    // Resuming after a sequence replays only what came later, then ends (the workflow is over).
+    const last = seqs.at(-1)!;
+    const again = collect(
+      api.workflows.watchWorkflow({ workflowId: id, afterSequence: seqs[0]! }, api.auth(api.a.apiKey)),
+    );
+    expect(await again.done).toEqual({ code: status.OK });
+    expect(again.got.map((m) => m.event!.sequence)).toEqual(seqs.slice(1));
+    expect(again.got.at(-1)?.event?.sequence).toBe(last);
+  });
+
+  it("watch: another tenant's workflow is NOT_FOUND; bad input is INVALID_ARGUMENT; deadlines and cancel end it", async () => {
+    const nf = collect(
+      api.workflows.watchWorkflow({ workflowId: otherTenantId, afterSequence: 0 }, api.auth(api.a.apiKey)),
+    );
+    expect(await nf.done).toEqual({ code: status.NOT_FOUND });
+    const bad = collect(
+      api.workflows.watchWorkflow({ workflowId: "wf_nope", afterSequence: 0 }, api.auth(api.a.apiKey)),
+    );
+    expect(await bad.done).toEqual({ code: status.INVALID_ARGUMENT });
+    const neg = collect(
+      api.workflows.watchWorkflow({ workflowId: ids[2]!, afterSequence: -1 }, api.auth(api.a.apiKey)),
+    );
+    expect(await neg.done).toEqual({ code: status.INVALID_ARGUMENT });
+    const unauth = collect(
+      api.workflows.watchWorkflow({ workflowId: ids[2]!, afterSequence: 0 }, new Metadata()),
+    );
+    expect(await unauth.done).toEqual({ code: status.UNAUTHENTICATED });
+
+    // ids[2] is still active: the watch runs until the deadline ...
+    const timed = collect(
+      api.workflows.watchWorkflow({ workflowId: ids[2]!, afterSequence: 0 }, api.auth(api.a.apiKey), {
+        deadline: Date.now() + 800,
+      }),
+    );
+    expect(await timed.done).toEqual({ code: status.DEADLINE_EXCEEDED });
+    expect(timed.got.map((m) => m.event?.type)).toContain("workflow.created");
+    // ... or until the client cancels it.
+    const stream = api.workflows.watchWorkflow(
+      { workflowId: ids[2]!, afterSequence: 0 },
+      api.auth(api.a.apiKey),
+    );
+    const cancelled = collect(stream);
+    await expect.poll(() => cancelled.got.length).toBeGreaterThan(0);
+    stream.cancel();
+    expect(await cancelled.done).toEqual({ code: status.CANCELLED });
+  });
+
+  it("honours the caller's deadline on unary calls", async () => {
+    const f = await failure(
+      new Promise((resolve, reject) =>
+        api.workflows.listWorkflows(list, api.auth(api.a.apiKey), { deadline: Date.now() - 1 }, (err, res) =>
+          err ? reject(err) : resolve(res),
+        ),
+      ),
+    );
+    expect(f.code).toBe(status.DEADLINE_EXCEEDED);
+  });
+});
