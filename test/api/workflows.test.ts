@@ -52,7 +52,7 @@ const list = {
   externalId: "",
   templateName: "",
 };
-const search = { ...list, templateVersion: 0, query: "" };
+const search: SearchWorkflowsRequest = { ...list, templateVersion: 0, query: "" };
 
 /** Collects a watch stream until it ends or fails. */
 function collect(stream: ClientReadableStream<WatchWorkflowResponse>) {
@@ -144,7 +144,7 @@ describe("WorkflowService: list, search, watch", () => {
   });
 
   it("searches by phone, email, id and external id, within a created range", async () => {
-    const q = async (query: string, extra: Partial<typeof search> = {}) =>
+    const q = async (query: string, extra: Partial<SearchWorkflowsRequest> = {}) =>
       (await call(api.workflows, "searchWorkflows", { ...search, query, ...extra }, asA())).workflows.map(
         (w) => w.id,
       );
