@@ -1,6 +1,11 @@
 import { type ClientReadableStream, Metadata, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CreateWorkflowRequest, type WatchWorkflowResponse, WorkflowStatus } from "../../proto/index.ts";
+import {
+  type CreateWorkflowRequest,
+  type SearchWorkflowsRequest,
+  type WatchWorkflowResponse,
+  WorkflowStatus,
+} from "../../proto/index.ts";
 import { call, readErrorCode, readFieldViolations } from "../../services/grpc/index.ts";
 import { type ApiHarness, startApi } from "./harness.ts";
 
