@@ -555,6 +555,11 @@ export class RuntimeNode {
     };
   }
 
+  /** Passivates the actors idle for at least `idleMs` (0: every idle actor); returns how many. */
+  passivate(idleMs = 0): number {
+    return this.#host.passivate(idleMs);
+  }
+
   /** True when this node currently holds the lease of the actor's shard. */
   owns(actorId: string): boolean {
     return this.#held.has(shardOf(actorId, this.shardCount));
