@@ -142,7 +142,12 @@ export class Rpc {
    */
   mutation<Req extends { idempotencyKey: string }, Res>(
     method: string,
-    codec: ResponseCodec<Res>,
+    /**
+     * Stores the response for replays. `null` when the response holds a secret
+     * or PII: then the key only travels on to the internal service (as
+     * `internalKey`), which deduplicates on it.
+     */
+    codec: ResponseCodec<Res> | null,
     fn: (req: Req, ctx: CallContext) => Promise<Res>,
   ): handleUnaryCall<Req, Res> {
     return this.unary<Req, Res>(method, async (req, ctx) => {
@@ -152,7 +157,7 @@ export class Rpc {
           { field: "idempotency_key", description: "must be 6 to 255 printable characters" },
         ]);
       }
-      if (!key || !this.o.sql) return fn(req, ctx);
+      if (!key || !this.o.sql || !codec) return fn(req, ctx);
       const { idempotencyKey: _, ...request } = req;
       return idempotent(
         this.o.sql,

@@ -3,18 +3,31 @@ import { HealthImplementation } from "grpc-health-check";
 import { createLogger, type Logger, type Sql } from "../../core/index.ts";
 import {
   type AccountsServiceClient,
+  BusinessServiceService,
+  CustomerServiceService,
+  FinancialAccountServiceService,
   type NotificationsServiceClient,
   TemplateServiceService,
+  TransactionServiceService,
   type TransactionsServiceClient,
+  WebhookServiceService,
   WorkflowServiceService,
 } from "../../proto/index.ts";
 import type { RuntimeNode } from "../../runtime/index.ts";
 import type { TemplateStore, Workflows } from "../../services/workflows/index.ts";
 import { TemplateQueries, WorkflowQueries } from "../../services/workflows/queries.ts";
+import {
+  customerServiceImpl,
+  financialAccountServiceImpl,
+  transactionServiceImpl,
+} from "./account-services.ts";
 import { ApiKeyAuthenticator, type ChildBusinesses } from "./auth.ts";
+import { businessServiceImpl } from "./business-service.ts";
 import { MemoryRateLimiter, type RateLimiter } from "./rate-limit.ts";
+import { addReflection } from "./reflection.ts";
 import { Rpc } from "./rpc.ts";
 import { templateServiceImpl } from "./template-service.ts";
+import { webhookServiceImpl } from "./webhook-service.ts";
 import { workflowServiceImpl } from "./workflow-service.ts";
 
 export interface ApiDeps {
@@ -34,6 +47,8 @@ export interface ApiDeps {
   rateLimiter?: RateLimiter | false;
   /** The child businesses of a business (parent keys see and act for them); default: none. */
   childBusinesses?: ChildBusinesses;
+  /** gRPC server reflection for the public services (grpcurl); default on. */
+  reflection?: boolean;
 }
 
 /** The health service of the public API; set NOT_SERVING while draining. */
@@ -42,8 +57,9 @@ export interface ApiHealth {
 }
 
 /**
- * Adds the public API (linkflow.v1 WorkflowService, TemplateService, ...) and
- * grpc.health.v1 to a gRPC server. Returns the health handle so shutdown can
+ * Adds the public API (linkflow.v1 Workflow, Template, Business, Webhook,
+ * Customer, FinancialAccount and Transaction services), grpc.health.v1 and
+ * server reflection to a gRPC server. Returns the health handle so shutdown can
  * flip it first.
  */
 export function addPublicApi(server: Server, deps: ApiDeps): ApiHealth {
@@ -80,6 +96,25 @@ export function addPublicApi(server: Server, deps: ApiDeps): ApiHealth {
       ),
     );
   }
+  const { accounts, notifications, transactions } = deps;
+  add("linkflow.v1.BusinessService", () =>
+    server.addService(BusinessServiceService, businessServiceImpl({ rpc, accounts, auth })),
+  );
+  add("linkflow.v1.WebhookService", () =>
+    server.addService(WebhookServiceService, webhookServiceImpl({ rpc, notifications })),
+  );
+  add("linkflow.v1.CustomerService", () =>
+    server.addService(CustomerServiceService, customerServiceImpl({ rpc, accounts })),
+  );
+  add("linkflow.v1.FinancialAccountService", () =>
+    server.addService(FinancialAccountServiceService, financialAccountServiceImpl({ rpc, accounts })),
+  );
+  if (transactions) {
+    add("linkflow.v1.TransactionService", () =>
+      server.addService(TransactionServiceService, transactionServiceImpl({ rpc, transactions })),
+    );
+  }
+  if (deps.reflection !== false) addReflection(server, services);
   const health = new HealthImplementation(
     Object.fromEntries([["", "SERVING"], ...services.map((s) => [s, "SERVING"])]),
   );
