@@ -290,6 +290,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       linkSecret: cfg.linkSecret,
       publicBaseUrl,
       clock,
+      accounts: accountsClient,
     });
     const store = createEphemeralStore(cfg.redisUrl);
     closers.push(() => store.close());

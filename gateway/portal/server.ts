@@ -198,6 +198,21 @@ export function createPortal(
             }
           }
           if (!(err instanceof LinkflowError) || err.retryable || err.grpcStatus === 13) throw err;
+          if (!["step_not_current", "workflow_not_active", "step_in_progress"].includes(err.code)) {
+            // A refusal the customer can act on (e.g. an account that cannot be used): say so on the step.
+            log.warn("step refused", { code: err.code, step: stepId });
+            const s = await o.workflows.stateForCustomer(workflowId);
+            const step = s.program?.steps.find((x) => x.id === stepId);
+            if (step) {
+              const { account_number: _a, card_number: _c, ...echo } = data;
+              send(
+                res,
+                422,
+                stepPage(s, step, action, csrf, echo, [{ field: "step", description: err.message }]),
+              );
+              return true;
+            }
+          }
           // step_not_current, workflow_not_active and the like: show where the workflow is now.
         }
         res.writeHead(303, { location: action, ...SECURITY_HEADERS });

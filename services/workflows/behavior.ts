@@ -319,7 +319,8 @@ function activityFor(
           ...base,
           documents: a.documents.map((d) => ({
             id: d.id,
-            version: d.version ?? "",
+            // Documents declared without a version are recorded as "current".
+            version: d.version ?? "current",
             contentHash: documentHash(d),
             scope: authorizations.has(d.id) ? "ach_debit_authorization" : "workflow",
           })),
