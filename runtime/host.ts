@@ -2,7 +2,7 @@ import { type Clock, LinkflowError, type Logger } from "../core/index.ts";
 import { type ActorBehavior, type CommandEnvelope, isEffectResult } from "./actor.ts";
 import type { GroupCommitter } from "./committer.ts";
 import { BackpressureError, JournalUnavailableError, ShardNotOwnedError } from "./errors.ts";
-import type { Journal, TurnWrite } from "./journal.ts";
+import { type Journal, REPLY_MEMORY, type TurnWrite } from "./journal.ts";
 
 interface ActiveActor {
   id: string;
@@ -12,6 +12,8 @@ interface ActiveActor {
   seq: number;
   effectSeq: number;
   replies: Map<string, unknown>;
+  /** True while `replies` holds every command the actor ever applied. */
+  repliesComplete: boolean;
   sinceSnapshot: number;
   tail: Promise<unknown>;
   queued: number;
@@ -117,6 +119,7 @@ export class ActorHost {
       seq: -1,
       effectSeq: 0,
       replies: new Map(),
+      repliesComplete: false,
       sinceSnapshot: 0,
       tail: Promise.resolve(),
       queued: 0,
@@ -135,6 +138,7 @@ export class ActorHost {
     a.seq = loaded.seq;
     a.effectSeq = loaded.effectSeq;
     a.replies = loaded.replies;
+    a.repliesComplete = loaded.replies.size < REPLY_MEMORY && loaded.replies.size <= this.o.replyMemory;
     a.sinceSnapshot = loaded.events.length;
     a.shard = this.o.shardOf(a.id);
     this.activations++;
@@ -211,6 +215,7 @@ export class ActorHost {
       firedTimer: meta.firedTimer,
       consumedEffect,
       snapshot: snapshotDue && decision.events.length > 0 ? { seq: newSeq, state: nextState } : undefined,
+      checkDuplicate: !a.repliesComplete,
     };
     const outcome = await this.#commit(a, write);
     if (outcome === "duplicate") {
@@ -227,6 +232,7 @@ export class ActorHost {
     if (a.replies.size > this.o.replyMemory) {
       const oldest = a.replies.keys().next().value;
       if (oldest !== undefined) a.replies.delete(oldest);
+      a.repliesComplete = false;
     }
     if (effects.length > 0) {
       this.o.onEffects(effects.map((e) => ({ actorId: a.id, seq: e.seq, type: e.type, payload: e.payload })));
