@@ -4,7 +4,6 @@ import { status } from "@grpc/grpc-js";
 import { type FieldViolation, LinkflowError, ValidationError } from "../../core/index.ts";
 import {
   CancelWorkflowResponse,
-  CreateWorkflowResponse,
   ExtendExpiryResponse,
   type NotificationsServiceClient,
   ResendLinkResponse,
@@ -160,7 +159,8 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
   };
 
   return {
-    createWorkflow: rpc.mutation("CreateWorkflow", CreateWorkflowResponse, async (req, { tenant }) => {
+    // Workflows.create deduplicates on the key itself; the response holds the customer's link, so it is not stored here.
+    createWorkflow: rpc.mutation("CreateWorkflow", null, async (req, { tenant }) => {
       const { workflow, linkUrl } = await workflows.create(tenant, {
         templateName: req.templateName,
         templateVersion: req.templateVersion,

@@ -230,6 +230,25 @@ describe("WorkflowService: list, search, watch", () => {
   });
 
   it("idempotency keys on workflow mutations: a replay answers the same, another request with the key is refused", async () => {
+    const create = createReq({ customerPhone: "+14155550150", idempotencyKey: "create-150-abcdef" });
+    const made = await call(api.workflows, "createWorkflow", create, asA());
+    expect((await call(api.workflows, "createWorkflow", create, asA())).workflow?.id).toBe(made.workflow?.id);
+    expect(
+      (await failure(call(api.workflows, "createWorkflow", { ...create, memo: "other" }, asA()))).reason,
+    ).toBe("idempotency_key_reused");
+    expect(
+      await failure(call(api.workflows, "createWorkflow", { ...create, idempotencyKey: "k" }, asA())),
+    ).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      fields: ["idempotency_key"],
+    });
+    await call(
+      api.workflows,
+      "cancelWorkflow",
+      { workflowId: made.workflow!.id, reason: "", idempotencyKey: "" },
+      asA(),
+    );
+
     const req = { workflowId: ids[0]!, reason: "duplicate", idempotencyKey: "cancel-emp-1-xyz" };
     const first = await call(api.workflows, "cancelWorkflow", req, asA());
     const replay = await call(api.workflows, "cancelWorkflow", req, asA());
