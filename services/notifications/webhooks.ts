@@ -197,7 +197,9 @@ export class WebhookDispatcher {
       data: d.payload,
     });
     const started = Date.now();
-    const t = Math.floor(this.#clock.now() / 1000);
+    // The signature's timestamp guards the transport against replays, so it is wall-clock time,
+    // not the injected business clock (which tests move by days).
+    const t = Math.floor(Date.now() / 1000);
     let code = 0;
     let error = "";
     try {
