@@ -6,6 +6,8 @@ import {
   CancelWorkflowResponse,
   ExtendExpiryResponse,
   type NotificationsServiceClient,
+  notificationOriginToJSON,
+  notificationStatusToJSON,
   ResendLinkResponse,
   type WorkflowServiceServer,
   WorkflowStatus,
@@ -249,10 +251,10 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
         notifications: notifications.map((n) => ({
           serial: n.serial,
           channel: channelOf([n.channel === 2 ? "email" : "sms"]),
-          origin: String(n.origin),
+          origin: notificationOriginToJSON(n.origin).replace(/^NOTIFICATION_ORIGIN_/, ""),
           sentBy: n.sentBy,
           sentAt: n.sentAt,
-          status: String(n.status),
+          status: notificationStatusToJSON(n.status).replace(/^NOTIFICATION_STATUS_/, ""),
         })),
       };
     }),

@@ -9,6 +9,7 @@ import { createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 import { credentials, type Interceptor, Server, ServerCredentials } from "@grpc/grpc-js";
 import { SpanKind } from "@opentelemetry/api";
+import { Redis } from "ioredis";
 import {
   connect,
   createEphemeralStore,
@@ -55,7 +56,7 @@ import {
   workflowEffects,
   workflowsMigrations,
 } from "../../services/workflows/index.ts";
-import { addPublicApi } from "../api/index.ts";
+import { addPublicApi, type RateLimiter, RedisRateLimiter } from "../api/index.ts";
 import { createPortal } from "../portal/index.ts";
 import type { NodeConfig } from "./config.ts";
 import { renderOutbox } from "./outbox-page.ts";
@@ -336,10 +337,23 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
 
     // Public gRPC API last: intake opens only when everything behind it runs.
     const grpc = new Server();
+    let rateLimiter: RateLimiter | undefined;
+    if (cfg.redisUrl) {
+      const redis = new Redis(cfg.redisUrl, { maxRetriesPerRequest: 2 });
+      closers.push(async () => {
+        await redis.quit().catch(() => redis.disconnect());
+      });
+      rateLimiter = new RedisRateLimiter(redis);
+    }
     const health = addPublicApi(grpc, {
       workflows,
       accounts: accountsClient,
       notifications: notificationsClient,
+      transactions: transactionsClient,
+      sql,
+      runtime,
+      templates,
+      rateLimiter,
       log: log.child({ component: "api" }),
     });
     const grpcPort = await new Promise<number>((resolve, reject) =>

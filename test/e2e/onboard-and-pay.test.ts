@@ -210,7 +210,7 @@ describe("onboard and pay, through the customer page in Chromium", () => {
       .locator('input[name="_csrf"]')
       .first()
       .evaluate((el) => {
-        (el as HTMLInputElement).value = "forged";
+        (el as unknown as { value: string }).value = "forged";
       });
     await c.fill({ "First name": "Eve", "Last name": "Forger", Email: "eve@example.com" });
     await c.continue();
