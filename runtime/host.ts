@@ -252,7 +252,16 @@ export class ActorHost {
       // journal before the next turn in this mailbox. The actor stays in the
       // map so that its mailbox keeps one turn at a time.
       this.#discard(a);
-      throw err instanceof LinkflowError ? err : new JournalUnavailableError(err);
+      if (err instanceof LinkflowError) throw err;
+      // Postgres refused the data itself (e.g. a NUL character in JSON): retrying cannot help.
+      const pgCode = (err as { code?: unknown }).code;
+      if (typeof pgCode === "string" && /^(22|23)/.test(pgCode)) {
+        throw new LinkflowError("journal_rejected", "the journal refused the turn's data", {
+          grpcStatus: 13,
+          cause: err,
+        });
+      }
+      throw new JournalUnavailableError(err);
     }
   }
 
