@@ -68,7 +68,7 @@ export function createPortal(
   const log = o.log ?? createLogger({ component: "portal" });
   const secure = o.secureCookies ?? false;
   const verification = new Verification(o.store);
-  const limits = o.rateLimits ?? { perIp: 120, perLink: 300 };
+  const limits = o.rateLimits ?? { perIp: 600, perLink: 300 };
 
   /** Sends a fresh code (when allowed) and returns the notice to show. */
   const sendNewCode = async (s: WorkflowState, sid: string): Promise<string> => {

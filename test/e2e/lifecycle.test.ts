@@ -65,10 +65,21 @@ async function history(id: string) {
 async function completeOnboarding(c: HttpCustomer, account: string) {
   await c.verify();
   await c.waitFor("Confirm your details");
-  await c.submit({ first_name: "Mary", last_name: "Jackson", email: "mary@example.com", decision: "approve" });
+  await c.submit({
+    first_name: "Mary",
+    last_name: "Jackson",
+    email: "mary@example.com",
+    decision: "approve",
+  });
   await c.waitFor("Where should we send the money?");
   expect(
-    await c.submit({ kind: "bank_account", routing_number: "011000015", account_number: account, account_type: "checking", name_on_account: "Mary Jackson" }),
+    await c.submit({
+      kind: "bank_account",
+      routing_number: "011000015",
+      account_number: account,
+      account_type: "checking",
+      name_on_account: "Mary Jackson",
+    }),
   ).toBe("Terms");
   await c.submit({ accept_0: "on", accept_1: "on", decision: "approve" });
   await c.waitFor("Review your payment");
@@ -78,7 +89,9 @@ async function completeOnboarding(c: HttpCustomer, account: string) {
 describe("workflow life cycle on three nodes over NATS", () => {
   it("sends reminders on schedule, then expires with a final notice and tells the business", async () => {
     const phone = "+14155552001";
-    const { id, customer } = await create("onboard_and_pay", phone, "expire-1", { inputs: { amount: "20.00 USD" } });
+    const { id, customer } = await create("onboard_and_pay", phone, "expire-1", {
+      inputs: { amount: "20.00 USD" },
+    });
     await advance(2 * DAY + 1000);
     await expect.poll(() => smsTo(phone).filter((m) => m.body.startsWith("Reminder")).length).toBe(1);
     await advance(2 * DAY);
@@ -91,12 +104,19 @@ describe("workflow life cycle on three nodes over NATS", () => {
     await expect.poll(() => smsTo(phone).some((m) => m.body.includes("has expired"))).toBe(true);
     expect(smsTo(phone).filter((m) => m.body.startsWith("Reminder"))).toHaveLength(3);
     const hook = await stack.webhooks.waitForDelivery(
-      (d) => (d.json as { type: string; data: { workflow_id: string } }).type === "workflow.expired" &&
+      (d) =>
+        (d.json as { type: string; data: { workflow_id: string } }).type === "workflow.expired" &&
         (d.json as { data: { workflow_id: string } }).data.workflow_id === id,
     );
     expect(hook.verified).toBe(true);
     const h = await history(id);
-    expect(h.notifications.map((n) => n.origin)).toEqual(["INITIAL", "REMINDER", "REMINDER", "REMINDER", "EXPIRY"]);
+    expect(h.notifications.map((n) => n.origin)).toEqual([
+      "INITIAL",
+      "REMINDER",
+      "REMINDER",
+      "REMINDER",
+      "EXPIRY",
+    ]);
     expect(await customer.open()).toBe("This link has expired");
     // Nothing more happens after expiry.
     await advance(10 * DAY);
@@ -117,7 +137,12 @@ describe("workflow life cycle on three nodes over NATS", () => {
     await advance(2 * DAY); // past the original expiry
     expect((await get(id)).status).not.toBe(WorkflowStatus.WORKFLOW_STATUS_EXPIRED);
 
-    await call(stack.api, "resendLink", { workflowId: id, channel: 0, idempotencyKey: "resend-1" }, { metadata: stack.auth() });
+    await call(
+      stack.api,
+      "resendLink",
+      { workflowId: id, channel: 0, idempotencyKey: "resend-1" },
+      { metadata: stack.auth() },
+    );
     await expect.poll(async () => (await history(id)).notifications.map((n) => n.origin)).toContain("MANUAL");
 
     await customer.open();
@@ -135,7 +160,12 @@ describe("workflow life cycle on three nodes over NATS", () => {
     expect(cancelled.workflow!.status).toBe(WorkflowStatus.WORKFLOW_STATUS_CANCELLED);
     expect(await other.customer.open()).toBe("This request was cancelled");
     await expect(
-      call(stack.api, "cancelWorkflow", { workflowId: other.id, reason: "", idempotencyKey: "cancel-1-b" }, { metadata: stack.auth() }),
+      call(
+        stack.api,
+        "cancelWorkflow",
+        { workflowId: other.id, reason: "", idempotencyKey: "cancel-1-b" },
+        { metadata: stack.auth() },
+      ),
     ).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
     const before = smsTo("+14155552003").length;
     await advance(8 * DAY);
@@ -148,7 +178,10 @@ describe("workflow life cycle on three nodes over NATS", () => {
     const { customer: cus } = await call(accounts, "createCustomer", {
       businessId: stack.business.businessId,
       idempotencyKey: "suspended-customer-1",
-      profile: { $case: "individual", value: { firstName: "Sus", lastName: "Pended", email: "", phone, addresses: [] } },
+      profile: {
+        $case: "individual",
+        value: { firstName: "Sus", lastName: "Pended", email: "", phone, addresses: [] },
+      },
       externalId: "",
     });
     await call(accounts, "setCustomerStatus", {
@@ -169,27 +202,35 @@ describe("workflow life cycle on three nodes over NATS", () => {
     expect(wf.failureReason).toMatch(/suspended/i);
     expect(wf.steps.find((s) => s.id === "payout")?.status).toBeDefined();
     await stack.webhooks.waitForDelivery(
-      (d) => (d.json as { type: string; data: { workflow_id: string } }).type === "workflow.failed" &&
+      (d) =>
+        (d.json as { type: string; data: { workflow_id: string } }).type === "workflow.failed" &&
         (d.json as { data: { workflow_id: string } }).data.workflow_id === id,
     );
   });
 
   it("an ACH return after completion reaches the customer by SMS, the business by webhook and the history", async () => {
     const phone = "+14155552005";
-    const { id, customer } = await create("onboard_and_pay", phone, "ach-return-1", { inputs: { amount: "42.00 USD" } });
+    const { id, customer } = await create("onboard_and_pay", phone, "ach-return-1", {
+      inputs: { amount: "42.00 USD" },
+    });
     await completeOnboarding(customer, "000123459901"); // R01 after settlement
     await customer.waitFor("All done");
     expect((await get(id)).status).toBe(WorkflowStatus.WORKFLOW_STATUS_COMPLETED);
     for (let i = 0; i < 4; i++) await advance(DAY);
-    await expect.poll(() => smsTo(phone).some((m) => m.body.includes("Your payment is returned")), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(() => smsTo(phone).some((m) => m.body.includes("Your payment is returned")), { timeout: 10_000 })
+      .toBe(true);
     const hook = await stack.webhooks.waitForDelivery(
-      (d) => (d.json as { type: string }).type === "transaction.status_changed" &&
+      (d) =>
+        (d.json as { type: string }).type === "transaction.status_changed" &&
         (d.json as { data: { workflow_id?: string; status?: string } }).data.workflow_id === id &&
         /returned/i.test(String((d.json as { data: { status?: string } }).data.status)),
     );
     expect(JSON.stringify(hook.json)).toContain("R01");
     const h = await history(id);
-    const statuses = h.events.filter((e) => e.type === "transaction.status_changed").map((e) => JSON.parse(e.dataJson).status);
+    const statuses = h.events
+      .filter((e) => e.type === "transaction.status_changed")
+      .map((e) => JSON.parse(e.dataJson).status);
     expect(statuses).toEqual(expect.arrayContaining(["processing", "settled", "returned"]));
     // Exactly one transaction for the workflow.
     const txns = new TransactionsServiceClient(stack.node.internalAddress, credentials.createInsecure());

@@ -16,9 +16,14 @@ export class CustomerOnPhone {
   /** Reads the newest one-time code texted to the customer. */
   async latestCode(after = 0): Promise<string> {
     const msg = await this.twilio.waitForMessage(
-      (m) => m.to === this.phone && /verification code is \d{6}/.test(m.body) && Date.parse(m.dateCreated) >= after - 1000,
+      (m) =>
+        m.to === this.phone &&
+        /verification code is \d{6}/.test(m.body) &&
+        Date.parse(m.dateCreated) >= after - 1000,
     );
-    const all = this.twilio.messages.filter((m) => m.to === this.phone && /verification code is \d{6}/.test(m.body));
+    const all = this.twilio.messages.filter(
+      (m) => m.to === this.phone && /verification code is \d{6}/.test(m.body),
+    );
     const last = all[all.length - 1] ?? msg;
     return /verification code is (\d{6})/.exec(last.body)![1]!;
   }
@@ -30,7 +35,8 @@ export class CustomerOnPhone {
   }
 
   async fill(fields: Record<string, string>): Promise<void> {
-    for (const [label, value] of Object.entries(fields)) await this.page.getByLabel(label, { exact: true }).fill(value);
+    for (const [label, value] of Object.entries(fields))
+      await this.page.getByLabel(label, { exact: true }).fill(value);
   }
 
   async continue(name = "Continue"): Promise<void> {

@@ -20,6 +20,7 @@ export class HttpCustomer {
   on(baseUrl: string): HttpCustomer {
     const c = new HttpCustomer(this.link.replace(/^https?:\/\/[^/]+/, baseUrl), this.twilio, this.phone);
     c.cookie = this.cookie;
+    c.html = this.html;
     return c;
   }
 
@@ -64,15 +65,20 @@ export class HttpCustomer {
     for (;;) {
       if ((await this.open()) === title) return;
       if (Date.now() - t0 > timeoutMs) throw new Error(`page title is "${this.title}", expected "${title}"`);
-      await new Promise((r) => setTimeout(r, 100));
+      // Like the page's own refresh, a few times a second at most (the page is rate limited per link).
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
 
   /** Passes the one-time code check with the code texted to the phone. */
   async verify(): Promise<void> {
     if ((await this.open()) !== "Enter your code") return;
-    const msg = await this.twilio!.waitForMessage((m) => m.to === this.phone && /verification code is \d{6}/.test(m.body));
-    const codes = this.twilio!.messages.filter((m) => m.to === this.phone && /verification code is \d{6}/.test(m.body));
+    const msg = await this.twilio!.waitForMessage(
+      (m) => m.to === this.phone && /verification code is \d{6}/.test(m.body),
+    );
+    const codes = this.twilio!.messages.filter(
+      (m) => m.to === this.phone && /verification code is \d{6}/.test(m.body),
+    );
     const code = /(\d{6})/.exec((codes[codes.length - 1] ?? msg).body)![1]!;
     await this.submit({ _action: "verify_code", code });
   }

@@ -1,0 +1,227 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { credentials, Metadata } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, type Sql } from "../../core/index.ts";
+import { bootstrapBusiness, loadTemplates, type NodeConfig } from "../../gateway/node/index.ts";
+import { TransactionsServiceClient, WorkflowServiceClient, WorkflowStatus } from "../../proto/index.ts";
+import { shardOf } from "../../runtime/index.ts";
+import { call } from "../../services/grpc/index.ts";
+import { TemplateStore } from "../../services/workflows/index.ts";
+import {
+  createTestDatabase,
+  startNats,
+  startRedis,
+  startTwilioServer,
+  startWebhookReceiver,
+  type TwilioServerHandle,
+} from "../infra/index.ts";
+import { HttpCustomer } from "../support/http-customer.ts";
+import { linkIn } from "../support/stack.ts";
+
+interface Proc {
+  child: ChildProcess;
+  info: {
+    nodeId: string;
+    grpcAddress: string;
+    httpAddress: string;
+    internalAddress: string;
+    publicBaseUrl: string;
+  };
+}
+
+const root = new URL("../../", import.meta.url).pathname;
+const SHARDS = 16;
+const stops: Array<() => Promise<unknown>> = [];
+let procs: Proc[] = [];
+let sql: Sql;
+let twilio: TwilioServerHandle;
+let apiKey = "";
+let businessId = "";
+
+function spawnNode(cfg: NodeConfig): Promise<Proc> {
+  const child = spawn(process.execPath, ["--import", "tsx", "test/support/node-process.ts"], {
+    cwd: root,
+    env: { ...process.env, LINKFLOW_TEST_NODE_CONFIG: JSON.stringify(cfg), LINKFLOW_LOG_LEVEL: "error" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  stops.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error(`node did not start: ${buf}`)), 30_000);
+    child.stdout?.on("data", (d) => {
+      buf += String(d);
+      const m = /READY (.*)\n/.exec(buf);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve({ child, info: JSON.parse(m[1]) });
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`node exited with ${code}: ${buf}`)));
+  });
+}
+
+beforeAll(async () => {
+  const db = await createTestDatabase();
+  stops.push(() => db.drop());
+  const nats = await startNats();
+  stops.push(() => nats.stop());
+  const redis = await startRedis();
+  stops.push(() => redis.stop());
+  twilio = await startTwilioServer();
+  stops.push(() => twilio.stop());
+  const secrets: string[] = [];
+  const hooks = await startWebhookReceiver({ secrets: () => secrets });
+  stops.push(() => hooks.stop());
+  const base: NodeConfig = {
+    databaseUrl: db.url,
+    transport: { kind: "nats", servers: nats.urls },
+    grpcAddr: "127.0.0.1:0",
+    httpAddr: "127.0.0.1:0",
+    internalAddr: "127.0.0.1:0",
+    linkSecret: randomBytes(32).toString("base64url"),
+    keyring: { currentKeyId: "k1", keys: { k1: randomBytes(32).toString("base64") } },
+    redisUrl: redis.url,
+    sms: {
+      kind: "twilio",
+      accountSid: twilio.accountSid,
+      authToken: twilio.authToken,
+      from: "+15005550006",
+      baseUrl: twilio.baseUrl,
+    },
+    email: { kind: "outbox" },
+    shardCount: SHARDS,
+    tuning: {
+      heartbeatMs: 150,
+      leaseTtlMs: 1500,
+      timerPollMs: 100,
+      effectPollMs: 100,
+      webhookPollMs: 100,
+      rails: {
+        pendingMs: 200,
+        pushToCardSettleMs: 200,
+        achSettleMs: 400,
+        achReturnMs: 400,
+        pollIntervalMs: 100,
+      },
+    },
+  };
+  // Start one node first so migrations run once, then two more.
+  procs.push(await spawnNode(base));
+  procs = [...procs, ...(await Promise.all([spawnNode(base), spawnNode(base)]))];
+  sql = connect(db.url, { max: 2 });
+  stops.push(() => sql.end());
+  await loadTemplates(new TemplateStore(sql), `${root}examples`);
+  const b = await bootstrapBusiness(procs[0]!.info.internalAddress, {
+    name: "Failover Inc",
+    webhookUrl: hooks.url,
+  });
+  secrets.push(b.webhookSecret!);
+  apiKey = b.apiKey;
+  businessId = b.businessId;
+  // Wait until the three nodes share the shards.
+  for (const t0 = Date.now(); ; ) {
+    const [row] = await sql<{ n: number }[]>`
+      select count(distinct owner)::int as n from runtime.shard_leases where expires_at > now()`;
+    if (row?.n === 3) break;
+    if (Date.now() - t0 > 15_000) throw new Error("the three nodes did not share the shards");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}, 120_000);
+
+afterAll(async () => {
+  for (const s of stops.reverse()) await s().catch(() => {});
+});
+
+describe("a node killed with SIGKILL in the middle of a workflow", () => {
+  it("the workflow completes on the survivors with exactly one customer and one transaction", async () => {
+    const md = new Metadata();
+    md.set("authorization", `Bearer ${apiKey}`);
+    const phone = "+14155553001";
+    // Create through a node that will survive; then kill the owner of the workflow's shard.
+    const api = new WorkflowServiceClient(procs[0]!.info.grpcAddress, credentials.createInsecure());
+    const { workflow } = await call(
+      api,
+      "createWorkflow",
+      {
+        templateName: "onboard_and_pay",
+        templateVersion: 0,
+        inputs: { amount: "60.00 USD" },
+        customerPhone: phone,
+        customerEmail: "",
+        customerId: "",
+        channel: 0,
+        externalId: "failover",
+        memo: "",
+        idempotencyKey: "failover-1",
+      },
+      { metadata: md },
+    );
+    const id = workflow!.id;
+    const sms = await twilio.waitForMessage((m) => m.to === phone && m.body.includes("/l/"));
+    const c = new HttpCustomer(linkIn(sms.body), twilio, phone);
+    await c.verify();
+    await c.waitFor("Confirm your details");
+    await c.submit({
+      first_name: "Katherine",
+      last_name: "Johnson",
+      email: "kj@example.com",
+      decision: "approve",
+    });
+    await c.waitFor("Where should we send the money?");
+
+    const shard = shardOf(id, SHARDS);
+    const [lease] = await sql<
+      { owner: string }[]
+    >`select owner from runtime.shard_leases where shard = ${shard}`;
+    const victim = procs.find((p) => p.info.nodeId === lease!.owner)!;
+    expect(victim).toBeDefined();
+    victim.child.kill("SIGKILL");
+    const survivor = procs.find((p) => p !== victim)!;
+    const rest = c.on(`http://${survivor.info.httpAddress}`);
+
+    // The customer carries on through another node while the shard moves.
+    const bank = {
+      kind: "bank_account",
+      routing_number: "011000015",
+      account_number: "000555666777",
+      account_type: "checking",
+      name_on_account: "K Johnson",
+    };
+    // While the dead node's lease runs out the page may ask to try again; a customer would.
+    for (let i = 0; i < 20 && (await rest.submit(bank)) !== "Terms"; i++) {
+      expect(["Please try again", "Where should we send the money?"]).toContain(rest.title);
+      await new Promise((r) => setTimeout(r, 500));
+      await rest.open();
+    }
+    expect(rest.title).toBe("Terms");
+    await rest.submit({ accept_0: "on", accept_1: "on", decision: "approve" });
+    await rest.waitFor("Review your payment", 20_000);
+    await rest.submit({ decision: "approve" });
+    await rest.waitFor("All done", 20_000);
+
+    const api2 = new WorkflowServiceClient(survivor.info.grpcAddress, credentials.createInsecure());
+    const got = (await call(api2, "getWorkflow", { workflowId: id }, { metadata: md })).workflow!;
+    api2.close();
+    api.close();
+    expect(got.status).toBe(WorkflowStatus.WORKFLOW_STATUS_COMPLETED);
+    const customers = await sql`select id from accounts.customers where business_id = ${businessId}`;
+    expect(customers).toHaveLength(1);
+    const txns = new TransactionsServiceClient(survivor.info.internalAddress, credentials.createInsecure());
+    const list = (await call(txns, "listTransactions", {
+      businessId,
+      customerId: got.customerId,
+    } as never)) as {
+      transactions: { workflowId: string }[];
+    };
+    txns.close();
+    expect(list.transactions.filter((t) => t.workflowId === id)).toHaveLength(1);
+    // No event of the workflow was written under a fenced-off epoch after the takeover.
+    const epochs = await sql<
+      { epoch: string }[]
+    >`select distinct epoch::text from runtime.events where actor_id = ${id} order by 1`;
+    expect(epochs.length).toBeGreaterThanOrEqual(2);
+  });
+});
