@@ -18,6 +18,7 @@ import {
 } from "./transport.ts";
 
 const codec = JSONCodec<unknown>();
+const ATTEMPT_TIMEOUT_MS = 2_000;
 export const HEARTBEAT_SUBJECT = "linkflow.cluster.heartbeat";
 export const shardSubject = (shard: number) => `linkflow.shard.${shard}`;
 
@@ -55,7 +56,9 @@ export class NatsTransport implements Transport {
     const h = headers();
     if (opts.traceparent) h.set("traceparent", opts.traceparent);
     for (let wait = 10; ; wait = Math.min(wait * 2, 250)) {
-      const timeout = Math.max(1, opts.deadline - Date.now());
+      // Bounded attempts: a request swallowed by a node that died is sent again (same command
+      // id, so the actor applies it once) instead of waiting out the whole deadline.
+      const timeout = Math.max(1, Math.min(opts.deadline - Date.now(), ATTEMPT_TIMEOUT_MS));
       try {
         const msg = await this.nc.request(shardSubject(shard), codec.encode(req), { timeout, headers: h });
         return codec.decode(msg.data) as ShardReply;

@@ -210,8 +210,9 @@ export class RuntimeNode {
       t.unref();
       this.#timers.push(t);
     };
+    // Separate loops: a slow lease round trip must not silence the heartbeat (peers would drop us).
+    every(this.#o.heartbeatMs, () => this.#heartbeat());
     every(this.#o.heartbeatMs, async () => {
-      await this.#heartbeat();
       this.#tick = this.#coordinate();
       await this.#tick;
     });
@@ -392,8 +393,9 @@ export class RuntimeNode {
 
   async #dropShard(shard: number, release: boolean): Promise<void> {
     await this.#o.transport.stopServingShard(shard);
+    // The shard's turns (commits included) are done once its mailboxes are; waiting for the
+    // committer to be idle instead could take forever under load on the other shards.
     await this.#host.drainShard(shard);
-    await this.#committer.flushed();
     this.#held.delete(shard);
     this.#host.passivate(0, shard);
     if (release) await this.leases.release(this.nodeId, [shard]);
@@ -403,7 +405,8 @@ export class RuntimeNode {
   #scheduleWake(at: number): void {
     if (this.#stopped) return;
     const delay = at - this.clock.now();
-    if (delay >= this.#o.timerPollMs) return;
+    // Later timers are found by the regular scan, which looks one poll interval ahead.
+    if (delay > 60_000) return;
     if (this.#wake && this.#wake.at <= at) return;
     if (this.#wake) clearTimeout(this.#wake.timer);
     const timer = setTimeout(
@@ -432,7 +435,11 @@ export class RuntimeNode {
         const batch = 500;
         for (;;) {
           const now = this.clock.now();
-          const due = await this.journal.dueTimers([...this.#held.keys()], now, batch);
+          // Look one poll interval ahead: those not yet due get a precise wake-up instead of waiting a poll.
+          const page = await this.journal.dueTimers([...this.#held.keys()], now + this.#o.timerPollMs, batch);
+          const due = page.filter((t) => t.fireAt <= now);
+          const next = page.find((t) => t.fireAt > now);
+          if (next) this.#scheduleWake(next.fireAt);
           const deliveries: Promise<unknown>[] = [];
           for (const t of due) {
             const key = `${t.actorId}|${t.timerId}|${t.fireAt}`;
@@ -453,7 +460,7 @@ export class RuntimeNode {
             );
           }
           // A full page: more may be due. Deliver this page first (it is then gone from the table).
-          if (due.length < batch || deliveries.length === 0 || this.#stopped) break;
+          if (page.length < batch || due.length < batch || deliveries.length === 0 || this.#stopped) break;
           await Promise.all(deliveries);
         }
       } while (this.#rescan && !this.#stopped);
