@@ -664,6 +664,10 @@ export class Compiler {
       declinable: declines.length > 0 || action.kind === "confirm_transaction",
     };
     if (when !== undefined) ir.when = when;
+    if (declines.length > 0) {
+      ir.declineReasons = reasons;
+      ir.allowOtherReason = allowOther;
+    }
     return ir;
   }
 

@@ -117,6 +117,8 @@ describe("constructs", () => {
       id: "t",
       title: "T",
       declinable: true,
+      declineReasons: ["No"],
+      allowOtherReason: true,
       action: {
         kind: "accept_documents",
         documents: [{ id: "tos", version: "1", title: "Terms" }, { id: "privacy" }],

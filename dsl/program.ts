@@ -149,6 +149,10 @@ export interface StepIR {
   action: StepAction;
   /** The customer may decline the whole workflow at this step. */
   declinable: boolean;
+  /** The predefined reasons offered when declining (any step kind). */
+  declineReasons?: string[];
+  /** The customer may type their own reason ("other"). */
+  allowOtherReason?: boolean;
   span?: SourceSpan;
 }
 

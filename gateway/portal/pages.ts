@@ -2,8 +2,10 @@ import type { FieldViolation } from "../../core/index.ts";
 import { formatMoney, type StepIR } from "../../dsl/index.ts";
 import {
   confirmDetails,
+  declineOptions,
   documentText,
   PROFILE_FIELD_LABELS,
+  SANDBOX_INSTITUTIONS,
   type WorkflowState,
 } from "../../services/workflows/index.ts";
 import { type Html, html } from "./html.ts";
@@ -154,6 +156,25 @@ ${e ? html`<p class="error" id="${id}-err">${e}</p>` : ""}</section>`;
       }
       return summary;
     }
+    case "upload_documents": {
+      const e = err.get("files");
+      const accept = a.contentTypes.join(",");
+      return html`<p>Please add ${a.minCount === a.maxCount ? a.minCount : `${a.minCount} to ${a.maxCount}`} ${a.kinds.join(", ").replace(/_/g, " ")} file(s)${a.contentTypes.length ? ` (${a.contentTypes.join(", ")})` : ""}, up to ${Math.round(a.maxSizeBytes / 1_048_576)} MB each.</p>
+<label for="f-files">Files</label>
+<input id="f-files" name="files" type="file" multiple${accept ? html` accept="${accept}"` : ""}${e ? html` aria-invalid="true" aria-describedby="f-files-err"` : ""}>
+${e ? html`<p class="error" id="f-files-err">${e}</p>` : ""}`;
+    }
+    case "verify_identity": {
+      const methods = a.methods.length > 0 ? a.methods : ["document"];
+      const labels: Record<string, string> = { document: "A photo of your ID document", selfie: "A selfie" };
+      return html`<p>We check that you are who you say you are. Photos are only used for this check.</p>
+${methods.map((m) => {
+  const e = err.get(m);
+  return html`<label for="f-${m}">${labels[m] ?? m}</label>
+<input id="f-${m}" name="${m}" type="file" accept="image/jpeg,image/png" capture="${m === "selfie" ? "user" : "environment"}"${e ? html` aria-invalid="true" aria-describedby="f-${m}-err"` : ""}>
+${e ? html`<p class="error" id="f-${m}-err">${e}</p>` : ""}`;
+})}`;
+    }
     default:
       return html`<p>This step cannot be completed on this page yet.</p>`;
   }
@@ -166,10 +187,8 @@ function declineForm(
   values: Record<string, string>,
   err: Map<string, string>,
 ): Html | "" {
-  const a = step.action;
   if (!step.declinable) return "";
-  const reasons = a.kind === "confirm_transaction" ? a.declineReasons : [];
-  const other = a.kind === "confirm_transaction" ? a.allowOtherReason : true;
+  const { reasons, allowOther: other } = declineOptions(step);
   const e = err.get("reason") ?? err.get("other_reason");
   return html`<form class="card decline" method="post" action="${action}" novalidate>
 <input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="_step" value="${step.id}">
@@ -188,6 +207,28 @@ ${
 <button type="submit" class="secondary" name="decision" value="decline">Decline</button></form>`;
 }
 
+function bankLinkForm(
+  step: StepIR,
+  action: string,
+  csrf: string,
+  values: Record<string, string>,
+  err: Map<string, string>,
+): Html {
+  const a = step.action;
+  const providers = a.kind === "collect_financial_account" ? a.providers : [];
+  return html`<form class="card" method="post" action="${action}" novalidate>
+<input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="_step" value="${step.id}"><input type="hidden" name="_action" value="bank_link">
+<h2>Connect your bank</h2><p class="hint">Securely through ${providers.join(" or ")}; we never see your bank password.</p>
+<label for="f-institution">Your bank</label><select id="f-institution" name="institution"${err.get("institution") ? html` aria-invalid="true" aria-describedby="f-institution-err"` : ""}>${SANDBOX_INSTITUTIONS.map(
+    (i) =>
+      html`<option value="${i.id}"${values.institution === i.id ? html` selected` : ""}>${i.name}</option>`,
+  )}</select>
+${err.get("institution") ? html`<p class="error" id="f-institution-err">${err.get("institution")}</p>` : ""}
+${field("username", "Online banking username", { value: values.username, error: err.get("username"), autocomplete: "username" })}
+${field("password", "Online banking password", { type: "password", autocomplete: "current-password" })}
+<button type="submit">Connect bank</button></form>`;
+}
+
 export function stepPage(
   s: WorkflowState,
   step: StepIR,
@@ -198,13 +239,24 @@ export function stepPage(
 ): string {
   const err = new Map(violations.map((v) => [v.field, v.description]));
   const memo = s.memo ? html`<p>${s.memo}</p>` : "";
-  const confirm = step.action.kind === "confirm_transaction";
+  const a = step.action;
+  const confirm = a.kind === "confirm_transaction";
+  const multipart = a.kind === "upload_documents" || a.kind === "verify_identity";
+  const bankLink =
+    a.kind === "collect_financial_account" && a.providers.length > 0
+      ? bankLinkForm(step, action, csrf, values, err)
+      : "";
+  const manual = a.kind !== "collect_financial_account" || a.manual;
   return layout(
     step.title,
-    html`${progress(s)}<h1>${step.title}</h1>${memo}${errorSummary(violations)}
-<form class="card" method="post" action="${action}" novalidate>
+    html`${progress(s)}<h1>${step.title}</h1>${memo}${errorSummary(violations)}${bankLink}
+${
+  manual
+    ? html`<form class="card" method="post" action="${action}" novalidate${multipart ? html` enctype="multipart/form-data"` : ""}>
 <input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="_step" value="${step.id}">
-${stepFields(s, step, values, err)}<button type="submit" name="decision" value="approve">${confirm ? "Approve" : "Continue"}</button></form>
+${bankLink ? html`<h2>Or enter your details</h2>` : ""}${stepFields(s, step, values, err)}<button type="submit" name="decision" value="approve">${confirm ? "Approve" : "Continue"}</button></form>`
+    : ""
+}
 ${declineForm(step, action, csrf, values, err)}`,
     s.businessName,
   );

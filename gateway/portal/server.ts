@@ -1,7 +1,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createLogger, type EphemeralStore, LinkflowError, type Logger } from "../../core/index.ts";
-import { FINAL_STATUSES, type WorkflowState, type Workflows } from "../../services/workflows/index.ts";
+import {
+  FINAL_STATUSES,
+  type UploadedFile,
+  type WorkflowState,
+  type Workflows,
+} from "../../services/workflows/index.ts";
 import { STYLESHEET } from "./html.ts";
+import { multipartBoundary, parseMultipart } from "./multipart.ts";
 import {
   codePage,
   errorPage,
@@ -39,22 +45,28 @@ const SECURITY_HEADERS: Record<string, string> = {
 };
 
 const MAX_BODY = 64 * 1024;
+/** Uploads: the largest step allows a handful of 10 MB files. */
+const MAX_UPLOAD = 64 * 1024 * 1024;
 
 function send(res: ServerResponse, code: number, body: string, headers: Record<string, string> = {}): void {
   res.writeHead(code, { "content-type": "text/html; charset=utf-8", ...SECURITY_HEADERS, ...headers });
   res.end(body);
 }
 
-async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   let size = 0;
   const chunks: Buffer[] = [];
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_BODY)
+    if (size > limit)
       throw new LinkflowError("payload_too_large", "the form is too large", { grpcStatus: 8 });
     chunks.push(c as Buffer);
   }
-  return new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+  return Buffer.concat(chunks);
+}
+
+async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+  return new URLSearchParams((await readBody(req, MAX_BODY)).toString("utf8"));
 }
 
 /**
@@ -122,7 +134,24 @@ export function createPortal(
       const action = `/l/${encodeURIComponent(token)}`;
 
       if (req.method === "POST") {
-        const form = await readForm(req);
+        const boundary = multipartBoundary(req.headers["content-type"]);
+        let form: URLSearchParams;
+        const files: UploadedFile[] = [];
+        if (boundary) {
+          form = new URLSearchParams();
+          for (const part of parseMultipart(await readBody(req, MAX_UPLOAD), boundary)) {
+            if (part.filename !== undefined) {
+              files.push({
+                field: part.name,
+                filename: part.filename,
+                contentType: part.contentType ?? "",
+                data: part.data,
+              });
+            } else form.append(part.name, part.data.toString("utf8"));
+          }
+        } else {
+          form = await readForm(req);
+        }
         if (!csrfValid(o.secret, readCookie(req, SESSION_COOKIE), workflowId, form.get("_csrf"))) {
           send(
             res,
@@ -176,8 +205,25 @@ export function createPortal(
         for (const [k, v] of form) if (!k.startsWith("_") && k !== "decision") data[k] = v.slice(0, 2000);
         if (form.get("decision") === "approve") data.decision = "approve";
         try {
+          const session = {
+            ip: req.socket.remoteAddress,
+            userAgent: String(req.headers["user-agent"] ?? "").slice(0, 300),
+          };
           if (form.get("decision") === "decline") {
             await o.workflows.decline(workflowId, stepId, data.reason ?? "", data.other_reason);
+          } else if (formAction === "bank_link") {
+            await o.workflows.linkBank(
+              workflowId,
+              stepId,
+              {
+                institution: data.institution ?? "",
+                username: data.username ?? "",
+                password: data.password ?? "",
+              },
+              session,
+            );
+          } else if (boundary) {
+            await o.workflows.submitFiles(workflowId, stepId, files, session);
           } else {
             await o.workflows.submitStep(workflowId, stepId, data, {
               ip: req.socket.remoteAddress,

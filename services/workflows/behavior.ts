@@ -363,6 +363,15 @@ export function documentHash(d: { id: string; version?: string; title?: string }
     .digest("hex")}`;
 }
 
+/** The reasons a customer may give when declining at a step. */
+export function declineOptions(step: StepIR): { reasons: string[]; allowOther: boolean } {
+  const a = step.action;
+  return {
+    reasons: step.declineReasons ?? (a.kind === "confirm_transaction" ? a.declineReasons : []),
+    allowOther: step.allowOtherReason ?? (a.kind === "confirm_transaction" ? a.allowOtherReason : false),
+  };
+}
+
 /** What a confirm step will do: the evaluated amount, the chosen method and the destination account. */
 export function confirmDetails(
   s: WorkflowState,
@@ -533,9 +542,7 @@ function decide(s: WorkflowState, c: WorkflowCommand, ctx: { now: number; nextEf
           `step ${c.stepId} cannot be declined`,
           status.FAILED_PRECONDITION,
         );
-      const action = ir.action;
-      const reasons = action.kind === "confirm_transaction" ? action.declineReasons : [];
-      const allowOther = action.kind === "confirm_transaction" ? action.allowOtherReason : true;
+      const { reasons, allowOther } = declineOptions(ir);
       let reason = c.reason;
       if (reason === "other") {
         const text = (c.otherText ?? "").trim();

@@ -5,6 +5,7 @@
  */
 export {
   confirmDetails,
+  declineOptions,
   documentText,
   envOf,
   evolve,
@@ -35,3 +36,7 @@ export { SHARED_TEMPLATES, TemplateStore } from "./templates.ts";
 
 /** Actor id prefix of workflows. */
 export const WORKFLOW_ID_PREFIX = "wf_";
+export type { BankLinkProvider, LinkedBankAccount } from "./banklink.ts";
+export { BankLinkError, linkViaWaterfall, SANDBOX_INSTITUTIONS, sandboxProviders } from "./banklink.ts";
+export type { UploadedFile } from "./uploads.ts";
+export { sniffType } from "./uploads.ts";

@@ -63,4 +63,24 @@ export const workflowsMigrations: Migration[] = [
       ${idempotencyTableSql()}
     `,
   },
+  {
+    id: 3,
+    name: "uploads",
+    sql: `
+      create table uploads (
+        id text primary key,
+        business_id text not null,
+        workflow_id text not null,
+        step_id text not null,
+        kind text not null,
+        filename text not null,
+        content_type text not null,
+        size_bytes int not null,
+        sha256 text not null,
+        content bytea not null,
+        created_at timestamptz not null default now()
+      );
+      create index uploads_by_workflow on uploads (business_id, workflow_id);
+    `,
+  },
 ];

@@ -13,6 +13,13 @@ import {
 import { bindInputs, type Channel, evaluateRules } from "../../dsl/index.ts";
 import type { AccountsServiceClient } from "../../proto/index.ts";
 import type { RuntimeNode } from "../../runtime/index.ts";
+import {
+  BankLinkError,
+  type BankLinkProvider,
+  type LinkedBankAccount,
+  linkViaWaterfall,
+  sandboxProviders,
+} from "./banklink.ts";
 import { hashToken, linkToken, linkUrl, looksLikeToken } from "./links.ts";
 import {
   type CustomerSession,
@@ -24,7 +31,8 @@ import {
 } from "./model.ts";
 import { SUPPORTED_STEP_KINDS } from "./steps.ts";
 import type { TemplateStore } from "./templates.ts";
-import { type FinancialAccountForm, vaultFinancialAccount } from "./vault.ts";
+import { checkFiles, requireFiles, storeUploads, type UploadedFile } from "./uploads.ts";
+import { type FinancialAccountForm, vaultFinancialAccount, vaultLinkedAccount } from "./vault.ts";
 
 const E164 = /^\+[1-9]\d{7,14}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -64,6 +72,8 @@ export interface WorkflowsOptions {
   askTimeoutMs?: number;
   /** Needed to vault financial accounts the customer enters. */
   accounts?: AccountsServiceClient;
+  /** Bank-link providers by name; default: the providers' sandboxes. */
+  bankLinkProviders?: Record<"plaid" | "finicity", BankLinkProvider>;
 }
 
 /**
@@ -313,6 +323,9 @@ export class Workflows {
     const ir = s.program?.steps.find((x) => x.id === stepId);
     const active = s.steps.find((x) => x.id === stepId)?.status === "active";
     if (ir?.action.kind === "collect_financial_account" && active && !FINAL_STATUSES.has(s.status)) {
+      if (!ir.action.manual) {
+        throw new ValidationError([{ field: "kind", description: "Please connect your bank below" }]);
+      }
       if (!this.o.accounts) {
         throw new FailedPreconditionError(
           "accounts_unavailable",
@@ -333,6 +346,134 @@ export class Workflows {
       { type: "submit_step", stepId, data: payload, session } satisfies WorkflowCommand,
       { commandId },
     );
+  }
+
+  /** The active step of a workflow, when it is of `kind`; otherwise a precise refusal. */
+  async #activeStep(workflowId: string, stepId: string, kinds: string[]) {
+    const s = await this.stateForCustomer(workflowId);
+    const ir = s.program?.steps.find((x) => x.id === stepId);
+    if (FINAL_STATUSES.has(s.status)) {
+      throw new FailedPreconditionError("workflow_not_active", `the workflow is ${s.status}`);
+    }
+    if (!ir || s.steps.find((x) => x.id === stepId)?.status !== "active" || !kinds.includes(ir.action.kind)) {
+      throw new FailedPreconditionError("step_not_current", `step ${stepId} is not the current step`);
+    }
+    return { s, ir };
+  }
+
+  /** Links the customer's bank through the step's providers, in order, and submits the step with the result. */
+  async linkBank(
+    workflowId: string,
+    stepId: string,
+    login: { institution: string; username: string; password: string },
+    session: CustomerSession,
+  ): Promise<WorkflowView> {
+    const { s, ir } = await this.#activeStep(workflowId, stepId, ["collect_financial_account"]);
+    if (
+      ir.action.kind !== "collect_financial_account" ||
+      ir.action.providers.length === 0 ||
+      !this.o.accounts
+    ) {
+      throw new FailedPreconditionError("bank_link_unavailable", "this step does not link banks");
+    }
+    const providers = this.o.bankLinkProviders ?? sandboxProviders;
+    let linked: LinkedBankAccount;
+    try {
+      linked = await linkViaWaterfall(
+        ir.action.providers.map((p) => providers[p]),
+        login.institution,
+        login.username,
+        login.password,
+      );
+    } catch (err) {
+      if (err instanceof BankLinkError) {
+        throw new ValidationError([
+          { field: err.reason === "credentials" ? "username" : "institution", description: err.message },
+        ]);
+      }
+      throw err;
+    }
+    const vaulted = await vaultLinkedAccount(
+      this.o.accounts,
+      { businessId: s.businessId, workflowId, stepId, customerId: s.customerId, recipient: s.recipient },
+      linked,
+    );
+    return this.o.node.ask(workflowId, {
+      type: "submit_step",
+      stepId,
+      data: { ...vaulted },
+      session,
+    } satisfies WorkflowCommand);
+  }
+
+  /**
+   * Files for an upload or identity step: checked (count, size, type sniffed
+   * from content), stored, then the step is submitted with their ids.
+   */
+  async submitFiles(
+    workflowId: string,
+    stepId: string,
+    files: UploadedFile[],
+    session: CustomerSession,
+  ): Promise<WorkflowView> {
+    const { s, ir } = await this.#activeStep(workflowId, stepId, ["upload_documents", "verify_identity"]);
+    const a = ir.action;
+    const ctx = { businessId: s.businessId, workflowId, stepId };
+    if (a.kind === "upload_documents") {
+      requireFiles(
+        checkFiles(
+          files.filter((f) => f.field === "files"),
+          "files",
+          a,
+        ),
+      );
+      const stored = await storeUploads(
+        this.o.sql,
+        { ...ctx, kind: a.kinds.join(",") },
+        files.filter((f) => f.field === "files"),
+      );
+      return this.o.node.ask(workflowId, {
+        type: "submit_step",
+        stepId,
+        data: { upload_ids: stored.map((x) => x.id).join(",") },
+        session,
+      } satisfies WorkflowCommand);
+    }
+    if (a.kind !== "verify_identity")
+      throw new FailedPreconditionError("step_not_current", "not a file step");
+    // The sandbox identity check: one clear photo per required method (a document, a selfie).
+    const methods = a.methods.length > 0 ? a.methods : ["document"];
+    const v = methods.flatMap((m) =>
+      checkFiles(
+        files.filter((f) => f.field === m),
+        m,
+        {
+          minCount: 1,
+          maxCount: 1,
+          maxSizeBytes: 10 * 1_048_576,
+          contentTypes: ["image/jpeg", "image/png"],
+        },
+      ),
+    );
+    requireFiles(v);
+    const ids: string[] = [];
+    for (const m of methods) {
+      ids.push(
+        ...(
+          await storeUploads(
+            this.o.sql,
+            { ...ctx, kind: `identity_${m}` },
+            files.filter((f) => f.field === m),
+          )
+        ).map((x) => x.id),
+      );
+    }
+    return this.o.node.ask(workflowId, {
+      type: "submit_step",
+      stepId,
+      data: { verified: "true", method: methods.join(","), check_id: ids.join(",") },
+      session,
+    } satisfies WorkflowCommand);
   }
 
   async decline(workflowId: string, stepId: string, reason: string, otherText?: string, commandId?: string) {

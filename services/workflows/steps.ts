@@ -28,6 +28,8 @@ export const SUPPORTED_STEP_KINDS: ReadonlySet<string> = new Set([
   "collect_financial_account",
   "accept_documents",
   "confirm_transaction",
+  "upload_documents",
+  "verify_identity",
 ]);
 
 function str(v: unknown): string {
@@ -102,10 +104,20 @@ export function validateStepData(
   } else if (a.kind === "confirm_transaction") {
     if (str(data.decision) !== "approve")
       violations.push({ field: "decision", description: "Approve or decline the payment" });
-  } else if (a.kind === "lookup_customer") {
-    // Nothing to enter: the customer confirms it is them.
-  } else {
-    violations.push({ field: "step", description: `step kind ${a.kind} is not supported yet` });
+  } else if (a.kind === "upload_documents") {
+    // Files are stored by the workflows service first; the step gets their ids.
+    const ids = str(data.upload_ids)
+      .split(",")
+      .filter((x) => /^upl_[0-9a-z]{26}$/.test(x));
+    if (ids.length < a.minCount || ids.length > a.maxCount) {
+      violations.push({ field: "files", description: `Please add ${a.minCount} to ${a.maxCount} files` });
+    }
+    Object.assign(values, { upload_ids: ids.join(","), count: String(ids.length) });
+  } else if (a.kind === "verify_identity") {
+    if (str(data.verified) !== "true")
+      violations.push({ field: "document", description: "Your identity could not be verified" });
+    Object.assign(values, { verified: "true", method: str(data.method), check_id: str(data.check_id) });
   }
+  // lookup_customer: nothing to enter, the customer confirms it is them.
   return violations.length > 0 ? { ok: false, violations } : { ok: true, values };
 }

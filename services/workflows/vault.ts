@@ -7,6 +7,7 @@ import {
   FinancialAccountSource,
 } from "../../proto/index.ts";
 import { callOrThrow } from "../grpc/index.ts";
+import type { LinkedBankAccount } from "./banklink.ts";
 import { ensureCustomer } from "./effects.ts";
 import type { Recipient } from "./model.ts";
 
@@ -48,6 +49,7 @@ export async function vaultFinancialAccount(
   ctx: { businessId: string; workflowId: string; stepId: string; customerId?: string; recipient: Recipient },
   form: FinancialAccountForm,
   allowedKinds: string[],
+  linked?: LinkedBankAccount,
 ): Promise<VaultedAccount> {
   const kind = form.kind || allowedKinds[0] || "";
   if (!allowedKinds.includes(kind)) {
@@ -90,8 +92,12 @@ export async function vaultFinancialAccount(
       customerId,
       idempotencyKey: `${ctx.workflowId}:${ctx.stepId}:${fingerprint}`,
       name: isBank ? `Bank account (${subtype})` : `Card (${subtype})`,
-      source: FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_MANUAL,
-      providerAccountId: "",
+      source: linked
+        ? linked.provider === "plaid"
+          ? FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_PLAID
+          : FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_FINICITY
+        : FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_MANUAL,
+      providerAccountId: linked?.providerAccountId ?? "",
       details,
       makeDefault: true,
     });
@@ -101,7 +107,7 @@ export async function vaultFinancialAccount(
       kind,
       subtype,
       last4: financialAccount!.numberLast4,
-      provider: "manual",
+      provider: linked?.provider ?? "manual",
     };
   } catch (err) {
     if (err instanceof LinkflowError && err.violations.length > 0) {
@@ -113,4 +119,25 @@ export async function vaultFinancialAccount(
     }
     throw err;
   }
+}
+
+/** Stores an account a bank-link provider returned, through the same path as a typed one. */
+export function vaultLinkedAccount(
+  accounts: AccountsServiceClient,
+  ctx: { businessId: string; workflowId: string; stepId: string; customerId?: string; recipient: Recipient },
+  linked: LinkedBankAccount,
+): Promise<VaultedAccount> {
+  return vaultFinancialAccount(
+    accounts,
+    ctx,
+    {
+      kind: "bank_account",
+      routing_number: linked.routingNumber,
+      account_number: linked.accountNumber,
+      account_type: linked.accountType,
+      name_on_account: linked.nameOnAccount,
+    },
+    ["bank_account"],
+    linked,
+  );
 }
