@@ -41,6 +41,8 @@ export interface HostOptions {
   onTimersArmed?(earliestFireAt: number): void;
   snapshotEvery: number;
   maxQueued: number;
+  /** Commands one actor may have waiting; more are refused with BackpressureError. */
+  maxMailbox?: number;
   maxActive: number;
   replyMemory: number;
 }
@@ -74,6 +76,8 @@ export class ActorHost {
   /** Runs one command through the actor's mailbox and resolves with its reply once committed. */
   async handle(envelope: CommandEnvelope, meta: DeliveryMeta = {}): Promise<unknown> {
     if (this.#queuedTotal >= this.o.maxQueued) throw new BackpressureError();
+    const queued = this.#active.get(envelope.actorId)?.queued ?? 0;
+    if (queued >= (this.o.maxMailbox ?? Number.POSITIVE_INFINITY)) throw new BackpressureError();
     return this.#enqueue(envelope.actorId, (a) => this.#turn(a, envelope, meta));
   }
 

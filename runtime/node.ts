@@ -47,7 +47,10 @@ export interface RuntimeNodeOptions {
   shardCount?: number;
   idleMs?: number;
   maxActive?: number;
+  /** Commands waiting across all mailboxes before new ones are refused (BackpressureError). */
   maxQueued?: number;
+  /** Commands waiting in one actor's mailbox before new ones for it are refused. Default 1000. */
+  maxMailbox?: number;
   snapshotEvery?: number;
   leaseTtlMs?: number;
   heartbeatMs?: number;
@@ -130,6 +133,7 @@ export class RuntimeNode {
       idleMs: opts.idleMs ?? 60_000,
       maxActive: opts.maxActive ?? 100_000,
       maxQueued: opts.maxQueued ?? 50_000,
+      maxMailbox: opts.maxMailbox ?? 1_000,
       snapshotEvery: opts.snapshotEvery ?? 100,
       leaseTtlMs: opts.leaseTtlMs ?? 3_000,
       heartbeatMs: opts.heartbeatMs ?? 500,
@@ -162,6 +166,7 @@ export class RuntimeNode {
       onTimersArmed: (at) => this.#scheduleWake(at),
       snapshotEvery: this.#o.snapshotEvery,
       maxQueued: this.#o.maxQueued,
+      maxMailbox: this.#o.maxMailbox,
       maxActive: this.#o.maxActive,
       replyMemory: 256,
     });

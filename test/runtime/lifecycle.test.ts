@@ -231,6 +231,22 @@ describe("backpressure", () => {
   });
 });
 
+describe("backpressure per mailbox", () => {
+  it("refuses commands for one actor whose mailbox is full while others proceed", async () => {
+    const a = await node({ maxMailbox: 3 });
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, () => a.ask("ctr_mb_hot", { type: "add", n: 1 })),
+    );
+    const ok = results.filter((r) => r.status === "fulfilled").length;
+    expect(ok).toBe(3);
+    expect(
+      results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason.code),
+    ).toEqual(Array(7).fill("runtime_overloaded"));
+    expect(await a.ask("ctr_mb_cold", { type: "add", n: 1 })).toBe(1);
+    expect((await a.query<CounterState>("ctr_mb_hot", {})).count).toBe(3);
+  });
+});
+
 describe("rebalancing", () => {
   it("a joining node takes exactly its rendezvous share and the others keep theirs", async () => {
     const since = new Date();
