@@ -6,7 +6,9 @@ import { bootstrapBusiness, type LinkflowNode, loadTemplates, startNode } from "
 import { WorkflowServiceClient } from "../../proto/index.ts";
 import {
   createTestDatabase,
+  type SmtpServerHandle,
   startNats,
+  startSmtpServer,
   startTwilioServer,
   startWebhookReceiver,
   type TwilioServerHandle,
@@ -18,6 +20,7 @@ export interface Stack {
   node: LinkflowNode;
   twilio: TwilioServerHandle;
   webhooks: WebhookReceiverHandle;
+  smtp?: SmtpServerHandle;
   spans: InMemorySpanExporter;
   business: { businessId: string; apiKey: string };
   api: WorkflowServiceClient;
@@ -39,6 +42,8 @@ export async function startStack(
     nodes?: number;
     clock?: Clock;
     tracing?: boolean;
+    /** Send email through a loopback SMTP server (default: the dev outbox). */
+    smtp?: boolean;
     rails?: {
       pendingMs?: number;
       pushToCardSettleMs?: number;
@@ -65,6 +70,11 @@ export async function startStack(
     const secrets: string[] = [];
     const webhooks = await startWebhookReceiver({ secrets: () => secrets });
     stops.push(() => webhooks.stop());
+    let smtp: SmtpServerHandle | undefined;
+    if (opts.smtp) {
+      smtp = await startSmtpServer();
+      stops.push(() => smtp!.stop());
+    }
     const transport = opts.transport ?? "local";
     let natsUrls: string[] = [];
     if (transport === "nats") {
@@ -91,7 +101,7 @@ export async function startStack(
           from: "+15005550006",
           baseUrl: twilio.baseUrl,
         },
-        email: { kind: "outbox" },
+        email: smtp ? { kind: "smtp", url: smtp.url, from: "Linkflow <links@linkflow.test>" } : { kind: "outbox" },
         clock: opts.clock,
         shardCount: 16,
         tuning: {
@@ -123,6 +133,7 @@ export async function startStack(
       nodes,
       node,
       twilio,
+      smtp,
       webhooks,
       spans,
       business: b,
