@@ -1,0 +1,274 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Console, createConsole } from "../../gateway/console/index.ts";
+import { call } from "../../services/grpc/index.ts";
+import { type ApiHarness, startApi } from "../api/harness.ts";
+import { type ChromiumHandle, launchChromium, saveScreenshot } from "../infra/index.ts";
+import { linkIn } from "../support/stack.ts";
+
+const PASSWORD = "correct horse battery staple";
+const DESKTOP = { width: 1280, height: 900 };
+
+let h: ApiHarness;
+let browser: ChromiumHandle;
+let consoleApp: Console;
+let http: Server;
+let base: string;
+
+beforeAll(async () => {
+  h = await startApi();
+  browser = await launchChromium();
+  // The console's own key for the business, created through the public API.
+  const { apiKey } = await call(
+    h.businesses,
+    "createApiKey",
+    { businessId: h.a.businessId, name: "console", idempotencyKey: "console-key" },
+    { metadata: h.auth(h.a.apiKey) },
+  );
+  consoleApp = createConsole({
+    sql: h.stack.node.sql,
+    grpcAddress: h.address,
+    secret: randomBytes(32).toString("base64url"),
+  });
+  await consoleApp.migrate();
+  for (const role of ["admin", "operator", "viewer"] as const)
+    await consoleApp.createUser({
+      businessId: h.a.businessId,
+      email: `${role}@acme.test`,
+      password: PASSWORD,
+      role,
+      apiKey,
+    });
+  http = createServer((req, res) => {
+    void consoleApp.handle(req, res).then((handled) => {
+      if (!handled) {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+  });
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  const a = http.address();
+  base = `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}`;
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise<void>((r) => (http ? http.close(() => r()) : r()));
+  await consoleApp?.close();
+  await h?.stop();
+});
+
+async function signIn(ctx: BrowserContext, role: string): Promise<Page> {
+  const page = await ctx.newPage();
+  await page.goto(`${base}/console`);
+  await expect.poll(() => page.title()).toContain("Sign in");
+  await page.getByLabel("Email").fill(`${role}@acme.test`);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(/\/console\/workflows/);
+  return page;
+}
+
+async function newDesktop(): Promise<BrowserContext> {
+  return browser.browser.newContext({ viewport: DESKTOP, locale: "en-US" });
+}
+
+describe("business console", () => {
+  let admin: Page;
+  let completedId = "";
+
+  it("refuses a wrong password, then signs in with a CSP and no secrets in the page", async () => {
+    const ctx = await newDesktop();
+    const page = await ctx.newPage();
+    await page.goto(`${base}/console/login`);
+    await page.getByLabel("Email").fill("admin@acme.test");
+    await page.getByLabel("Password").fill("not the password at all");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("not right");
+    await page.getByLabel("Password").fill(PASSWORD);
+    const resp = page.waitForResponse((r) => r.url().endsWith("/console/workflows"));
+    await page.getByRole("button", { name: "Sign in" }).click();
+    const r = await resp;
+    expect(r.headers()["content-security-policy"]).toContain("script-src 'self'");
+    const source = await page.content();
+    expect(source).not.toContain(h.a.apiKey);
+    expect(source).not.toContain("lf_test_");
+    admin = page;
+    await saveScreenshot(page, "console-workflows-desktop");
+  });
+
+  it("creates a workflow from a template with a preview, and watches it complete live", async () => {
+    const phone = "+14155550161";
+    await admin.goto(`${base}/console/workflows/new`);
+    await admin.getByLabel("Template", { exact: true }).selectOption("welcome");
+    await admin.getByRole("button", { name: "Use template" }).click();
+    await admin.getByLabel("Mobile phone").fill(phone);
+    await admin.getByRole("button", { name: "Preview message" }).click();
+    await expect
+      .poll(() => admin.textContent("pre.preview"))
+      .toContain('Acme Payroll asks you to complete "Welcome aboard"');
+    await saveScreenshot(admin, "console-new-workflow-preview");
+    await admin.getByRole("button", { name: "Create workflow" }).click();
+    await admin.waitForURL(/\/console\/workflows\/wf_/);
+    completedId = /\/(wf_[0-9a-z]+)$/.exec(admin.url())![1]!;
+
+    // The customer finishes it on a phone in a second browser context.
+    const sms = await h.stack.twilio.waitForMessage((m) => m.to === phone);
+    const customer = await browser.newPhonePage();
+    await customer.goto(linkIn(sms.body));
+    await expect.poll(() => customer.title()).toBe("Confirm your details");
+    await customer.getByLabel("First name").fill("Ada");
+    await customer.getByLabel("Last name").fill("Lovelace");
+    await customer.getByRole("button", { name: "Continue" }).click();
+    await customer.waitForSelector("h1.done", { timeout: 15_000 });
+    await customer.context().close();
+
+    // No reload: the live region updates and a notification pops up.
+    await admin.locator('#wf-facts [data-status="completed"]').waitFor({ timeout: 20_000 });
+    await admin
+      .locator(".toast", { hasText: `completed workflow ${completedId}` })
+      .waitFor({ timeout: 20_000 });
+    expect(await admin.textContent("#wf-timeline")).toContain("workflow.completed");
+    await saveScreenshot(admin, "console-workflow-completed");
+
+    // The list finds it by phone and by status.
+    await admin.goto(`${base}/console/workflows?status=completed`);
+    expect(await admin.textContent("#workflow-table")).toContain(completedId);
+  });
+
+  it("copies the link, resends and cancels another workflow", async () => {
+    const phone = "+14155550162";
+    await admin.goto(`${base}/console/workflows/new?template=welcome`);
+    await admin.getByLabel("Mobile phone").fill(phone);
+    await admin.getByRole("button", { name: "Create workflow" }).click();
+    await admin.waitForURL(/\/console\/workflows\/wf_/);
+    const id = /\/(wf_[0-9a-z]+)$/.exec(admin.url())![1]!;
+    await h.stack.twilio.waitForMessage((m) => m.to === phone);
+
+    await admin.getByRole("button", { name: "Copy link" }).click();
+    expect(await admin.inputValue("#link-url")).toMatch(/\/l\/[A-Za-z0-9_-]+$/);
+
+    await admin.getByRole("button", { name: "Resend link" }).click();
+    await expect.poll(() => admin.textContent(".flash")).toContain("sent again");
+    await expect.poll(() => h.stack.twilio.messages.filter((m) => m.to === phone).length).toBe(2);
+
+    await admin.getByRole("button", { name: "Extend expiry" }).click();
+    await expect.poll(() => admin.textContent(".flash")).toContain("extended");
+
+    await admin.getByLabel("Reason for cancelling").fill("sent to the wrong person");
+    await admin.getByLabel(/Yes, cancel this workflow/).check();
+    await admin.getByRole("button", { name: "Cancel workflow" }).click();
+    await expect.poll(() => admin.textContent(".flash")).toContain("cancelled");
+    await admin.locator('#wf-facts [data-status="cancelled"]').waitFor();
+    await saveScreenshot(admin, "console-workflow-cancelled");
+  });
+
+  it("shows a diagnostic for a deliberate error, simulates, then publishes a new version", async () => {
+    await admin.goto(`${base}/console/templates`);
+    expect(await admin.textContent("table")).toContain("welcome");
+    await admin.goto(`${base}/console/templates/edit?name=welcome`);
+    const editor = admin.locator("#source");
+    const good = await editor.inputValue();
+    expect(good).toMatch(/version 2/);
+    await editor.fill(good.replace("collect individual", "collect individul"));
+    await expect.poll(() => admin.textContent("#diagnostics"), { timeout: 10_000 }).toMatch(/error/);
+    expect(await admin.textContent("#diag-summary")).toMatch(/1 error|errors/);
+    await saveScreenshot(admin, "console-template-diagnostic");
+    await editor.fill(good);
+    await expect.poll(() => admin.textContent("#diag-summary"), { timeout: 10_000 }).toContain("No problems");
+    expect(await admin.textContent("#graph")).toContain("profile");
+
+    await admin.getByRole("button", { name: "Simulate" }).click();
+    await expect.poll(() => admin.textContent("#simulation")).toContain("workflow.completed");
+
+    await admin.getByRole("button", { name: "Publish new version" }).click();
+    await expect.poll(() => admin.textContent(".flash")).toContain("Published welcome version 2");
+    const { templates } = await call(
+      h.templates,
+      "listTemplateVersions",
+      { name: "welcome" },
+      { metadata: h.auth(h.a.apiKey) },
+    );
+    expect(templates.map((t) => t.version)).toContain(2);
+  });
+
+  it("rotates a webhook secret, creates and revokes an API key", async () => {
+    await admin.goto(`${base}/console/webhooks`);
+    await admin.getByRole("button", { name: "Rotate secret" }).first().click();
+    await expect.poll(() => admin.inputValue("#new-secret")).toMatch(/.{16,}/);
+    expect(await admin.textContent("body")).toContain("shown only once");
+    await saveScreenshot(admin, "console-webhook-rotated");
+
+    await admin.goto(`${base}/console/keys`);
+    await admin.getByLabel("Name").fill("reporting");
+    await admin.getByRole("button", { name: "Create key" }).click();
+    const key = await admin.inputValue("#new-secret");
+    expect(key.length).toBeGreaterThan(20);
+    await admin.goto(`${base}/console/keys`);
+    expect(await admin.content()).not.toContain(key);
+    const row = admin.locator("tr", { hasText: "reporting" });
+    await row.getByRole("checkbox").check();
+    await row.getByRole("button", { name: "Revoke" }).click();
+    await expect.poll(() => admin.textContent(".flash")).toContain("revoked");
+  });
+
+  it("a viewer sees no actions and the server refuses them; forged CSRF is refused; all audited", async () => {
+    const ctx = await newDesktop();
+    const viewer = await signIn(ctx, "viewer");
+    await viewer.goto(`${base}/console/workflows/${completedId}`);
+    expect(await viewer.locator("form[action$='/resend']").count()).toBe(0);
+    const csrf = (await viewer.getAttribute('meta[name="csrf-token"]', "content"))!;
+    for (const path of [
+      `/console/workflows/${completedId}/resend`,
+      `/console/workflows/${completedId}/cancel`,
+      "/console/templates/publish",
+      "/console/keys",
+      "/console/webhooks",
+    ]) {
+      const r = await viewer.request.post(`${base}${path}`, {
+        form: { _csrf: csrf, confirm: "yes", name: "x" },
+      });
+      expect(r.status(), path).toBe(403);
+    }
+    const forged = await admin.request.post(`${base}/console/keys`, {
+      form: { _csrf: "forged", name: "evil" },
+    });
+    expect(forged.status()).toBe(403);
+    const noSession = await fetch(`${base}/console/keys`, { method: "POST", body: "name=x" });
+    expect(noSession.status).toBe(401);
+    await ctx.close();
+
+    await admin.goto(`${base}/console/audit`);
+    const log = (await admin.textContent("table")) ?? "";
+    for (const a of [
+      "workflow.create",
+      "workflow.resend",
+      "workflow.cancel",
+      "template.publish",
+      "webhook.rotate",
+      "apikey.revoke",
+    ])
+      expect(log).toContain(a);
+    expect(log).toMatch(/viewer@acme\.test\s*workflow\.resend.*denied/s);
+  });
+
+  it("works on a phone: workflows, a customer and the notifications page", async () => {
+    const page = await browser.newPhonePage();
+    await page.goto(`${base}/console/login`);
+    await page.getByLabel("Email").fill("operator@acme.test");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(/\/console\/workflows/);
+    await saveScreenshot(page, "console-workflows-phone");
+    await page.goto(`${base}/console/customers`);
+    await page.locator("tbody a").first().click();
+    await expect.poll(() => page.textContent("h1")).toContain("Ada Lovelace");
+    await saveScreenshot(page, "console-customer-phone");
+    await page.goto(`${base}/console/notifications`);
+    expect(await page.textContent("main")).toContain(`Customer completed workflow ${completedId}`);
+    await page.context().close();
+  });
+});
