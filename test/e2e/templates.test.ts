@@ -1,6 +1,6 @@
 import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AccountsServiceClient, WorkflowStatus } from "../../proto/index.ts";
+import { AccountsServiceClient, FinancialAccountSource, WorkflowStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import { type ChromiumHandle, launchChromium, saveScreenshot } from "../infra/index.ts";
 import { CustomerOnPhone } from "../support/customer.ts";
@@ -15,7 +15,13 @@ beforeAll(async () => {
     transport: "nats",
     nodes: 3,
     smtp: true,
-    rails: { pendingMs: 100, pushToCardSettleMs: 100, achSettleMs: 300, achReturnMs: 300, pollIntervalMs: 50 },
+    rails: {
+      pendingMs: 100,
+      pushToCardSettleMs: 100,
+      achSettleMs: 300,
+      achReturnMs: 300,
+      pollIntervalMs: 50,
+    },
   });
 });
 afterAll(async () => {
@@ -23,7 +29,12 @@ afterAll(async () => {
   await browser?.close();
 });
 
-async function create(template: string, key: string, who: { phone?: string; email?: string }, inputs: Record<string, string> = {}) {
+async function create(
+  template: string,
+  key: string,
+  who: { phone?: string; email?: string },
+  inputs: Record<string, string> = {},
+) {
   const res = await call(
     stack.api,
     "createWorkflow",
@@ -52,7 +63,11 @@ async function emailedLink(to: string): Promise<string> {
   return linkIn(mail.text);
 }
 
-const pdf = (n: number) => ({ name: `statement-${n}.pdf`, mimeType: "application/pdf", buffer: Buffer.from(`%PDF-1.4\n% statement ${n}\n%%EOF\n`) });
+const pdf = (n: number) => ({
+  name: `statement-${n}.pdf`,
+  mimeType: "application/pdf",
+  buffer: Buffer.from(`%PDF-1.4\n% statement ${n}\n%%EOF\n`),
+});
 const png = (name: string) => ({
   name,
   mimeType: "image/png",
@@ -87,7 +102,12 @@ describe("every example template, through the API and the customer page in Chrom
     const c = new CustomerOnPhone(page, stack.twilio, "");
     await page.goto(await emailedLink(email));
     await c.waitForTitle("About you");
-    await c.fill({ "First name": "Ada", "Last name": "Byron", Email: email, "Mobile number": "+14155554001" });
+    await c.fill({
+      "First name": "Ada",
+      "Last name": "Byron",
+      Email: email,
+      "Mobile number": "+14155554001",
+    });
     await c.continue();
 
     await c.waitForTitle("Link your bank account");
@@ -103,7 +123,12 @@ describe("every example template, through the API and the customer page in Chrom
 
     await c.waitForTitle("Upload your statements");
     // Too few files, and a file that only pretends to be a PDF, are refused.
-    await page.getByLabel("Files").setInputFiles([pdf(1), { name: "fake.pdf", mimeType: "application/pdf", buffer: Buffer.from("not a pdf") }]);
+    await page
+      .getByLabel("Files")
+      .setInputFiles([
+        pdf(1),
+        { name: "fake.pdf", mimeType: "application/pdf", buffer: Buffer.from("not a pdf") },
+      ]);
     await c.continue();
     await expect.poll(() => page.locator("#f-files-err").textContent()).toBeTruthy();
     await page.getByLabel("Files").setInputFiles([pdf(1), pdf(2), pdf(3)]);
@@ -118,9 +143,12 @@ describe("every example template, through the API and the customer page in Chrom
     await page.context().close();
     expect(await status(id)).toBe(WorkflowStatus.WORKFLOW_STATUS_COMPLETED);
 
-    const thanks = await stack.smtp!.waitForMessage((m) => m.to.includes(email) && m.subject === "Application complete");
+    const thanks = await stack.smtp!.waitForMessage(
+      (m) => m.to.includes(email) && m.subject === "Application complete",
+    );
     expect(thanks.text).toContain("Thanks Ada, Acme Lending has everything it needs.");
-    const uploads = await stack.node.sql`select kind, content_type from workflows.uploads where workflow_id = ${id} order by kind`;
+    const uploads = await stack.node
+      .sql`select kind, content_type from workflows.uploads where workflow_id = ${id} order by kind`;
     expect(uploads.map((u) => u.content_type).sort()).toEqual([
       "application/pdf",
       "application/pdf",
@@ -131,10 +159,17 @@ describe("every example template, through the API and the customer page in Chrom
     expect(uploads).toHaveLength(5);
     // The linked account came from Finicity and only its last four digits are kept.
     const accounts = new AccountsServiceClient(stack.node.internalAddress, credentials.createInsecure());
-    const wf = (await call(stack.api, "getWorkflow", { workflowId: id }, { metadata: stack.auth() })).workflow!;
-    const list = await call(accounts, "listFinancialAccounts", { businessId: stack.business.businessId, customerId: wf.customerId } as never);
+    const wf = (await call(stack.api, "getWorkflow", { workflowId: id }, { metadata: stack.auth() }))
+      .workflow!;
+    const list = (await call(accounts, "listFinancialAccounts", {
+      businessId: stack.business.businessId,
+      customerId: wf.customerId,
+    } as never)) as { financialAccounts: { source: number; numberMasked: string }[] };
     accounts.close();
-    expect(JSON.stringify(list)).toContain("FINICITY");
+    expect(list.financialAccounts.map((a) => a.source)).toEqual([
+      FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_FINICITY,
+    ]);
+    expect(list.financialAccounts[0]?.numberMasked).toMatch(/^••••\d{4}$/);
   });
 
   it("rent_collection: lookup, manual bank account, authorization, then an ACH debit", async () => {
@@ -147,7 +182,11 @@ describe("every example template, through the API and the customer page in Chrom
     await c.waitForTitle("Confirm it's you");
     await c.continue();
     await c.waitForTitle("Your bank account");
-    await c.fill({ "Routing number": "011000015", "Account number": "000111222333", "Name on the account": "Tenant" });
+    await c.fill({
+      "Routing number": "011000015",
+      "Account number": "000111222333",
+      "Name on the account": "Tenant",
+    });
     await c.continue();
     await c.waitForTitle("Rent payment authorization");
     await checkAll(c);
@@ -164,7 +203,12 @@ describe("every example template, through the API and the customer page in Chrom
   it("ach_debit_collection: SMS and email, one-time code, bank via Plaid, mandate, debit", async () => {
     const phone = "+14155554003";
     const email = "payer@example.com";
-    const id = await create("ach_debit_collection", "ach-1", { phone, email }, { amount: "310.00 USD", invoice: "INV-7" });
+    const id = await create(
+      "ach_debit_collection",
+      "ach-debit-1",
+      { phone, email },
+      { amount: "310.00 USD", invoice: "INV-7" },
+    );
     expect(await emailedLink(email)).toContain("/l/");
     const sms = await stack.twilio.waitForMessage((m) => m.to === phone && m.body.includes("/l/"));
     const page = await browser.newPhonePage();

@@ -101,7 +101,9 @@ export async function startStack(
           from: "+15005550006",
           baseUrl: twilio.baseUrl,
         },
-        email: smtp ? { kind: "smtp", url: smtp.url, from: "Linkflow <links@linkflow.test>" } : { kind: "outbox" },
+        email: smtp
+          ? { kind: "smtp", url: smtp.url, from: "Linkflow <links@linkflow.test>" }
+          : { kind: "outbox" },
         clock: opts.clock,
         shardCount: 16,
         tuning: {
