@@ -82,6 +82,8 @@ ol.timeline{list-style:none;padding:0;margin:0}ol.timeline li{border-left:3px so
 ol.timeline li.notification{border-color:#7aa7ff}ol.timeline li.transaction{border-color:var(--ok)}
 .toasts{position:fixed;right:1rem;bottom:1rem;display:flex;flex-direction:column;gap:.5rem;z-index:20;max-width:22rem}
 .toast{background:#14213d;color:#fff;padding:.6rem .8rem;border-radius:.4rem;box-shadow:0 2px 8px rgba(0,0,0,.25)}
+.toast a{color:#fff}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .pager{display:flex;gap:1rem;margin-top:.75rem}
 .diag-ok{color:var(--ok)}
 @media (max-width:40rem){

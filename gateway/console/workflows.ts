@@ -180,7 +180,7 @@ ${w.memo ? html`<dt>Memo</dt><dd>${w.memo}</dd>` : ""}
       }</li>`,
   )}</ol>
 </section>
-<section class="card" aria-labelledby="actions-h"><h2 id="actions-h">Actions</h2>
+<section class="card" id="wf-actions" data-live aria-labelledby="actions-h"><h2 id="actions-h">Actions</h2>
 ${
   !active
     ? html`<p>This workflow has finished; no actions are available.</p>`

@@ -33,6 +33,13 @@ beforeAll(async () => {
     secret: randomBytes(32).toString("base64url"),
   });
   await consoleApp.migrate();
+  // A child business the parent's users can switch to.
+  await call(
+    h.businesses,
+    "createChildBusiness",
+    { name: "Acme West", idempotencyKey: "console-child" },
+    { metadata: h.auth(h.a.apiKey) },
+  );
   for (const role of ["admin", "operator", "viewer"] as const)
     await consoleApp.createUser({
       businessId: h.a.businessId,
@@ -163,6 +170,9 @@ describe("business console", () => {
     await admin.getByRole("button", { name: "Cancel workflow" }).click();
     await expect.poll(() => admin.textContent(".flash")).toContain("cancelled");
     await admin.locator('#wf-facts [data-status="cancelled"]').waitFor();
+    expect(await admin.textContent("#wf-actions")).toContain("no actions are available");
+    expect(await admin.textContent("#wf-timeline")).toContain("workflow.cancelled");
+    expect(admin.url()).toContain(id);
     await saveScreenshot(admin, "console-workflow-cancelled");
   });
 
@@ -253,6 +263,17 @@ describe("business console", () => {
     ])
       expect(log).toContain(a);
     expect(log).toMatch(/viewer@acme\.test\s*workflow\.resend.*denied/s);
+  });
+
+  it("switches between the parent business and its child", async () => {
+    await admin.goto(`${base}/console/workflows`);
+    await admin.getByLabel("Business").selectOption({ label: "Acme West" });
+    await admin.getByRole("button", { name: "Switch" }).click();
+    await expect.poll(() => admin.textContent(".flash")).toContain("Switched");
+    expect(await admin.textContent("#workflow-table")).not.toContain(completedId);
+    await admin.getByLabel("Business").selectOption({ label: "Acme Payroll" });
+    await admin.getByRole("button", { name: "Switch" }).click();
+    expect(await admin.textContent("#workflow-table")).toContain(completedId);
   });
 
   it("works on a phone: workflows, a customer and the notifications page", async () => {
