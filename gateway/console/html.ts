@@ -46,6 +46,7 @@ header.top nav{display:flex;flex-wrap:wrap;gap:.25rem}
 header.top .who{margin-left:auto;display:flex;gap:.5rem;align-items:center;flex-wrap:wrap;font-size:.9rem}
 header.top form{display:flex;gap:.35rem;align-items:center;margin:0}
 header.top select,header.top button{min-height:32px;padding:.2rem .5rem;width:auto;margin:0;font-size:.9rem}
+header.top select{color:var(--fg);background:#fff}
 main{max-width:72rem;margin:0 auto;padding:1rem}
 h1{font-size:1.4rem;margin:.25rem 0 1rem}h2{font-size:1.1rem;margin:1.25rem 0 .5rem}
 .card{background:var(--card);border:1px solid var(--line);border-radius:.6rem;padding:1rem;margin-bottom:1rem}
