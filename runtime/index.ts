@@ -20,6 +20,7 @@ export {
   ShardNotOwnedError,
   ShardUnavailableError,
 } from "./errors.ts";
+export type { CommitOutcome } from "./journal.ts";
 export { Journal } from "./journal.ts";
 export type { LeaseRow } from "./leases.ts";
 export { LeaseTable } from "./leases.ts";
