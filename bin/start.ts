@@ -10,7 +10,13 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connect, createLogger, setupTracing } from "../core/index.ts";
-import { bootstrapBusiness, configFromEnv, loadTemplates, startNode } from "../gateway/node/index.ts";
+import {
+  bootstrapBusiness,
+  configFromEnv,
+  createApiKey,
+  loadTemplates,
+  startNode,
+} from "../gateway/node/index.ts";
 import { verifyWebhookSignature } from "../services/notifications/index.ts";
 import { startEmbeddedPostgres } from "../test/infra/postgres.ts";
 
@@ -18,7 +24,13 @@ interface LocalState {
   linkSecret: string;
   /** Key encrypting account numbers at rest in the embedded default (id k1). */
   encryptionKey?: string;
-  demo?: { businessId: string; apiKey: string; webhookSecret: string };
+  demo?: {
+    businessId: string;
+    apiKey: string;
+    webhookSecret: string;
+    consoleEmail?: string;
+    consolePassword?: string;
+  };
 }
 
 const log = createLogger({ component: "start" });
@@ -110,6 +122,22 @@ async function main(): Promise<void> {
     state.demo = { businessId: b.businessId, apiKey: b.apiKey, webhookSecret: b.webhookSecret! };
     await saveState(state);
   }
+  if (!state.demo.consolePassword) {
+    // A console admin for the demo business; the console calls the public API with its own key.
+    const email = "admin@demo.test";
+    const password = randomBytes(12).toString("base64url");
+    const consoleKey = await createApiKey(node.internalAddress, state.demo.businessId, "console");
+    await node.console.createUser({
+      businessId: state.demo.businessId,
+      email,
+      password,
+      role: "admin",
+      apiKey: consoleKey,
+    });
+    state.demo.consoleEmail = email;
+    state.demo.consolePassword = password;
+    await saveState(state);
+  }
 
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const out = [
@@ -118,6 +146,7 @@ async function main(): Promise<void> {
     `  gRPC API        ${node.grpcAddress}  (grpc.health.v1 SERVING)`,
     `  customer page   ${node.publicBaseUrl}/l/<token>`,
     cfg.devOutbox ? `  dev outbox      http://${node.httpAddress}/dev/outbox` : "",
+    `  console         http://${node.httpAddress}/console  (${state.demo.consoleEmail} / ${state.demo.consolePassword})`,
     `  templates       ${templates.join(", ")}`,
     "",
     `Demo business ${state.demo.businessId}`,

@@ -47,3 +47,22 @@ export async function bootstrapBusiness(
     notifications.close();
   }
 }
+
+/** Creates another API key for a business (e.g. the console's own). */
+export async function createApiKey(
+  internalAddress: string,
+  businessId: string,
+  name: string,
+): Promise<string> {
+  const accounts = new AccountsServiceClient(internalAddress, credentials.createInsecure());
+  try {
+    const { apiKey } = await callOrThrow(accounts, "createApiKey", {
+      businessId,
+      name,
+      idempotencyKey: `key-${name}-${businessId}`,
+    });
+    return apiKey;
+  } finally {
+    accounts.close();
+  }
+}

@@ -20,6 +20,8 @@ export interface NodeConfig {
   /** Base URL customers' links start with; defaults to http://<httpAddr>. */
   publicBaseUrl?: string;
   linkSecret: string;
+  /** Secret of the console's CSRF tokens and stored API keys (16+ characters); default: the link secret. */
+  consoleSecret?: string;
   /** Keys encrypting account and card numbers at rest (AES-256-GCM); key ids let keys rotate. */
   keyring?: Keyring;
   sms: SmsConfig;
@@ -86,6 +88,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, defaults: Partial<NodeConf
     publicBaseUrl: env.LINKFLOW_PUBLIC_URL || undefined,
     linkSecret: env.LINKFLOW_LINK_SECRET ?? defaults.linkSecret ?? "",
     keyring: keyringFromEnv(env) ?? defaults.keyring,
+    consoleSecret: env.LINKFLOW_CONSOLE_SECRET || defaults.consoleSecret,
     sms,
     email,
     nodeId: env.LINKFLOW_NODE_ID || undefined,

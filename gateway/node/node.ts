@@ -34,7 +34,11 @@ import {
   runtimeMigrations,
   type Transport,
 } from "../../runtime/index.ts";
-import { createAccountsService, migrateAccounts } from "../../services/accounts/index.ts";
+import {
+  createAccountsService,
+  listChildBusinesses,
+  migrateAccounts,
+} from "../../services/accounts/index.ts";
 import { callOrThrow, type ListeningServer, listen } from "../../services/grpc/index.ts";
 import {
   createNotificationsService,
@@ -57,6 +61,7 @@ import {
   workflowsMigrations,
 } from "../../services/workflows/index.ts";
 import { addPublicApi, type RateLimiter, RedisRateLimiter } from "../api/index.ts";
+import { type Console, createConsole } from "../console/index.ts";
 import { createPortal } from "../portal/index.ts";
 import type { NodeConfig } from "./config.ts";
 import { renderOutbox } from "./outbox-page.ts";
@@ -75,6 +80,8 @@ export interface LinkflowNode {
   /** Adds a route to the HTTP server (the dev outbox's webhook receiver uses it). */
   httpRoutes: Map<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>;
   devWebhooks: { at: number; type: string; body: string; verified: boolean }[];
+  /** The business console served at /console. */
+  console: Console;
   stop(): Promise<void>;
 }
 
@@ -253,6 +260,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     const routes = new Map<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>();
     const devWebhooks: LinkflowNode["devWebhooks"] = [];
     let portal: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
+    let consoleApp: Console | undefined;
     const http = createServer((req, res) => {
       void (async () => {
         const path = (req.url ?? "/").split("?")[0] ?? "/";
@@ -266,6 +274,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
           res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
           return void res.end(await renderOutbox(sql, devWebhooks));
         }
+        if (consoleApp && (await consoleApp.handle(req, res))) return;
         if (portal && (await portal(req, res))) return;
         res.writeHead(404, { "content-type": "text/plain" });
         res.end("not found\n");
@@ -354,6 +363,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       runtime,
       templates,
       rateLimiter,
+      childBusinesses: (businessId) => listChildBusinesses(sql, businessId),
       log: log.child({ component: "api" }),
     });
     const grpcPort = await new Promise<number>((resolve, reject) =>
@@ -376,6 +386,17 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     });
     const grpcAddress = `${cfg.grpcAddr.slice(0, cfg.grpcAddr.lastIndexOf(":"))}:${grpcPort}`;
 
+    // The business console, a client of the public API like any integrating service.
+    consoleApp = createConsole({
+      sql,
+      grpcAddress,
+      secret: cfg.consoleSecret ?? cfg.linkSecret,
+      log: log.child({ component: "console" }),
+      secureCookies: publicBaseUrl.startsWith("https:"),
+    });
+    await consoleApp.migrate();
+    closers.push(() => consoleApp!.close());
+
     let stopping: Promise<void> | undefined;
     return {
       nodeId: runtime.nodeId,
@@ -389,6 +410,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       sql,
       httpRoutes: routes,
       devWebhooks,
+      console: consoleApp,
       stop: () => {
         stopping ??= stopAll();
         return stopping;

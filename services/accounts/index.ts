@@ -21,3 +21,10 @@ export const ACCOUNTS_SCHEMA = "accounts";
 export async function migrateAccounts(sql: Sql): Promise<void> {
   await migrate(sql, ACCOUNTS_SCHEMA, migrations);
 }
+
+/** The direct child businesses of a business (for tenant scoping by the gateway on the same node). */
+export async function listChildBusinesses(sql: Sql, businessId: string): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    select id from accounts.businesses where parent_business_id = ${businessId} order by id`;
+  return rows.map((r) => r.id);
+}

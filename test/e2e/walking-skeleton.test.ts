@@ -226,3 +226,63 @@ for (const transport of ["local", "nats"] as const) {
     });
   });
 }
+
+describe("the node serves the business console on its HTTP address", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ tracing: false });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it("a console user signs in and sees the business's workflows, through the public API", async () => {
+    const { createApiKey } = await import("../../gateway/node/index.ts");
+    const key = await createApiKey(stack.node.internalAddress, stack.business.businessId, "console");
+    await stack.node.console.createUser({
+      businessId: stack.business.businessId,
+      email: "ops@acme.test",
+      password: "correct horse battery",
+      role: "operator",
+      apiKey: key,
+    });
+    const created = await call(
+      stack.api,
+      "createWorkflow",
+      {
+        templateName: "welcome",
+        templateVersion: 0,
+        inputs: {},
+        customerPhone: "+14155550177",
+        customerEmail: "",
+        customerId: "",
+        channel: 0,
+        externalId: "",
+        memo: "",
+        idempotencyKey: "console-visible-1",
+      },
+      { metadata: stack.auth() },
+    );
+    const base = `http://${stack.node.httpAddress}`;
+    const login = await fetch(`${base}/console/login`);
+    const pre = login.headers.get("set-cookie")?.split(";")[0] ?? "";
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await login.text())?.[1] ?? "";
+    const signIn = await fetch(`${base}/console/login`, {
+      method: "POST",
+      headers: { cookie: pre, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ _csrf: csrf, email: "ops@acme.test", password: "correct horse battery" }),
+      redirect: "manual",
+    });
+    expect(signIn.status).toBe(303);
+    const session = signIn.headers
+      .getSetCookie()
+      .map((c) => c.split(";")[0])
+      .join("; ");
+    const page = await fetch(`${base}/console/workflows`, { headers: { cookie: `${pre}; ${session}` } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain(created.workflow!.id);
+    expect(html).not.toContain(key);
+    expect(page.headers.get("content-security-policy")).toContain("default-src 'none'");
+  });
+});
