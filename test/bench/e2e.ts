@@ -1,0 +1,182 @@
+/**
+ * End-to-end throughput: complete onboarding-and-payout workflows per second
+ * (create through the gRPC API, four customer steps through the customer
+ * page's HTTP endpoints, every activity through the services, the completion
+ * webhook delivered), on one node and on three nodes over NATS, and the
+ * latency of one customer step with 64 workflows in flight.
+ *
+ * The template is examples/onboard_and_pay.flow without its one-time code
+ * (published as `onboard_and_pay_bench`), so each workflow is exactly the four
+ * steps; everything else is identical.
+ */
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { credentials, Metadata } from "@grpc/grpc-js";
+import { bootstrapBusiness, type LinkflowNode, startNode } from "../../gateway/node/index.ts";
+import { WorkflowServiceClient } from "../../proto/index.ts";
+import { call } from "../../services/grpc/index.ts";
+import { SHARED_TEMPLATES } from "../../services/workflows/index.ts";
+import { startNats, startPostgres, startTwilioServer, startWebhookReceiver } from "../infra/index.ts";
+import type { Emit } from "./run.ts";
+
+const IN_FLIGHT = 64;
+const log = (s: string) => process.stderr.write(`  e2e: ${s}\n`);
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
+}
+
+/** One customer's session on the page, with plain HTTP. */
+class Session {
+  cookie = "";
+  html = "";
+  constructor(readonly link: string) {}
+  title() {
+    return /<title>([^<]*)<\/title>/.exec(this.html)?.[1] ?? "";
+  }
+  async get() {
+    const res = await fetch(this.link, { headers: { cookie: this.cookie }, redirect: "manual" });
+    const set = res.headers.get("set-cookie");
+    if (set) this.cookie = set.split(";")[0] ?? "";
+    this.html = await res.text();
+  }
+  /** Submits the current step and returns once the page shows a different step (ms). */
+  async step(fields: Record<string, string>): Promise<number> {
+    const before = this.title();
+    const t0 = performance.now();
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(this.html)?.[1] ?? "";
+    const stepId = /name="_step" value="([^"]+)"/.exec(this.html)?.[1] ?? "";
+    const res = await fetch(this.link, {
+      method: "POST",
+      headers: { cookie: this.cookie, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ _csrf: csrf, _step: stepId, decision: "approve", ...fields }),
+      redirect: "manual",
+    });
+    await res.arrayBuffer();
+    for (;;) {
+      await this.get();
+      const t = this.title();
+      if (t !== before && t !== "Just a moment") break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return performance.now() - t0;
+  }
+}
+
+async function runCluster(nodesWanted: number, workflows: number, emitName: string, emit: Emit, stepLatencies?: number[]) {
+  const pg = await startPostgres();
+  const stops: Array<() => Promise<unknown>> = [() => pg.stop()];
+  try {
+    const twilio = await startTwilioServer();
+    stops.push(() => twilio.stop());
+    const secrets: string[] = [];
+    const hooks = await startWebhookReceiver({ secrets: () => secrets });
+    stops.push(() => hooks.stop());
+    let natsUrls: string[] = [];
+    if (nodesWanted > 1) {
+      const nats = await startNats();
+      stops.push(() => nats.stop());
+      natsUrls = nats.urls;
+    }
+    const base = {
+      databaseUrl: pg.adminUrl,
+      transport: nodesWanted > 1 ? ({ kind: "nats", servers: natsUrls } as const) : ({ kind: "local" } as const),
+      grpcAddr: "127.0.0.1:0",
+      httpAddr: "127.0.0.1:0",
+      internalAddr: "127.0.0.1:0",
+      linkSecret: randomBytes(32).toString("base64url"),
+      keyring: { currentKeyId: "k1", keys: { k1: randomBytes(32).toString("base64") } },
+      sms: { kind: "twilio", accountSid: twilio.accountSid, authToken: twilio.authToken, from: "+15005550006", baseUrl: twilio.baseUrl } as const,
+      email: { kind: "outbox" } as const,
+      shardCount: 64,
+      tuning: { webhookPollMs: 20, effectPollMs: 200, timerPollMs: 200 },
+      log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+    };
+    const nodes: LinkflowNode[] = [];
+    for (let i = 0; i < nodesWanted; i++) {
+      const n = await startNode(base);
+      nodes.push(n);
+      stops.push(() => n.stop());
+    }
+    const src = (await readFile(new URL("../../examples/onboard_and_pay.flow", import.meta.url), "utf8"))
+      .replace("template onboard_and_pay ", "template onboard_and_pay_bench ")
+      .replace(/\n\s*verify with one-time code[^\n]*/, "");
+    await nodes[0]!.templates.publish(SHARED_TEMPLATES, src, "onboard_and_pay_bench.flow");
+    const b = await bootstrapBusiness(nodes[0]!.internalAddress, { name: "Bench", webhookUrl: hooks.url, eventTypes: ["workflow.completed"] });
+    secrets.push(b.webhookSecret!);
+    await new Promise((r) => setTimeout(r, nodesWanted > 1 ? 2000 : 200));
+    const clients = nodes.map((n) => new WorkflowServiceClient(n.grpcAddress, credentials.createInsecure()));
+    stops.push(async () => {
+      for (const c of clients) c.close();
+    });
+    const md = new Metadata();
+    md.set("authorization", `Bearer ${b.apiKey}`);
+
+    const one = async (i: number) => {
+      const api = clients[i % clients.length]!;
+      const res = await call(
+        api,
+        "createWorkflow",
+        {
+          templateName: "onboard_and_pay_bench",
+          templateVersion: 0,
+          inputs: { amount: "25.00 USD" },
+          customerPhone: `+1415${String(5_000_000 + i).padStart(7, "0")}`,
+          customerEmail: "",
+          customerId: "",
+          channel: 0,
+          externalId: "",
+          memo: "",
+          idempotencyKey: `bench-${emitName}-${i}`,
+        },
+        { metadata: md },
+      );
+      // Spread customers over the nodes' HTTP front doors like a load balancer would.
+      const node = nodes[(i + 1) % nodes.length]!;
+      const s = new Session(res.linkUrl.replace(/^http:\/\/[^/]+/, `http://${node.httpAddress}`));
+      await s.get();
+      const lat = [
+        await s.step({ first_name: "Bench", last_name: `User${i}`, email: `u${i}@example.com` }),
+        await s.step({ kind: "bank_account", routing_number: "011000015", account_number: `0005556${String(i).padStart(5, "0")}`, account_type: "checking", name_on_account: "Bench" }),
+        await s.step({ accept_0: "on", accept_1: "on" }),
+        await s.step({}),
+      ];
+      if (s.title() !== "All done") throw new Error(`workflow ${i} ended on "${s.title()}"`);
+      stepLatencies?.push(...lat);
+      return res.workflow!.id;
+    };
+
+    // Warm-up, then the measured run with IN_FLIGHT workflows at a time.
+    await Promise.all(Array.from({ length: 8 }, (_, i) => one(1_000_000 + i)));
+    const ids = new Set<string>();
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < workflows) ids.add(await one(next++));
+      }),
+    );
+    // Done means the completion webhook reached the business too.
+    for (;;) {
+      const delivered = new Set(hooks.deliveries.map((d) => (d.json as { data: { workflow_id: string } }).data.workflow_id));
+      if ([...ids].every((id) => delivered.has(id))) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const secs = (performance.now() - t0) / 1000;
+    const rate = workflows / secs;
+    log(`${emitName}: ${workflows} workflows in ${secs.toFixed(1)} s`);
+    emit({ bench: `e2e.workflows_per_s.${emitName}`, value: Number(rate.toFixed(1)), unit: "workflows/s", workflows, in_flight: IN_FLIGHT });
+  } finally {
+    for (const s of stops.reverse()) await s().catch(() => {});
+  }
+}
+
+export default async function run(emit: Emit): Promise<void> {
+  const n = Number(process.env.LINKFLOW_BENCH_E2E_WORKFLOWS ?? 400);
+  const lat: number[] = [];
+  await runCluster(1, n, "1node", emit, lat);
+  emit({ bench: "e2e.step_p50_ms", value: Number(percentile(lat, 50).toFixed(1)), unit: "ms", in_flight: IN_FLIGHT, samples: lat.length });
+  emit({ bench: "e2e.step_p99_ms", value: Number(percentile(lat, 99).toFixed(1)), unit: "ms", in_flight: IN_FLIGHT, samples: lat.length });
+  await runCluster(3, n, "3nodes", emit);
+}
