@@ -22,4 +22,19 @@ export {
 export { newId, newSecret } from "./ids.ts";
 export type { Logger } from "./log.ts";
 export { createLogger, logSink, redact, redactText } from "./log.ts";
+export type { Labels } from "./metrics.ts";
+export {
+  Counter,
+  defaultRegistry,
+  Gauge,
+  Histogram,
+  httpRoute,
+  instrumentHttp,
+  LATENCY_BUCKETS,
+  METRICS_CONTENT_TYPE,
+  metricsHandler,
+  parseMetrics,
+  Registry,
+  renderMetrics,
+} from "./metrics.ts";
 export { currentTraceparent, inServerSpan, inSpan, setupTracing, tracingInterceptor } from "./telemetry.ts";
