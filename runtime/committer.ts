@@ -22,6 +22,8 @@ export class GroupCommitter {
   batches = 0;
   committedTurns = 0;
   lastBatchSize = 0;
+  /** Observer of every statement: turns in it, seconds it took, whether it succeeded. */
+  onBatch?: (size: number, seconds: number, ok: boolean) => void;
 
   constructor(
     private readonly journal: Journal,
@@ -79,12 +81,15 @@ export class GroupCommitter {
     this.lastBatchSize = batch.length;
     this.batches++;
     let outcomes: Awaited<ReturnType<Journal["commit"]>>;
+    const t0 = performance.now();
     try {
       outcomes = await this.journal.commit(
         this.nodeId,
         batch.map((p) => p.write),
       );
+      this.onBatch?.(batch.length, (performance.now() - t0) / 1000, true);
     } catch (err) {
+      this.onBatch?.(batch.length, (performance.now() - t0) / 1000, false);
       if (batch.length === 1) {
         batch[0]?.reject(err);
         return;

@@ -18,6 +18,8 @@ interface ActiveActor {
   tail: Promise<unknown>;
   queued: number;
   lastUsed: number;
+  /** Events the latest turn journaled (for observers). */
+  lastEvents: number;
 }
 
 export interface CommittedEffect {
@@ -45,6 +47,19 @@ export interface HostOptions {
   maxMailbox?: number;
   maxActive: number;
   replyMemory: number;
+  /** Called after every turn (metrics and span attributes); `state` is the actor's state after it. */
+  onTurn?(info: TurnInfo): void;
+}
+
+/** What one turn did, for observers. */
+export interface TurnInfo {
+  actorId: string;
+  kind: string;
+  shard: number;
+  seconds: number;
+  events: number;
+  outcome: "ok" | "error";
+  state: unknown;
 }
 
 /** Internal hints the node attaches to commands it delivers itself. */
@@ -78,7 +93,35 @@ export class ActorHost {
     if (this.#queuedTotal >= this.o.maxQueued) throw new BackpressureError();
     const queued = this.#active.get(envelope.actorId)?.queued ?? 0;
     if (queued >= (this.o.maxMailbox ?? Number.POSITIVE_INFINITY)) throw new BackpressureError();
-    return this.#enqueue(envelope.actorId, (a) => this.#turn(a, envelope, meta));
+    if (!this.o.onTurn) return this.#enqueue(envelope.actorId, (a) => this.#turn(a, envelope, meta));
+    const onTurn = this.o.onTurn;
+    return this.#enqueue(envelope.actorId, async (a) => {
+      const t0 = performance.now();
+      a.lastEvents = 0;
+      let outcome: "ok" | "error" = "error";
+      try {
+        const r = await this.#turn(a, envelope, meta);
+        outcome = "ok";
+        return r;
+      } finally {
+        onTurn({
+          actorId: a.id,
+          kind: a.behavior.kind,
+          shard: a.shard,
+          seconds: (performance.now() - t0) / 1000,
+          events: a.lastEvents,
+          outcome,
+          state: a.state,
+        });
+      }
+    });
+  }
+
+  /** Commands waiting in the deepest mailbox. */
+  get maxMailboxDepth(): number {
+    let max = 0;
+    for (const a of this.#active.values()) if (a.queued > max) max = a.queued;
+    return max;
   }
 
   /** Read-only: answers from the actor's current state (activating it if needed). */
@@ -128,6 +171,7 @@ export class ActorHost {
       tail: Promise.resolve(),
       queued: 0,
       lastUsed: Date.now(),
+      lastEvents: 0,
     };
     this.#active.set(actorId, a);
     return a;
@@ -228,6 +272,7 @@ export class ActorHost {
       return prior.reply;
     }
     this.turns++;
+    a.lastEvents = decision.events.length;
     a.state = nextState;
     a.seq = newSeq;
     a.effectSeq = write.effectSeqAfter;

@@ -25,8 +25,17 @@ export { Journal } from "./journal.ts";
 export type { LeaseRow } from "./leases.ts";
 export { LeaseTable } from "./leases.ts";
 export { LocalTransport } from "./local-transport.ts";
+export type { RuntimeGauges, RuntimeInstruments } from "./metrics.ts";
+export { defaultTurnAttributes, runtimeInstruments } from "./metrics.ts";
+export type { NodeReport } from "./micro.ts";
+export {
+  collectNodeReports,
+  nodeStatusSubject,
+  registerNodeService,
+  SERVICE_NAME as RUNTIME_SERVICE_NAME,
+} from "./micro.ts";
 export { runtimeMigrations } from "./migrations.ts";
-export { NatsTransport } from "./nats-transport.ts";
+export { HEARTBEAT_SUBJECT, NatsTransport, shardSubject } from "./nats-transport.ts";
 export type { EffectContext, EffectHandler, NodeStatus, RuntimeNodeOptions } from "./node.ts";
 export { RuntimeNode } from "./node.ts";
 export { assignShards, shardOf } from "./shard.ts";

@@ -1,3 +1,4 @@
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import {
   connect,
   ErrorCode,
@@ -32,12 +33,20 @@ export class NatsTransport implements Transport {
   #subs = new Map<number, Subscription>();
   #hbSub?: Subscription;
   #listeners = new Set<(hb: Heartbeat) => void>();
+  /** Connection events since connect (exported as metrics). */
+  readonly connection = { reconnects: 0, disconnects: 0 };
 
   private constructor(readonly nc: NatsConnection) {}
 
   static async connect(servers: string | string[], name: string): Promise<NatsTransport> {
     const nc = await connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     const t = new NatsTransport(nc);
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "reconnect") t.connection.reconnects++;
+        else if (s.type === "disconnect") t.connection.disconnects++;
+      }
+    })().catch(() => {});
     t.#hbSub = nc.subscribe(HEARTBEAT_SUBJECT, {
       callback: (err, msg) => {
         if (err) return;
@@ -53,6 +62,36 @@ export class NatsTransport implements Transport {
     req: ShardRequest,
     opts: { deadline: number; traceparent?: string },
   ): Promise<ShardReply> {
+    const subject = shardSubject(shard);
+    // A CLIENT span for the NATS round trip; the turn on the far side stays a child of the
+    // caller's span (the `traceparent` it passed), so the span tree does not depend on the transport.
+    const span = trace.getTracer("linkflow.runtime").startSpan("nats.request linkflow.shard", {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        "messaging.system": "nats",
+        "messaging.destination.name": subject,
+        "messaging.operation.type": "send",
+        "linkflow.request": req.type,
+      },
+    });
+    try {
+      const reply = await this.#request(subject, shard, req, opts);
+      if (!reply.ok) span.setAttribute("linkflow.error_code", reply.error.code);
+      return reply;
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).name });
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  async #request(
+    subject: string,
+    shard: number,
+    req: ShardRequest,
+    opts: { deadline: number; traceparent?: string },
+  ): Promise<ShardReply> {
     const h = headers();
     if (opts.traceparent) h.set("traceparent", opts.traceparent);
     for (let wait = 10; ; wait = Math.min(wait * 2, 250)) {
@@ -60,7 +99,7 @@ export class NatsTransport implements Transport {
       // id, so the actor applies it once) instead of waiting out the whole deadline.
       const timeout = Math.max(1, Math.min(opts.deadline - Date.now(), ATTEMPT_TIMEOUT_MS));
       try {
-        const msg = await this.nc.request(shardSubject(shard), codec.encode(req), { timeout, headers: h });
+        const msg = await this.nc.request(subject, codec.encode(req), { timeout, headers: h });
         return codec.decode(msg.data) as ShardReply;
       } catch (err) {
         const retry =

@@ -1,10 +1,11 @@
-import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import {
   type Clock,
   createLogger,
   LinkflowError,
   type Logger,
   newId,
+  Registry,
   type Sql,
   systemClock,
   toLinkflowError,
@@ -12,9 +13,12 @@ import {
 import type { ActorBehavior, CommandEnvelope, EffectResultCommand } from "./actor.ts";
 import { GroupCommitter } from "./committer.ts";
 import { ShardNotOwnedError } from "./errors.ts";
-import { ActorHost, type CommittedEffect } from "./host.ts";
+import { ActorHost, type CommittedEffect, type DeliveryMeta } from "./host.ts";
 import { Journal } from "./journal.ts";
 import { LeaseTable } from "./leases.ts";
+import { defaultTurnAttributes, type RuntimeInstruments, runtimeInstruments } from "./metrics.ts";
+import { type NodeReport, registerNodeService } from "./micro.ts";
+import { NatsTransport } from "./nats-transport.ts";
 import { assignShards, shardOf } from "./shard.ts";
 import type { Heartbeat, ShardReply, ShardRequest, Transport } from "./transport.ts";
 
@@ -66,6 +70,12 @@ export interface RuntimeNodeOptions {
   serve?: boolean;
   /** Turns per group-commit statement and statements in flight at once. */
   commit?: { maxBatch?: number; maxInFlight?: number };
+  /** Where the node's metrics go; default a registry of its own labelled `node`. */
+  metrics?: Registry;
+  /** Span attributes of a turn from the actor's state after it; default: the workflow's template and version. */
+  turnAttributes?: (state: unknown) => Record<string, string | number | boolean>;
+  /** On NATS, register the node as a NATS micro service (`nats micro ls`). Default true. */
+  microService?: boolean;
 }
 
 export interface NodeStatus {
@@ -98,7 +108,26 @@ export class RuntimeNode {
   readonly leases: LeaseTable;
   readonly clock: Clock;
   readonly shardCount: number;
-  #o: Required<Omit<RuntimeNodeOptions, "nodeId" | "clock" | "log" | "effects" | "shardCount" | "commit">>;
+  /** This node's metrics (render with core's `renderMetrics`). */
+  readonly metrics: Registry;
+  #o: Required<
+    Omit<
+      RuntimeNodeOptions,
+      | "nodeId"
+      | "clock"
+      | "log"
+      | "effects"
+      | "shardCount"
+      | "commit"
+      | "metrics"
+      | "turnAttributes"
+      | "microService"
+    >
+  >;
+  #instruments: RuntimeInstruments;
+  #turnAttributes: (state: unknown) => Record<string, string | number | boolean>;
+  #microService: boolean;
+  #micro?: { stop(): Promise<void> };
   #effects: Record<string, EffectHandler>;
   #log: Logger;
   #host: ActorHost;
@@ -144,6 +173,15 @@ export class RuntimeNode {
       askTimeoutMs: opts.askTimeoutMs ?? 15_000,
       serve: opts.serve ?? true,
     };
+    this.metrics = opts.metrics ?? new Registry({ node: this.nodeId });
+    this.#turnAttributes = opts.turnAttributes ?? defaultTurnAttributes;
+    this.#microService = opts.microService ?? true;
+    this.#instruments = runtimeInstruments(this.metrics, {
+      status: () => this.status(),
+      maxMailbox: () => this.#host.maxMailboxDepth,
+      transport: () =>
+        this.#o.transport instanceof NatsTransport ? this.#o.transport.connection : undefined,
+    });
     this.journal = new Journal(opts.sql);
     this.leases = new LeaseTable(opts.sql);
     this.#committer = new GroupCommitter(
@@ -152,6 +190,7 @@ export class RuntimeNode {
       opts.commit?.maxBatch,
       opts.commit?.maxInFlight,
     );
+    this.#committer.onBatch = (size, seconds, ok) => this.#instruments.commit(size, seconds, ok);
     this.#host = new ActorHost({
       journal: this.journal,
       committer: this.#committer,
@@ -169,6 +208,18 @@ export class RuntimeNode {
       maxMailbox: this.#o.maxMailbox,
       maxActive: this.#o.maxActive,
       replyMemory: 256,
+      onTurn: (t) => {
+        this.#instruments.turn(t.kind, t.seconds, t.events, t.outcome);
+        const span = trace.getActiveSpan();
+        if (span?.isRecording()) {
+          span.setAttributes({ "linkflow.shard": t.shard, "linkflow.events": t.events });
+          try {
+            span.setAttributes(this.#turnAttributes(t.state));
+          } catch {
+            // Attributes are best effort.
+          }
+        }
+      },
     });
   }
 
@@ -201,6 +252,12 @@ export class RuntimeNode {
       await new Promise((r) => setTimeout(r, this.#o.heartbeatMs * 2));
     }
     await this.#coordinate();
+    if (this.#microService && this.#o.transport instanceof NatsTransport) {
+      this.#micro = await registerNodeService(this.#o.transport.nc, this).catch((err) => {
+        this.#log.warn("NATS micro service not registered", { err });
+        return undefined;
+      });
+    }
     const every = (ms: number, fn: () => Promise<void>) => {
       let busy = false;
       const t = setInterval(() => {
@@ -312,34 +369,46 @@ export class RuntimeNode {
       const parent = env.traceparent
         ? propagation.extract(context.active(), { traceparent: env.traceparent })
         : context.active();
-      return await context.with(parent, () =>
-        tracer().startActiveSpan(
-          "actor.turn",
-          {
-            kind: SpanKind.SERVER,
-            attributes: {
-              "linkflow.actor_id": env.actorId,
-              "linkflow.node": this.nodeId,
-              "linkflow.command": commandName(env.command),
-            },
-          },
-          async (span) => {
-            try {
-              return { ok: true as const, value: (await this.#host.handle(env)) ?? null };
-            } catch (err) {
-              span.setStatus({ code: SpanStatusCode.ERROR });
-              throw err;
-            } finally {
-              span.end();
-            }
-          },
-        ),
-      );
+      return { ok: true as const, value: (await this.#turn(env, {}, parent)) ?? null };
     } catch (err) {
       const le = toLinkflowError(err);
       if (le.code === "internal") this.#log.error("turn failed", { err: le.cause });
       return { ok: false, error: le.toJSON() };
     }
+  }
+
+  /** One command through the actor's mailbox in an `actor.turn` span (child of `parent`). */
+  #turn(
+    env: CommandEnvelope,
+    meta: DeliveryMeta,
+    parent: ReturnType<typeof context.active> = context.active(),
+  ): Promise<unknown> {
+    return context.with(parent, () =>
+      tracer().startActiveSpan(
+        "actor.turn",
+        {
+          kind: SpanKind.SERVER,
+          attributes: {
+            "linkflow.actor_id": env.actorId,
+            "linkflow.node": this.nodeId,
+            "linkflow.command": commandName(env.command),
+            "linkflow.transport": this.#o.transport.kind,
+            ...(meta.firedTimer ? { "linkflow.timer": meta.firedTimer.id } : {}),
+          },
+        },
+        async (span) => {
+          try {
+            return await this.#host.handle(env, meta);
+          } catch (err) {
+            const le = err instanceof LinkflowError ? err : undefined;
+            span.setStatus({ code: SpanStatusCode.ERROR, message: le?.code ?? "internal" });
+            throw err;
+          } finally {
+            span.end();
+          }
+        },
+      ),
+    );
   }
 
   async #heartbeat(): Promise<void> {
@@ -453,11 +522,11 @@ export class RuntimeNode {
             this.#timerLagMs = Math.max(0, now - t.fireAt);
             this.timersFired++;
             deliveries.push(
-              this.#host
-                .handle(
-                  { id: `timer:${t.timerId}:${t.fireAt}`, actorId: t.actorId, command: t.command },
-                  { firedTimer: { id: t.timerId, fireAt: t.fireAt } },
-                )
+              this.#turn(
+                { id: `timer:${t.timerId}:${t.fireAt}`, actorId: t.actorId, command: t.command },
+                { firedTimer: { id: t.timerId, fireAt: t.fireAt } },
+                ROOT_CONTEXT,
+              )
                 .catch((err) =>
                   this.#log.warn("timer delivery failed", { actor: t.actorId, timer: t.timerId, err }),
                 )
@@ -494,17 +563,31 @@ export class RuntimeNode {
     const key = `${e.actorId}:${e.seq}`;
     if (this.#effectsInFlight.has(key) || this.#effectsDone.has(key) || this.#stopped) return;
     this.#effectsInFlight.add(key);
+    const span = tracer().startSpan("actor.effect", {
+      kind: SpanKind.INTERNAL,
+      attributes: {
+        "linkflow.actor_id": e.actorId,
+        "linkflow.effect": e.type,
+        "linkflow.effect_seq": e.seq,
+        "linkflow.attempt": attempts + 1,
+        "linkflow.node": this.nodeId,
+      },
+    });
+    const ctx = trace.setSpan(context.active(), span);
     try {
       const handler = this.#effects[e.type];
       let result: EffectResultCommand;
       try {
         if (!handler) throw new LinkflowError("unknown_effect", `no handler for effect ${e.type}`);
-        const value = await handler(e.payload, {
-          actorId: e.actorId,
-          effectSeq: e.seq,
-          idempotencyKey: key,
-          attempt: attempts + 1,
-        });
+        const value = await context.with(ctx, () =>
+          handler(e.payload, {
+            actorId: e.actorId,
+            effectSeq: e.seq,
+            idempotencyKey: key,
+            attempt: attempts + 1,
+          }),
+        );
+        this.#instruments.effect(e.type, "ok");
         result = {
           type: "effect.result",
           effectSeq: e.seq,
@@ -515,6 +598,8 @@ export class RuntimeNode {
       } catch (err) {
         const le = toLinkflowErrorKeepRetry(err);
         const terminal = !le.retryable || attempts + 1 >= this.#o.effectRetry.maxAttempts;
+        span.setStatus({ code: SpanStatusCode.ERROR, message: le.code });
+        this.#instruments.effect(e.type, terminal ? "failed" : "retried");
         if (!terminal) {
           this.effectsRetried++;
           const backoff = Math.min(this.#o.effectRetry.maxMs, this.#o.effectRetry.baseMs * 2 ** attempts);
@@ -536,12 +621,13 @@ export class RuntimeNode {
           error: le.toJSON(),
         };
       }
-      await this.#host.handle({ id: `effect:${e.seq}`, actorId: e.actorId, command: result });
+      await this.#turn({ id: `effect:${e.seq}`, actorId: e.actorId, command: result }, {}, ctx);
       this.#effectsDone.set(key, Date.now());
     } catch (err) {
       // Not delivered (shard moved, node stopping): the outbox row stays and the owner retries.
       this.#log.debug("effect result not delivered", { actor: e.actorId, err });
     } finally {
+      span.end();
       this.#effectsInFlight.delete(key);
     }
   }
@@ -565,6 +651,11 @@ export class RuntimeNode {
       timerLagMs: this.#timerLagMs,
       rebalances: this.rebalances,
     };
+  }
+
+  /** Status plus the lease epoch of every shard held (the micro service and `linkflow cluster status`). */
+  report(): NodeReport {
+    return { ...this.status(), epochs: Object.fromEntries([...this.#held].map(([s, e]) => [String(s), e])) };
   }
 
   /** Passivates the actors idle for at least `idleMs` (0: every idle actor); returns how many. */
@@ -599,6 +690,7 @@ export class RuntimeNode {
       await this.#dropShard(shard, true).catch(() => {});
     }
     this.#stopped = true;
+    await this.#micro?.stop();
     for (const u of this.#unsubs) u();
     await this.#o.transport.close();
   }
