@@ -32,6 +32,8 @@ export interface NodeConfig {
   log?: Logger;
   /** Redis for sessions, one-time codes and rate limits; unset = in memory. */
   redisUrl?: string;
+  /** Customer-page requests per minute per client IP and per link. */
+  portalRateLimits?: { perIp: number; perLink: number };
   /** Serve /dev/outbox (the embedded default). */
   devOutbox?: boolean;
   /** Faster polling for tests. */

@@ -167,22 +167,34 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     const sql = connect(cfg.databaseUrl, { max: 20 });
     closers.push(() => sql.end({ timeout: 5 }));
     await migrateAll(sql);
+    // Each service has its own pool, as separate deployments would: a service that holds a
+    // transaction while calling another (transactions → accounts) can never starve the callee.
+    const pool = (max: number) => {
+      const p = connect(cfg.databaseUrl, { max });
+      closers.push(() => p.end({ timeout: 5 }));
+      return p;
+    };
+    const accountsSql = pool(10);
+    const notificationsSql = pool(10);
+    const transactionsSql = pool(10);
 
     // Internal services.
-    const sms = traced(cfg.sms.kind === "twilio" ? new TwilioSmsSender(cfg.sms) : new OutboxSmsSender(sql));
+    const sms = traced(
+      cfg.sms.kind === "twilio" ? new TwilioSmsSender(cfg.sms) : new OutboxSmsSender(notificationsSql),
+    );
     const email: EmailSender =
       cfg.email.kind === "smtp"
         ? new SmtpEmailSender(cfg.email.url, { from: cfg.email.from })
-        : new OutboxEmailSender(sql);
+        : new OutboxEmailSender(notificationsSql);
     if (email instanceof SmtpEmailSender) closers.push(() => email.close());
     const accounts = createAccountsService({
-      sql,
+      sql: accountsSql,
       clock,
       log: log.child({ service: "accounts" }),
       keyring: cfg.keyring,
     });
     const notifications = createNotificationsService({
-      sql,
+      sql: notificationsSql,
       sms,
       email,
       clock,
@@ -215,7 +227,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       transactionsClient.close();
     });
     const transactions = createTransactionsService({
-      sql,
+      sql: transactionsSql,
       clock,
       log: log.child({ service: "transactions" }),
       accounts: accountsClient,
@@ -307,6 +319,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     portal = createPortal({
       workflows,
       store,
+      rateLimits: cfg.portalRateLimits,
       sendCode: async (wf, code) => {
         await callOrThrow(notificationsClient, "sendSms", {
           businessId: wf.businessId,

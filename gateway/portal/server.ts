@@ -230,6 +230,7 @@ export function createPortal(
               userAgent: String(req.headers["user-agent"] ?? "").slice(0, 300),
             });
           }
+          await o.workflows.settled(workflowId, stepId);
         } catch (err) {
           if (err instanceof LinkflowError && err.code === "invalid_argument" && err.violations.length > 0) {
             const s = await o.workflows.stateForCustomer(workflowId);

@@ -307,6 +307,20 @@ export class Workflows {
     return this.o.node.query<WorkflowState>(workflowId, { full: true });
   }
 
+  /**
+   * Waits (briefly) until the step's activity has finished, so the customer's
+   * next page shows the next step rather than a "just a moment" page.
+   */
+  async settled(workflowId: string, stepId: string, timeoutMs = 3000): Promise<WorkflowState> {
+    const until = Date.now() + timeoutMs;
+    for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+      const s = await this.stateForCustomer(workflowId);
+      const busy = Object.values(s.awaiting).some((p) => p.kind === "activity" && p.stepId === stepId);
+      if (!busy || Date.now() + wait > until) return s;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
   async open(workflowId: string): Promise<WorkflowView> {
     return this.o.node.ask(workflowId, { type: "open" } satisfies WorkflowCommand);
   }

@@ -19,7 +19,7 @@ import { SHARED_TEMPLATES } from "../../services/workflows/index.ts";
 import { startNats, startPostgres, startTwilioServer, startWebhookReceiver } from "../infra/index.ts";
 import type { Emit } from "./run.ts";
 
-const IN_FLIGHT = 64;
+const IN_FLIGHT = Number(process.env.LINKFLOW_BENCH_E2E_IN_FLIGHT ?? 64);
 const log = (s: string) => process.stderr.write(`  e2e: ${s}\n`);
 
 function percentile(xs: number[], p: number): number {
@@ -53,18 +53,26 @@ class Session {
       body: new URLSearchParams({ _csrf: csrf, _step: stepId, decision: "approve", ...fields }),
       redirect: "manual",
     });
-    await res.arrayBuffer();
+    const body = await res.text();
+    if (res.status !== 303)
+      throw new Error(`step "${before}" answered ${res.status}: ${/<title>([^<]*)/.exec(body)?.[1]}`);
     for (;;) {
       await this.get();
       const t = this.title();
       if (t !== before && t !== "Just a moment") break;
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 20));
     }
     return performance.now() - t0;
   }
 }
 
-async function runCluster(nodesWanted: number, workflows: number, emitName: string, emit: Emit, stepLatencies?: number[]) {
+async function runCluster(
+  nodesWanted: number,
+  workflows: number,
+  emitName: string,
+  emit: Emit,
+  stepLatencies?: number[],
+) {
   const pg = await startPostgres();
   const stops: Array<() => Promise<unknown>> = [() => pg.stop()];
   try {
@@ -81,17 +89,34 @@ async function runCluster(nodesWanted: number, workflows: number, emitName: stri
     }
     const base = {
       databaseUrl: pg.adminUrl,
-      transport: nodesWanted > 1 ? ({ kind: "nats", servers: natsUrls } as const) : ({ kind: "local" } as const),
+      transport:
+        nodesWanted > 1 ? ({ kind: "nats", servers: natsUrls } as const) : ({ kind: "local" } as const),
       grpcAddr: "127.0.0.1:0",
       httpAddr: "127.0.0.1:0",
       internalAddr: "127.0.0.1:0",
       linkSecret: randomBytes(32).toString("base64url"),
       keyring: { currentKeyId: "k1", keys: { k1: randomBytes(32).toString("base64") } },
-      sms: { kind: "twilio", accountSid: twilio.accountSid, authToken: twilio.authToken, from: "+15005550006", baseUrl: twilio.baseUrl } as const,
+      sms: {
+        kind: "twilio",
+        accountSid: twilio.accountSid,
+        authToken: twilio.authToken,
+        from: "+15005550006",
+        baseUrl: twilio.baseUrl,
+      } as const,
       email: { kind: "outbox" } as const,
       shardCount: 64,
       tuning: { webhookPollMs: 20, effectPollMs: 200, timerPollMs: 200 },
-      log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+      // All simulated customers share one IP here; real ones do not.
+      portalRateLimits: { perIp: 1e9, perLink: 1e9 },
+      log: {
+        debug() {},
+        info() {},
+        warn() {},
+        error() {},
+        child() {
+          return this;
+        },
+      },
     };
     const nodes: LinkflowNode[] = [];
     for (let i = 0; i < nodesWanted; i++) {
@@ -103,7 +128,11 @@ async function runCluster(nodesWanted: number, workflows: number, emitName: stri
       .replace("template onboard_and_pay ", "template onboard_and_pay_bench ")
       .replace(/\n\s*verify with one-time code[^\n]*/, "");
     await nodes[0]!.templates.publish(SHARED_TEMPLATES, src, "onboard_and_pay_bench.flow");
-    const b = await bootstrapBusiness(nodes[0]!.internalAddress, { name: "Bench", webhookUrl: hooks.url, eventTypes: ["workflow.completed"] });
+    const b = await bootstrapBusiness(nodes[0]!.internalAddress, {
+      name: "Bench",
+      webhookUrl: hooks.url,
+      eventTypes: ["workflow.completed"],
+    });
     secrets.push(b.webhookSecret!);
     await new Promise((r) => setTimeout(r, nodesWanted > 1 ? 2000 : 200));
     const clients = nodes.map((n) => new WorkflowServiceClient(n.grpcAddress, credentials.createInsecure()));
@@ -138,7 +167,13 @@ async function runCluster(nodesWanted: number, workflows: number, emitName: stri
       await s.get();
       const lat = [
         await s.step({ first_name: "Bench", last_name: `User${i}`, email: `u${i}@example.com` }),
-        await s.step({ kind: "bank_account", routing_number: "011000015", account_number: `0005556${String(i).padStart(5, "0")}`, account_type: "checking", name_on_account: "Bench" }),
+        await s.step({
+          kind: "bank_account",
+          routing_number: "011000015",
+          account_number: `0005556${String(i).padStart(5, "0")}`,
+          account_type: "checking",
+          name_on_account: "Bench",
+        }),
         await s.step({ accept_0: "on", accept_1: "on" }),
         await s.step({}),
       ];
@@ -159,14 +194,22 @@ async function runCluster(nodesWanted: number, workflows: number, emitName: stri
     );
     // Done means the completion webhook reached the business too.
     for (;;) {
-      const delivered = new Set(hooks.deliveries.map((d) => (d.json as { data: { workflow_id: string } }).data.workflow_id));
+      const delivered = new Set(
+        hooks.deliveries.map((d) => (d.json as { data: { workflow_id: string } }).data.workflow_id),
+      );
       if ([...ids].every((id) => delivered.has(id))) break;
       await new Promise((r) => setTimeout(r, 10));
     }
     const secs = (performance.now() - t0) / 1000;
     const rate = workflows / secs;
     log(`${emitName}: ${workflows} workflows in ${secs.toFixed(1)} s`);
-    emit({ bench: `e2e.workflows_per_s.${emitName}`, value: Number(rate.toFixed(1)), unit: "workflows/s", workflows, in_flight: IN_FLIGHT });
+    emit({
+      bench: `e2e.workflows_per_s.${emitName}`,
+      value: Number(rate.toFixed(1)),
+      unit: "workflows/s",
+      workflows,
+      in_flight: IN_FLIGHT,
+    });
   } finally {
     for (const s of stops.reverse()) await s().catch(() => {});
   }
@@ -176,7 +219,19 @@ export default async function run(emit: Emit): Promise<void> {
   const n = Number(process.env.LINKFLOW_BENCH_E2E_WORKFLOWS ?? 400);
   const lat: number[] = [];
   await runCluster(1, n, "1node", emit, lat);
-  emit({ bench: "e2e.step_p50_ms", value: Number(percentile(lat, 50).toFixed(1)), unit: "ms", in_flight: IN_FLIGHT, samples: lat.length });
-  emit({ bench: "e2e.step_p99_ms", value: Number(percentile(lat, 99).toFixed(1)), unit: "ms", in_flight: IN_FLIGHT, samples: lat.length });
+  emit({
+    bench: "e2e.step_p50_ms",
+    value: Number(percentile(lat, 50).toFixed(1)),
+    unit: "ms",
+    in_flight: IN_FLIGHT,
+    samples: lat.length,
+  });
+  emit({
+    bench: "e2e.step_p99_ms",
+    value: Number(percentile(lat, 99).toFixed(1)),
+    unit: "ms",
+    in_flight: IN_FLIGHT,
+    samples: lat.length,
+  });
   await runCluster(3, n, "3nodes", emit);
 }
