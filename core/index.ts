@@ -25,14 +25,18 @@ export { createLogger, logSink, redact, redactText } from "./log.ts";
 export type { Labels } from "./metrics.ts";
 export {
   Counter,
+  countNotificationSent,
+  countWebhookDelivery,
   defaultRegistry,
   Gauge,
+  grpcServerMetrics,
   Histogram,
   httpRoute,
   instrumentHttp,
   LATENCY_BUCKETS,
   METRICS_CONTENT_TYPE,
   metricsHandler,
+  observeGrpcServer,
   parseMetrics,
   Registry,
   renderMetrics,

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { status as grpcStatus, ServerInterceptingCall, type ServerInterceptor } from "@grpc/grpc-js";
 import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 
 /**
@@ -348,4 +349,59 @@ export function httpRoute(path: string): string {
   if (path.startsWith("/console/"))
     return `/console/${(path.split("/")[2] ?? "").replace(/^[a-z]+_\w+$/, ":id")}`;
   return path.replace(/\/[a-z]+_[A-Za-z0-9]{8,}/g, "/:id");
+}
+
+const GRPC_CODES = Object.fromEntries(
+  Object.entries(grpcStatus)
+    .filter(([, v]) => typeof v === "number")
+    .map(([k, v]) => [v as number, k]),
+) as Record<number, string>;
+
+/** Records one gRPC call a server handled: `linkflow_grpc_server_handled_total{method,code}` and its latency. */
+export function observeGrpcServer(
+  method: string,
+  code: number,
+  seconds: number,
+  registry: Registry = defaultRegistry,
+): void {
+  registry
+    .counter("linkflow_grpc_server_handled_total", "gRPC calls a server completed, by method and status code")
+    .inc({ method, code: GRPC_CODES[code] ?? String(code) });
+  registry
+    .histogram("linkflow_grpc_server_handling_seconds", "gRPC server handling latency by method")
+    .observe({ method }, seconds);
+}
+
+/** A grpc-js server interceptor recording `observeGrpcServer` for every call (`new Server({ interceptors: [...] })`). */
+export function grpcServerMetrics(registry: Registry = defaultRegistry): ServerInterceptor {
+  return (method, call) => {
+    const t0 = performance.now();
+    return new ServerInterceptingCall(call, {
+      sendStatus(status, next) {
+        observeGrpcServer(method.path, status.code ?? 0, (performance.now() - t0) / 1000, registry);
+        next(status);
+      },
+    });
+  };
+}
+
+/** One SMS or email handed to its provider: `linkflow_notifications_sent_total{channel,provider}`. */
+export function countNotificationSent(
+  channel: "sms" | "email",
+  provider: string,
+  registry: Registry = defaultRegistry,
+): void {
+  registry
+    .counter("linkflow_notifications_sent_total", "SMS and emails handed to their provider, by channel")
+    .inc({ channel, provider });
+}
+
+/** One webhook delivery attempt: `delivered`, `retrying` (will be tried again) or `failed` (given up). */
+export function countWebhookDelivery(
+  outcome: "delivered" | "retrying" | "failed",
+  registry: Registry = defaultRegistry,
+): void {
+  registry
+    .counter("linkflow_webhook_deliveries_total", "Webhook delivery attempts by outcome")
+    .inc({ outcome });
 }

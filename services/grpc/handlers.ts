@@ -6,7 +6,7 @@ import {
   type ServiceError,
   type sendUnaryData,
 } from "@grpc/grpc-js";
-import { inServerSpan, type Logger } from "../../core/index.ts";
+import { inServerSpan, type Logger, observeGrpcServer } from "../../core/index.ts";
 import { fromServiceError, logFailure, toServiceError } from "./errors.ts";
 
 /**
@@ -19,11 +19,17 @@ export function unary<Req, Res>(
   opts: { log?: Logger; method?: string } = {},
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
+    const t0 = performance.now();
     inServerSpan(opts.method ?? call.getPath(), call.metadata, () => handler(call.request, call)).then(
-      (res) => callback(null, res),
+      (res) => {
+        observeGrpcServer(call.getPath(), 0, (performance.now() - t0) / 1000);
+        callback(null, res);
+      },
       (err: unknown) => {
         logFailure(opts.log, opts.method ?? call.getPath(), err);
-        callback(toServiceError(err));
+        const se = toServiceError(err);
+        observeGrpcServer(call.getPath(), se.code ?? 2, (performance.now() - t0) / 1000);
+        callback(se);
       },
     );
   };

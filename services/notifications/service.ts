@@ -1,9 +1,12 @@
 import { credentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { SpanKind } from "@opentelemetry/api";
 import type { TransactionSql } from "postgres";
 import {
   type Clock,
+  countNotificationSent,
   createLogger,
   FailedPreconditionError,
+  inSpan,
   type Logger,
   NotFoundError,
   newId,
@@ -336,6 +339,7 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
           }
           const serial = await nextSerial(tx, req.workflowId);
           const sent = await deps.sms.send({ to: req.to, body: req.body });
+          countNotificationSent("sms", deps.sms.provider);
           const notification = await record(
             tx,
             {
@@ -388,12 +392,13 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
         },
         async (tx) => {
           const serial = await nextSerial(tx, req.workflowId);
-          const sent = await deps.email.send({
-            to: req.to,
-            subject: req.subject,
-            text: req.text,
-            html: req.html,
-          });
+          const sent = await inSpan(
+            `email.send ${deps.email.provider}`,
+            { "messaging.system": deps.email.provider },
+            () => deps.email.send({ to: req.to, subject: req.subject, text: req.text, html: req.html }),
+            SpanKind.CLIENT,
+          );
+          countNotificationSent("email", deps.email.provider);
           const notification = await record(
             tx,
             {

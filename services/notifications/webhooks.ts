@@ -1,5 +1,13 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { type Clock, type Logger, type Sql, systemClock } from "../../core/index.ts";
+import { SpanKind } from "@opentelemetry/api";
+import {
+  type Clock,
+  countWebhookDelivery,
+  inSpan,
+  type Logger,
+  type Sql,
+  systemClock,
+} from "../../core/index.ts";
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` */
 export function signWebhook(secret: string, body: string, unixSeconds: number): string {
@@ -203,19 +211,30 @@ export class WebhookDispatcher {
     let code = 0;
     let error = "";
     try {
-      const res = await fetch(d.url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "user-agent": "Linkflow-Webhooks/1",
-          "linkflow-event-id": d.event_id,
-          "linkflow-delivery-id": d.id,
-          "linkflow-signature": this.#sign(d, body, t),
+      const send = () =>
+        fetch(d.url, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "user-agent": "Linkflow-Webhooks/1",
+            "linkflow-event-id": d.event_id,
+            "linkflow-delivery-id": d.id,
+            "linkflow-signature": this.#sign(d, body, t),
+          },
+          body,
+          redirect: "manual",
+          signal: AbortSignal.timeout(this.#opts.requestTimeoutMs),
+        });
+      const res = await inSpan(
+        "webhook.send",
+        { "http.request.method": "POST", "linkflow.event_type": d.type, "linkflow.attempt": d.attempts + 1 },
+        async (span) => {
+          const r = await send();
+          span.setAttribute("http.response.status_code", r.status);
+          return r;
         },
-        body,
-        redirect: "manual",
-        signal: AbortSignal.timeout(this.#opts.requestTimeoutMs),
-      });
+        SpanKind.CLIENT,
+      );
       code = res.status;
       await res.body?.cancel();
       if (code < 200 || code >= 300) error = `HTTP ${code}`;
@@ -226,6 +245,7 @@ export class WebhookDispatcher {
     const now = new Date(this.#clock.now());
     const ok = error === "";
     const failed = !ok && attempts >= this.#opts.maxAttempts;
+    countWebhookDelivery(ok ? "delivered" : failed ? "failed" : "retrying");
     const backoff = Math.min(this.#opts.baseBackoffMs * 2 ** (attempts - 1), this.#opts.maxBackoffMs);
     await this.#sql.begin(async (tx) => {
       await tx`insert into notifications.delivery_attempts (delivery_id, attempted_at, response_code, error, duration_ms)
