@@ -8,6 +8,7 @@ import {
   WorkflowStatus,
 } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
+import { launchChromium, saveScreenshot } from "../infra/index.ts";
 import { HttpCustomer } from "../support/http-customer.ts";
 import { linkIn, type Stack, startStack } from "../support/stack.ts";
 
@@ -118,6 +119,17 @@ describe("workflow life cycle on three nodes over NATS", () => {
       "EXPIRY",
     ]);
     expect(await customer.open()).toBe("This link has expired");
+    // And in a phone browser.
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPhonePage();
+      await page.goto(customer.link);
+      expect(await page.title()).toBe("This link has expired");
+      expect(await page.textContent("h1")).toContain("expired");
+      await saveScreenshot(page, "link-expired");
+    } finally {
+      await browser.close();
+    }
     // Nothing more happens after expiry.
     await advance(10 * DAY);
     expect(smsTo(phone)).toHaveLength(5);
