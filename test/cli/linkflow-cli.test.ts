@@ -6,7 +6,10 @@ import { afterAll, describe, expect, it } from "vitest";
 
 const root = new URL("../../", import.meta.url).pathname;
 const linkflow = (...args: string[]) =>
-  spawnSync(process.execPath, ["--import", "tsx", "bin/linkflow.ts", ...args], { cwd: root, encoding: "utf8" });
+  spawnSync(process.execPath, ["--import", "tsx", "bin/linkflow.ts", ...args], {
+    cwd: root,
+    encoding: "utf8",
+  });
 
 describe("the linkflow CLI", () => {
   const dirs: string[] = [];
@@ -15,7 +18,9 @@ describe("the linkflow CLI", () => {
   });
 
   it("check passes on every example template", async () => {
-    const files = (await readdir(join(root, "examples"))).filter((f) => f.endsWith(".flow")).map((f) => `examples/${f}`);
+    const files = (await readdir(join(root, "examples")))
+      .filter((f) => f.endsWith(".flow"))
+      .map((f) => `examples/${f}`);
     expect(files.length).toBeGreaterThanOrEqual(5);
     const r = linkflow("check", ...files);
     expect(r.stderr + r.stdout).not.toMatch(/error\[/);
