@@ -82,8 +82,8 @@ export function runtimeInstruments(registry: Registry, gauges: RuntimeGauges): R
   };
   // Counters owned by the node are mirrored at scrape time: set them to the node's totals.
   const mirror = (c: Counter, total: number) => {
-    const d = total - c.get();
-    if (d > 0) c.inc({}, d);
+    // by 0 still creates the series, so a counter that never moved is exported as 0.
+    c.inc({}, Math.max(0, total - c.get()));
   };
   registry.onCollect(() => {
     const s = gauges.status();
