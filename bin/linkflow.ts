@@ -6,6 +6,8 @@
 import { realpathSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
+import { connect as connectNats } from "nats";
+import { connect, redact, type Sql } from "../core/index.ts";
 import {
   compileTemplate,
   type Diagnostic,
@@ -13,6 +15,7 @@ import {
   formatTemplate,
   renderGraph,
 } from "../dsl/index.ts";
+import { collectNodeReports, type NodeReport } from "../runtime/index.ts";
 
 export interface Io {
   out: (s: string) => void;
@@ -115,7 +118,169 @@ const graph: Command = {
   },
 };
 
-export const commands: Record<string, Command> = { check, fmt, graph };
+/** Opens DATABASE_URL for the duration of `fn`. */
+async function withDatabase(io: Io, fn: (sql: Sql) => Promise<number>): Promise<number> {
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    io.err("error: set DATABASE_URL to the cluster's PostgreSQL\n");
+    return 2;
+  }
+  const sql = connect(url, { max: 2 });
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}
+
+interface LeaseRow {
+  shard: number;
+  owner: string | null;
+  epoch: bigint;
+  expires_in_ms: number;
+}
+
+/**
+ * The cluster at a glance from Postgres (shard leases, actors, timers, effects)
+ * and, with NATS_URL, every node's live report through the NATS micro protocol.
+ */
+export async function clusterStatus(sql: Sql, reports: NodeReport[] = []): Promise<string> {
+  const leases = await sql<LeaseRow[]>`
+    select shard, owner, epoch,
+      (extract(epoch from (expires_at - now())) * 1000)::float8 as expires_in_ms
+    from runtime.shard_leases order by shard`;
+  const [counts] = await sql<{ actors: bigint; timers: bigint; effects: bigint; lag_ms: number | null }[]>`
+    select (select count(*) from runtime.actors) as actors,
+      (select count(*) from runtime.timers) as timers,
+      (select count(*) from runtime.effects) as effects,
+      (select (extract(epoch from now()) * 1000 - min(fire_at))::float8 from runtime.timers
+        where fire_at <= extract(epoch from now()) * 1000) as lag_ms`;
+  const byOwner = new Map<string, LeaseRow[]>();
+  for (const l of leases) {
+    const owner = l.owner && l.expires_in_ms > 0 ? l.owner : "(unowned)";
+    byOwner.set(owner, [...(byOwner.get(owner) ?? []), l]);
+  }
+  const live = new Map(reports.map((r) => [r.nodeId, r]));
+  const lines = [
+    `shards: ${leases.length}   nodes: ${[...byOwner.keys()].filter((o) => o !== "(unowned)").length}   ` +
+      `actors journaled: ${counts?.actors ?? 0}   timers armed: ${counts?.timers ?? 0}   ` +
+      `effects pending: ${counts?.effects ?? 0}   oldest due timer: ${Math.round(Math.max(0, counts?.lag_ms ?? 0))} ms`,
+    "",
+    `${"NODE".padEnd(28)} ${"SHARDS".padEnd(7)} ${"ACTIVE".padEnd(7)} ${"QUEUED".padEnd(7)} ${"TIMER LAG".padEnd(10)} LEASES (shard@epoch)`,
+  ];
+  const owners = [...new Set([...byOwner.keys(), ...live.keys()])].sort();
+  for (const owner of owners) {
+    const held = byOwner.get(owner) ?? [];
+    const r = live.get(owner);
+    lines.push(
+      `${owner.padEnd(28)} ${String(held.length).padEnd(7)} ${String(r?.activeActors ?? "-").padEnd(7)} ` +
+        `${String(r?.queued ?? "-").padEnd(7)} ${(r ? `${r.timerLagMs} ms` : "-").padEnd(10)} ` +
+        held.map((l) => `${l.shard}@${l.epoch}`).join(" "),
+    );
+  }
+  if (reports.length === 0)
+    lines.push("", "(set NATS_URL for live actor counts and timer lag from each node)");
+  return `${lines.join("\n")}\n`;
+}
+
+/** A workflow's (or any actor's) journal as a timeline; PII in event data is redacted. */
+export async function workflowTimeline(sql: Sql, actorId: string): Promise<string | undefined> {
+  const events = await sql<
+    { seq: bigint; epoch: bigint; command_id: string | null; data: unknown; at: Date }[]
+  >`
+    select seq, epoch, command_id, data, at from runtime.events where actor_id = ${actorId} order by seq`;
+  if (events.length === 0) return undefined;
+  const [actor] = await sql<{ kind: string; shard: number; seq: bigint }[]>`
+    select kind, shard, seq from runtime.actors where actor_id = ${actorId}`;
+  const [pending] = await sql<{ timers: bigint; effects: bigint }[]>`
+    select (select count(*) from runtime.timers where actor_id = ${actorId}) as timers,
+      (select count(*) from runtime.effects where actor_id = ${actorId}) as effects`;
+  const t0 = events[0]!.at.getTime();
+  const lines = [
+    `${actorId}  kind ${actor?.kind ?? "?"}  shard ${actor?.shard ?? "?"}  events ${events.length}  ` +
+      `timers armed ${pending?.timers ?? 0}  effects pending ${pending?.effects ?? 0}`,
+    "",
+  ];
+  for (const e of events) {
+    const { type, ...rest } = (e.data ?? {}) as { type?: string } & Record<string, unknown>;
+    const detail = Object.keys(rest).length > 0 ? JSON.stringify(redact(summarize(rest))) : "";
+    const offset = `+${((e.at.getTime() - t0) / 1000).toFixed(3)}s`;
+    lines.push(
+      `${String(e.seq).padStart(4)}  ${e.at.toISOString()}  ${offset.padStart(10)}  ${String(type ?? "?").padEnd(22)} ${
+        detail.length > 160 ? `${detail.slice(0, 157)}...` : detail
+      }`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Customer data in events (submitted values, inputs, recipient, results) shows as its field names only. */
+const CUSTOMER_DATA = new Set(["values", "inputs", "recipient", "result", "profile", "program", "customer"]);
+function summarize(data: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(data).map(([k, v]) =>
+      CUSTOMER_DATA.has(k) && v && typeof v === "object" ? [k, `{${Object.keys(v).join(",")}}`] : [k, v],
+    ),
+  );
+}
+
+async function liveReports(io: Io): Promise<NodeReport[]> {
+  const servers = process.env.NATS_URL;
+  if (!servers) return [];
+  try {
+    const nc = await connectNats({ servers: servers.split(","), name: "linkflow-cli", timeout: 3000 });
+    try {
+      return await collectNodeReports(nc);
+    } finally {
+      await nc.close();
+    }
+  } catch (err) {
+    io.err(`warning: no live reports from NATS (${err instanceof Error ? err.message : String(err)})\n`);
+    return [];
+  }
+}
+
+const cluster: Command = {
+  summary: "cluster operations (status)",
+  usage: "linkflow cluster status",
+  subcommands: {
+    status: {
+      summary: "nodes, shards, owners, epochs, active actors and timer lag (DATABASE_URL, optional NATS_URL)",
+      usage: "linkflow cluster status",
+      run: (_args, io) =>
+        withDatabase(io, async (sql) => {
+          io.out(await clusterStatus(sql, await liveReports(io)));
+          return 0;
+        }),
+    },
+  },
+};
+
+const workflow: Command = {
+  summary: "workflow operations (show)",
+  usage: "linkflow workflow show <id>",
+  subcommands: {
+    show: {
+      summary: "a workflow's timeline from its journal (DATABASE_URL)",
+      usage: "linkflow workflow show <id>",
+      async run(args, io) {
+        const id = args[0];
+        if (id === undefined || args.length !== 1) return usageError(io, this.usage);
+        return withDatabase(io, async (sql) => {
+          const text = await workflowTimeline(sql, id);
+          if (text === undefined) {
+            io.err(`error: no journal for ${id}\n`);
+            return 1;
+          }
+          io.out(text);
+          return 0;
+        });
+      },
+    },
+  },
+};
+
+export const commands: Record<string, Command> = { check, fmt, graph, cluster, workflow };
 
 function usageError(io: Io, usage: string): number {
   io.err(`usage: ${usage}\n`);

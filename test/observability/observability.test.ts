@@ -1,5 +1,6 @@
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../bin/linkflow.ts";
 import { createLogger, defaultRegistry, logSink, metricsHandler, parseMetrics } from "../../core/index.ts";
 import { collectNodeReports, type NatsTransport, RUNTIME_SERVICE_NAME } from "../../runtime/index.ts";
 import { call } from "../../services/grpc/index.ts";
@@ -86,21 +87,22 @@ describe("observability on two nodes over NATS", () => {
     }
     expect(workflowId).toMatch(/^wf_/);
 
+    const findTurn = () =>
+      stack.spans
+        .getFinishedSpans()
+        .find(
+          (s) =>
+            s.name === "actor.turn" &&
+            s.attributes["linkflow.actor_id"] === workflowId &&
+            s.attributes["linkflow.command"] === "create",
+        );
     await expect
-      .poll(() =>
-        stack.spans
-          .getFinishedSpans()
-          .some((s) => s.name === "sms.send twilio" && spansOf(s.spanContext().traceId).length > 0),
-      )
+      .poll(() => {
+        const t = findTurn();
+        return t !== undefined && spansOf(t.spanContext().traceId).some((s) => s.name === "sms.send twilio");
+      })
       .toBe(true);
-    const turn = stack.spans
-      .getFinishedSpans()
-      .find(
-        (s) =>
-          s.name === "actor.turn" &&
-          s.attributes["linkflow.actor_id"] === workflowId &&
-          s.attributes["linkflow.command"] === "create",
-      );
+    const turn = findTurn();
     expect(turn).toBeDefined();
     const trace = spansOf(turn!.spanContext().traceId);
     expect(turn!.attributes).toMatchObject({
@@ -276,6 +278,56 @@ describe("observability on two nodes over NATS", () => {
           .sort((a, b) => a - b),
       ).toEqual(r.shards);
       expect(Object.values(r.epochs).every((e) => e >= 1)).toBe(true);
+    }
+  });
+
+  it("linkflow cluster status and linkflow workflow show read the cluster and the journal", async () => {
+    const env = { DATABASE_URL: process.env.DATABASE_URL, NATS_URL: process.env.NATS_URL };
+    process.env.DATABASE_URL = stack.databaseUrl;
+    process.env.NATS_URL = `nats://${(stack.nodes[0]!.runtime.transport as NatsTransport).nc.getServer()}`;
+    try {
+      const run = async (...argv: string[]) => {
+        let out = "";
+        let err = "";
+        const code = await main(argv, { out: (x) => (out += x), err: (x) => (err += x) });
+        return { code, out, err };
+      };
+      const status = await run("cluster", "status");
+      expect(status.err).toBe("");
+      expect(status.code).toBe(0);
+      expect(status.out).toMatch(/^shards: 16 {3}nodes: 2 /);
+      let total = 0;
+      for (const n of stack.nodes) {
+        const row = status.out.split("\n").find((l) => l.startsWith(n.nodeId)) ?? "";
+        // Node, shards held, live active actors and queue, timer lag, then its leases as shard@epoch.
+        const m = new RegExp(`^${n.nodeId}\\s+(\\d+)\\s+\\d+\\s+\\d+\\s+\\d+ ms\\s+((?:\\d+@\\d+ ?)+)$`).exec(
+          row,
+        );
+        expect(m, row).not.toBeNull();
+        expect(m![2]!.trim().split(" ")).toHaveLength(Number(m![1]));
+        total += Number(m![1]);
+      }
+      expect(total).toBe(16);
+
+      const show = await run("workflow", "show", workflowId);
+      expect(show.code).toBe(0);
+      const lines = show.out.split("\n");
+      expect(lines[0]).toMatch(new RegExp(`^${workflowId}  kind workflow  shard \\d+  events \\d+`));
+      const types = lines
+        .slice(2)
+        .map((l) => l.split(/\s+/)[4])
+        .filter(Boolean);
+      expect(types[0]).toBe("workflow.created");
+      expect(types, show.out).toEqual(expect.arrayContaining(["link.sent", "workflow.completed"]));
+      expect(show.out).not.toContain("Lovelace");
+      expect(show.out).not.toContain(customerPhone);
+
+      expect((await run("workflow", "show", "wf_nope")).code).toBe(1);
+    } finally {
+      for (const [k, v] of Object.entries(env)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
   });
 
