@@ -232,6 +232,16 @@ export function matchesEventType(patterns: string[], type: string): boolean {
  * businesses with a retrying, ordered dispatcher (started here; `close()` it).
  * Recipients and bodies are stored but never logged.
  */
+/**
+ * The history keeps what was sent minus its secrets: a customer's link token
+ * and a one-time code work like passwords and are never stored in clear.
+ */
+export function maskSecrets(text: string): string {
+  return text
+    .replace(/\/l\/[A-Za-z0-9_-]{16,}/g, "/l/[token]")
+    .replace(/\b(code is )\d{4,8}\b/gi, "$1[code]");
+}
+
 export function createNotificationsService(deps: NotificationsServiceDeps): NotificationsServiceHandle {
   const { sql } = deps;
   const clock = deps.clock ?? systemClock;
@@ -261,8 +271,8 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
         (id, business_id, workflow_id, serial, channel, origin, sent_by, status, provider, provider_message_id,
          recipient, subject, body, html, sent_at)
       values (${newId("ntf", clock.now())}, ${n.businessId}, ${n.workflowId}, ${serial}, ${n.channel}, ${n.origin},
-              ${n.sentBy}, 'sent', ${n.provider}, ${n.providerMessageId}, ${n.recipient}, ${n.subject}, ${n.body},
-              ${n.html}, ${now()})
+              ${n.sentBy}, 'sent', ${n.provider}, ${n.providerMessageId}, ${n.recipient}, ${n.subject}, ${maskSecrets(n.body)},
+              ${maskSecrets(n.html)}, ${now()})
       returning *`;
     return notificationFromRow(row!);
   }

@@ -51,6 +51,13 @@ for (const transport of ["local", "nats"] as const) {
       expect(sms.body).toContain("Acme Payroll");
       const link = linkIn(sms.body);
       expect(link).toBe(created.linkUrl);
+      // The token reaches the customer but is stored nowhere in clear: not in the journal, not in the history.
+      const token = link.split("/l/")[1]!;
+      const stored = await stack.node.sql`
+        select (select count(*)::int from runtime.events where data::text like ${`%${token}%`}) as events,
+               (select count(*)::int from notifications.notifications where body like ${`%${token}%`}) as history,
+               (select count(*)::int from workflows.links where token_hash like ${`%${token}%`}) as links`;
+      expect(stored[0]).toEqual({ events: 0, history: 0, links: 0 });
 
       // The link went out over SMS: the workflow says so.
       await expect
