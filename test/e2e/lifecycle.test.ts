@@ -253,4 +253,41 @@ describe("workflow life cycle on three nodes over NATS", () => {
     txns.close();
     expect(list.transactions.filter((t) => t.workflowId === id)).toHaveLength(1);
   });
+
+  it("a running workflow keeps the template version it started with when a new version is published", async () => {
+    const phone = "+14155552006";
+    const { id, customer } = await create("welcome", phone, "pinned-1");
+    const v2 = `template welcome "Welcome aboard (v2)" version 2
+
+link {
+  send via sms
+  expires in 7 days
+}
+
+step profile "Tell us about you" {
+  collect individual { first_name, last_name, email required }
+}
+
+step terms "Terms" {
+  accept "terms-of-service" version "2026-01"
+}
+
+on completed { notify business }
+`;
+    await stack.node.templates.publish("*", v2, "welcome-v2.flow");
+    // The running workflow still has v1's single step, without the required email.
+    expect((await get(id)).templateVersion).toBe(1);
+    await customer.open();
+    expect(customer.title).toBe("Confirm your details");
+    await customer.submit({ first_name: "Annie", last_name: "Easley", decision: "approve" });
+    await customer.waitFor("All done");
+    const done = await get(id);
+    expect(done.status).toBe(WorkflowStatus.WORKFLOW_STATUS_COMPLETED);
+    expect(done.steps.map((s) => s.id)).toEqual(["profile"]);
+    // New workflows get the new version.
+    const next = await create("welcome", "+14155552007", "pinned-2");
+    const wf2 = await get(next.id);
+    expect(wf2.templateVersion).toBe(2);
+    expect(wf2.steps.map((s) => s.id)).toEqual(["profile", "terms"]);
+  });
 });
