@@ -14,7 +14,11 @@ import {
   connect,
   createEphemeralStore,
   createLogger,
+  defaultRegistry,
+  grpcServerMetrics,
   inSpan,
+  instrumentHttp,
+  metricsHandler,
   migrate,
   newId,
   type Sql,
@@ -270,31 +274,38 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
 
     // HTTP front door (bound before the runtime starts so the public URL is known).
     const routes = new Map<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>();
+    // Prometheus text: this node's runtime series plus the process-wide service series.
+    const metrics = metricsHandler(() => [runtime.metrics, defaultRegistry]);
+    routes.set("/metrics", async (req, res) => {
+      await metrics(req, res);
+    });
     const devWebhooks: LinkflowNode["devWebhooks"] = [];
     let portal: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
     let consoleApp: Console | undefined;
-    const http = createServer((req, res) => {
-      void (async () => {
-        const path = (req.url ?? "/").split("?")[0] ?? "/";
-        const route = routes.get(path);
-        if (route) return route(req, res);
-        if (path === "/healthz") {
-          res.writeHead(200, { "content-type": "text/plain" });
-          return void res.end("ok\n");
-        }
-        if (cfg.devOutbox && path === "/dev/outbox") {
-          res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
-          return void res.end(await renderOutbox(sql, devWebhooks));
-        }
-        if (consoleApp && (await consoleApp.handle(req, res))) return;
-        if (portal && (await portal(req, res))) return;
-        res.writeHead(404, { "content-type": "text/plain" });
-        res.end("not found\n");
-      })().catch(() => {
-        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
-        res.end("internal error\n");
-      });
-    });
+    const http = createServer(
+      instrumentHttp((req, res) => {
+        void (async () => {
+          const path = (req.url ?? "/").split("?")[0] ?? "/";
+          const route = routes.get(path);
+          if (route) return route(req, res);
+          if (path === "/healthz") {
+            res.writeHead(200, { "content-type": "text/plain" });
+            return void res.end("ok\n");
+          }
+          if (cfg.devOutbox && path === "/dev/outbox") {
+            res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+            return void res.end(await renderOutbox(sql, devWebhooks));
+          }
+          if (consoleApp && (await consoleApp.handle(req, res))) return;
+          if (portal && (await portal(req, res))) return;
+          res.writeHead(404, { "content-type": "text/plain" });
+          res.end("not found\n");
+        })().catch(() => {
+          if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+          res.end("internal error\n");
+        });
+      }),
+    );
     const httpAddress = await listenHttp(http, cfg.httpAddr);
     closers.push(
       () =>
@@ -358,7 +369,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     closers.push(async () => unsubscribe());
 
     // Public gRPC API last: intake opens only when everything behind it runs.
-    const grpc = new Server();
+    const grpc = new Server({ interceptors: [grpcServerMetrics()] });
     let rateLimiter: RateLimiter | undefined;
     if (cfg.redisUrl) {
       const redis = new Redis(cfg.redisUrl, { maxRetriesPerRequest: 2 });
