@@ -1,3 +1,4 @@
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import postgres from "postgres";
 
 /** A postgres.js client. */
@@ -5,12 +6,72 @@ export type Sql = postgres.Sql;
 
 /** Opens a pool. Notices are silenced: they are not errors and would clutter logs. */
 export function connect(url: string, opts: { max?: number } = {}): Sql {
-  return postgres(url, {
-    max: opts.max ?? 10,
-    onnotice: () => {},
-    idle_timeout: 30,
-    connect_timeout: 10,
-    types: { bigint: postgres.BigInt },
+  return traced(
+    postgres(url, {
+      max: opts.max ?? 10,
+      onnotice: () => {},
+      idle_timeout: 30,
+      connect_timeout: 10,
+      types: { bigint: postgres.BigInt },
+    }),
+  );
+}
+
+/** A query's statement with placeholders only: parameters (and the PII in them) never reach a span. */
+function statementOf(strings: readonly string[]): string {
+  return strings
+    .reduce((acc, part, i) => (i === 0 ? part : `${acc}$${i}${part}`), "")
+    .replace(/\s+/g, " ")
+    .trim()
+    .slice(0, 500);
+}
+
+/** Starts a CLIENT span when the query is awaited (postgres.js runs queries lazily) and ends it with the result. */
+function spanOnThen<T extends PromiseLike<unknown>>(query: T, statement: string): T {
+  const then = query.then.bind(query);
+  (query as { then: PromiseLike<unknown>["then"] }).then = (onFulfilled, onRejected) => {
+    const span = trace.getTracer("linkflow.postgres").startSpan("pg.query", {
+      kind: SpanKind.CLIENT,
+      attributes: { "db.system": "postgresql", "db.statement": statement },
+    });
+    return then(
+      (v) => {
+        span.end();
+        return onFulfilled ? onFulfilled(v) : v;
+      },
+      (e) => {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error)?.name });
+        span.end();
+        if (onRejected) return onRejected(e);
+        throw e;
+      },
+    ) as never;
+  };
+  return query;
+}
+
+/** Wraps a pool so every statement run through it (tagged or `unsafe`) gets a span. */
+function traced(sql: Sql): Sql {
+  return new Proxy(sql, {
+    apply(target, thisArg, args: unknown[]) {
+      const result = Reflect.apply(target, thisArg, args);
+      const first = args[0] as { raw?: unknown } | undefined;
+      const isTemplate = Array.isArray(first) && first !== null && "raw" in (first as object);
+      return isTemplate && result && typeof (result as PromiseLike<unknown>).then === "function"
+        ? spanOnThen(result as PromiseLike<unknown>, statementOf(first as unknown as string[]))
+        : result;
+    },
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop === "unsafe" && typeof value === "function") {
+        return (text: string, ...rest: unknown[]) =>
+          spanOnThen(
+            (value as (...a: unknown[]) => PromiseLike<unknown>).call(target, text, ...rest),
+            text.replace(/\s+/g, " ").trim().slice(0, 500),
+          );
+      }
+      return value;
+    },
   });
 }
 

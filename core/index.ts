@@ -41,4 +41,11 @@ export {
   Registry,
   renderMetrics,
 } from "./metrics.ts";
-export { currentTraceparent, inServerSpan, inSpan, setupTracing, tracingInterceptor } from "./telemetry.ts";
+export {
+  currentTraceparent,
+  exporterFromEnv,
+  inServerSpan,
+  inSpan,
+  setupTracing,
+  tracingInterceptor,
+} from "./telemetry.ts";

@@ -8,6 +8,7 @@ import {
 import { context, propagation, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import {
   BasicTracerProvider,
   BatchSpanProcessor,
@@ -17,6 +18,26 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 
 let installed: BasicTracerProvider | undefined;
+
+/**
+ * The exporter the standard variables ask for: `OTEL_TRACES_EXPORTER=otlp`
+ * (OTLP over HTTP; endpoint and headers from `OTEL_EXPORTER_OTLP_*`), or
+ * `console`; none when unset or `none`. An OTLP endpoint without an exporter
+ * name also means OTLP.
+ */
+export function exporterFromEnv(env: NodeJS.ProcessEnv): SpanExporter | undefined {
+  const name = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase();
+  if (name === "console") return new ConsoleSpanExporter();
+  if (
+    name === "otlp" ||
+    (!name && (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT))
+  ) {
+    const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, "");
+    const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (base ? `${base}/v1/traces` : undefined);
+    return new OTLPTraceExporter(url ? { url } : {});
+  }
+  return undefined;
+}
 
 /**
  * Installs tracing once per process: AsyncLocalStorage context, W3C trace
@@ -30,11 +51,13 @@ export function setupTracing(opts: { exporter?: SpanExporter; batch?: boolean } 
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   }
-  const exporter =
-    opts.exporter ?? (process.env.OTEL_TRACES_EXPORTER === "console" ? new ConsoleSpanExporter() : undefined);
+  const chosen = exporterFromEnv(process.env);
+  const exporter = opts.exporter ?? chosen;
   if (!exporter) return { shutdown: async () => {} };
+  // Exporters that leave the process batch; in-process ones (tests) see every span at once.
+  const batch = opts.batch ?? (opts.exporter === undefined && chosen instanceof OTLPTraceExporter);
   const provider = new BasicTracerProvider({
-    spanProcessors: [opts.batch ? new BatchSpanProcessor(exporter) : new SimpleSpanProcessor(exporter)],
+    spanProcessors: [batch ? new BatchSpanProcessor(exporter) : new SimpleSpanProcessor(exporter)],
   });
   trace.disable();
   trace.setGlobalTracerProvider(provider);

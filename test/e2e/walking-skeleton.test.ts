@@ -121,8 +121,14 @@ for (const transport of ["local", "nats"] as const) {
           "grpc.client /linkflow.v1.NotificationsService/SendSms",
           "grpc.server /linkflow.v1.NotificationsService/SendSms",
           "sms.send twilio",
+          "pg.query",
         ]),
       );
+      // Statements are traced without their parameters (no PII in spans).
+      const statements = trace
+        .filter((s) => s.name === "pg.query")
+        .map((s) => String(s.attributes["db.statement"]));
+      expect(statements.join("\n")).not.toContain(phone);
       const byId = new Map(trace.map((s) => [s.spanContext().spanId, s]));
       const parentOf = (name: string) => {
         const s = trace.find((x) => x.name === name)!;
