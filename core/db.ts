@@ -29,6 +29,7 @@ function statementOf(strings: readonly string[]): string {
 /** Starts a CLIENT span when the query is awaited (postgres.js runs queries lazily) and ends it with the result. */
 function spanOnThen<T extends PromiseLike<unknown>>(query: T, statement: string): T {
   const then = query.then.bind(query);
+  // biome-ignore lint/suspicious/noThenProperty: postgres.js queries run lazily when awaited, so the span starts there.
   (query as { then: PromiseLike<unknown>["then"] }).then = (onFulfilled, onRejected) => {
     const span = trace.getTracer("linkflow.postgres").startSpan("pg.query", {
       kind: SpanKind.CLIENT,
