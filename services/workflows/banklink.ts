@@ -86,7 +86,8 @@ export async function linkViaWaterfall(
     } catch (err) {
       if (!(err instanceof BankLinkError)) throw err;
       if (err.reason === "credentials") throw err;
-      last = err;
+      // "Temporarily unavailable" tells the customer more than "not supported" by a later provider.
+      if (last?.reason !== "unavailable") last = err;
     }
   }
   throw last ?? new BankLinkError("unsupported", "No provider can link this bank");
