@@ -14,6 +14,7 @@ import {
   formatDiagnostics,
   formatTemplate,
   renderGraph,
+  renderSyntaxDiagrams,
 } from "../dsl/index.ts";
 import { collectNodeReports, type NodeReport } from "../runtime/index.ts";
 
@@ -280,7 +281,21 @@ const workflow: Command = {
   },
 };
 
-export const commands: Record<string, Command> = { check, fmt, graph, cluster, workflow };
+const diagrams: Command = {
+  summary: "write the template grammar as railroad diagrams (HTML)",
+  usage: "linkflow diagrams [OUT.html]",
+  async run(args, io) {
+    const html = renderSyntaxDiagrams();
+    const out = args.find((a) => !a.startsWith("-"));
+    if (out) {
+      await writeFile(out, html);
+      io.out(`${out}\n`);
+    } else io.out(html);
+    return 0;
+  },
+};
+
+export const commands: Record<string, Command> = { check, fmt, graph, diagrams, cluster, workflow };
 
 function usageError(io: Io, usage: string): number {
   io.err(`usage: ${usage}\n`);

@@ -1,4 +1,10 @@
+import { SpanKind } from "@opentelemetry/api";
 import { Redis } from "ioredis";
+import { inSpan } from "./telemetry.ts";
+
+/** A CLIENT span per Redis command; keys are left out (they contain workflow and session ids). */
+const redisSpan = <T>(command: string, fn: () => Promise<T>) =>
+  inSpan(`redis.${command}`, { "db.system": "redis", "db.operation": command }, fn, SpanKind.CLIENT);
 
 /**
  * Short-lived state shared by a node's front doors: customer sessions,
@@ -68,24 +74,26 @@ export class RedisStore implements EphemeralStore {
   }
 
   async get(key: string): Promise<string | undefined> {
-    return (await this.redis.get(key)) ?? undefined;
+    return redisSpan("get", async () => (await this.redis.get(key)) ?? undefined);
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.redis.set(key, value, "PX", Math.max(1, Math.floor(ttlMs)));
+    await redisSpan("set", () => this.redis.set(key, value, "PX", Math.max(1, Math.floor(ttlMs))));
   }
 
   async del(key: string): Promise<void> {
-    await this.redis.del(key);
+    await redisSpan("del", () => this.redis.del(key));
   }
 
   async incr(key: string, ttlMs: number): Promise<number> {
     // One round trip, atomic: the TTL starts with the first increment only.
-    const [[, n]] = (await this.redis
-      .multi()
-      .incr(key)
-      .pexpire(key, Math.max(1, Math.floor(ttlMs)), "NX")
-      .exec()) as [[Error | null, number]];
+    const [[, n]] = (await redisSpan("incr", () =>
+      this.redis
+        .multi()
+        .incr(key)
+        .pexpire(key, Math.max(1, Math.floor(ttlMs)), "NX")
+        .exec(),
+    )) as [[Error | null, number]];
     return n;
   }
 

@@ -97,3 +97,4 @@ export function compileTemplateOrThrow(source: string, opts: { file?: string } =
   if (r.program === undefined) throw new TemplateInvalidError(r.diagnostics);
   return r.program;
 }
+export { renderSyntaxDiagrams } from "./diagrams.ts";

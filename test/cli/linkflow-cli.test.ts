@@ -49,4 +49,11 @@ describe("the linkflow CLI", () => {
     expect(g.status).toBe(0);
     expect(g.stdout).toMatch(/payout/);
   });
+
+  it("diagrams writes the grammar as railroad diagrams", () => {
+    const r = linkflow("diagrams");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("<html");
+    expect(r.stdout).toMatch(/serializedGrammar/);
+  });
 });
