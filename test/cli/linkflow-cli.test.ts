@@ -53,7 +53,7 @@ describe("the linkflow CLI", () => {
   it("diagrams writes the grammar as railroad diagrams", () => {
     const r = linkflow("diagrams");
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain("<html");
+    expect(r.stdout).toContain("<!DOCTYPE html>");
     expect(r.stdout).toMatch(/serializedGrammar/);
   });
 });
