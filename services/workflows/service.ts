@@ -83,6 +83,7 @@ export interface WorkflowsOptions {
  */
 export class Workflows {
   readonly clock: Clock;
+  #links = new Map<string, string>();
   constructor(private readonly o: WorkflowsOptions) {
     this.clock = o.clock ?? systemClock;
   }
@@ -297,8 +298,16 @@ export class Workflows {
   /** The workflow a link token opens, or undefined for an unknown or superseded token. */
   async resolveLink(token: string): Promise<string | undefined> {
     if (!looksLikeToken(token)) return undefined;
+    const hash = hashToken(token);
+    // A token always names the same workflow, so known ones are answered from memory (bounded).
+    const hit = this.#links.get(hash);
+    if (hit) return hit;
     const [row] = await this.o.sql<{ workflow_id: string }[]>`
-      select workflow_id from workflows.links where token_hash = ${hashToken(token)}`;
+      select workflow_id from workflows.links where token_hash = ${hash}`;
+    if (row) {
+      if (this.#links.size >= 50_000) this.#links.delete(this.#links.keys().next().value!);
+      this.#links.set(hash, row.workflow_id);
+    }
     return row?.workflow_id;
   }
 
