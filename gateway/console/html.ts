@@ -1,36 +1,4 @@
-/** Escapes text for HTML element content and attribute values. */
-export function esc(s: unknown): string {
-  return String(s ?? "")
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;")
-    .replace(/'/g, "&#39;");
-}
-
-/** Markup that is already safe (built with `html`). */
-export class Html {
-  constructor(readonly value: string) {}
-  toString(): string {
-    return this.value;
-  }
-}
-
-/** Tagged template that escapes every interpolation unless it is already `Html`; arrays are joined. */
-export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
-  let out = strings[0] ?? "";
-  values.forEach((v, i) => {
-    out += part(v) + (strings[i + 1] ?? "");
-  });
-  return new Html(out);
-}
-
-function part(v: unknown): string {
-  if (Array.isArray(v)) return v.map(part).join("");
-  if (v instanceof Html) return v.value;
-  if (v === undefined || v === null || v === false) return "";
-  return esc(v);
-}
+export { esc, Html, html } from "../html/index.ts";
 
 export const STYLESHEET = `
 :root{--fg:#14213d;--muted:#4a5568;--bg:#f5f6f8;--card:#fff;--line:#d5dae1;--accent:#0b5fff;--err:#b00020;--ok:#0a7a3d;--warn:#8a5a00}

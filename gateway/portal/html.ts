@@ -1,35 +1,4 @@
-/** Escapes text for HTML element content and attribute values. */
-export function esc(s: unknown): string {
-  return String(s ?? "")
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;")
-    .replace(/'/g, "&#39;");
-}
-
-/** Tagged template that escapes every interpolation unless it is already `Html`. */
-export class Html {
-  constructor(readonly value: string) {}
-  toString(): string {
-    return this.value;
-  }
-}
-
-export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
-  let out = strings[0] ?? "";
-  values.forEach((v, i) => {
-    const part = Array.isArray(v)
-      ? v.map((x) => (x instanceof Html ? x.value : esc(x))).join("")
-      : v instanceof Html
-        ? v.value
-        : v === undefined || v === null || v === false
-          ? ""
-          : esc(v);
-    out += part + (strings[i + 1] ?? "");
-  });
-  return new Html(out);
-}
+export { esc, Html, html } from "../html/index.ts";
 
 export const STYLESHEET = `
 :root{--fg:#14213d;--muted:#4a5568;--bg:#f7f8fa;--card:#fff;--accent:#0b5fff;--err:#b00020;--ok:#0a7a3d}
