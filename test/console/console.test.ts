@@ -3,9 +3,11 @@ import { createServer, type Server } from "node:http";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Console, createConsole } from "../../gateway/console/index.ts";
+import { BankAccountType, FinancialAccountSource } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import { type ApiHarness, startApi } from "../api/harness.ts";
 import { type ChromiumHandle, launchChromium, saveScreenshot } from "../infra/index.ts";
+import { HttpCustomer } from "../support/http-customer.ts";
 import { linkIn } from "../support/stack.ts";
 
 const PASSWORD = "correct horse battery staple";
@@ -291,5 +293,121 @@ describe("business console", () => {
     await page.goto(`${base}/console/notifications`);
     expect(await page.textContent("main")).toContain(`Customer completed workflow ${completedId}`);
     await page.context().close();
+  });
+
+  it("shows a customer's decline reason, redelivers an event, disconnects financial data, and never shows another business's data", async () => {
+    // A workflow the customer declines with a reason of their own.
+    const created = await call(
+      h.workflows,
+      "createWorkflow",
+      {
+        templateName: "terms_only",
+        templateVersion: 0,
+        inputs: {},
+        customerPhone: "",
+        customerEmail: "decliner@example.com",
+        customerId: "",
+        channel: 0,
+        externalId: "",
+        memo: "",
+        idempotencyKey: "console-decline-1",
+      },
+      { metadata: h.auth(h.a.apiKey) },
+    );
+    const declined = created.workflow!.id;
+    const customer = new HttpCustomer(
+      created.linkUrl.replace(/^http:\/\/[^/]+/, `http://${h.stack.node.httpAddress}`),
+    );
+    await customer.open();
+    expect(customer.title).toBe("Updated terms");
+    await customer.submit({
+      decision: "decline",
+      reason: "other",
+      other_reason: "I need my lawyer to read it",
+    });
+    expect(customer.title).toBe("Declined");
+    await admin.goto(`${base}/console/workflows/${declined}`);
+    await expect.poll(() => admin.textContent("main")).toContain("I need my lawyer to read it");
+    await saveScreenshot(admin, "console-workflow-declined");
+
+    // Redeliver an event from the delivery log.
+    await expect
+      .poll(async () => {
+        await admin.goto(`${base}/console/webhooks`);
+        return admin.getByRole("button", { name: "Redeliver" }).count();
+      })
+      .toBeGreaterThan(0);
+    const before = h.stack.webhooks.deliveries.length;
+    await admin.getByRole("button", { name: "Redeliver" }).first().click();
+    await expect.poll(() => admin.textContent(".flash")).toContain("Redelivery queued");
+    await expect.poll(() => h.stack.webhooks.deliveries.length).toBeGreaterThan(before);
+    await saveScreenshot(admin, "console-webhooks-redelivered");
+
+    // Disconnect a customer's financial data: the accounts are erased, the customer stays.
+    const { customer: cus } = await call(h.accounts, "createCustomer", {
+      businessId: h.a.businessId,
+      idempotencyKey: "console-disconnect-customer",
+      profile: {
+        $case: "individual",
+        value: {
+          firstName: "Dana",
+          lastName: "Connect",
+          email: "dana@example.com",
+          phone: "",
+          addresses: [],
+        },
+      },
+      externalId: "",
+    });
+    await call(h.accounts, "addFinancialAccount", {
+      businessId: h.a.businessId,
+      customerId: cus!.id,
+      idempotencyKey: "console-disconnect-fa",
+      name: "Checking",
+      source: FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_MANUAL,
+      providerAccountId: "",
+      details: {
+        $case: "bankAccount",
+        value: {
+          routingNumber: "011000015",
+          accountNumber: "000987654321",
+          accountType: BankAccountType.BANK_ACCOUNT_TYPE_CHECKING,
+          nameOnAccount: "Dana",
+        },
+      },
+      makeDefault: true,
+    });
+    await admin.goto(`${base}/console/customers/${cus!.id}`);
+    expect(await admin.textContent("main")).toContain("4321");
+    expect(await admin.content()).not.toContain("000987654321");
+    await admin.locator("#disconnect-confirm").check();
+    await admin.getByRole("button", { name: "Disconnect financial data" }).click();
+    await admin.waitForLoadState();
+    await expect.poll(async () => (await admin.textContent("main"))?.toLowerCase()).toContain("disconnected");
+    await saveScreenshot(admin, "console-customer-disconnected");
+
+    // Another business's workflow is invisible: not in the list, not by id.
+    const other = await call(
+      h.workflows,
+      "createWorkflow",
+      {
+        templateName: "welcome",
+        templateVersion: 0,
+        inputs: {},
+        customerPhone: "+14155550199",
+        customerEmail: "",
+        customerId: "",
+        channel: 0,
+        externalId: "",
+        memo: "",
+        idempotencyKey: "console-other-tenant",
+      },
+      { metadata: h.auth(h.b.apiKey) },
+    );
+    const otherId = other.workflow!.id;
+    await admin.goto(`${base}/console/workflows`);
+    expect(await admin.content()).not.toContain(otherId);
+    const res = await admin.goto(`${base}/console/workflows/${otherId}`);
+    expect(res?.status()).toBe(404);
   });
 });
