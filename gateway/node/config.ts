@@ -30,6 +30,8 @@ export interface NodeConfig {
   shardCount?: number;
   clock?: Clock;
   log?: Logger;
+  /** Connections of the runtime's Postgres pool (each service gets half as many of its own); default 20. */
+  poolSize?: number;
   /** Redis for sessions, one-time codes and rate limits; unset = in memory. */
   redisUrl?: string;
   /** Customer-page requests per minute per client IP and per link. */
@@ -95,6 +97,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, defaults: Partial<NodeConf
     email,
     nodeId: env.LINKFLOW_NODE_ID || undefined,
     redisUrl: env.REDIS_URL || defaults.redisUrl,
+    poolSize: env.LINKFLOW_PG_POOL ? Number(env.LINKFLOW_PG_POOL) : defaults.poolSize,
     shardCount: env.LINKFLOW_SHARDS ? Number(env.LINKFLOW_SHARDS) : undefined,
     devOutbox: env.LINKFLOW_DEV_OUTBOX ? env.LINKFLOW_DEV_OUTBOX === "1" : sms.kind === "outbox",
   };

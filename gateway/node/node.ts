@@ -168,19 +168,20 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
   try {
     if (!cfg.linkSecret || cfg.linkSecret.length < 16)
       throw new Error("LINKFLOW_LINK_SECRET must be at least 16 characters");
-    const sql = connect(cfg.databaseUrl, { max: 20 });
+    const sql = connect(cfg.databaseUrl, { max: cfg.poolSize ?? 20 });
     closers.push(() => sql.end({ timeout: 5 }));
     await migrateAll(sql);
     // Each service has its own pool, as separate deployments would: a service that holds a
     // transaction while calling another (transactions → accounts) can never starve the callee.
+    const servicePool = Math.max(2, Math.ceil((cfg.poolSize ?? 20) / 2));
     const pool = (max: number) => {
       const p = connect(cfg.databaseUrl, { max });
       closers.push(() => p.end({ timeout: 5 }));
       return p;
     };
-    const accountsSql = pool(10);
-    const notificationsSql = pool(10);
-    const transactionsSql = pool(10);
+    const accountsSql = pool(servicePool);
+    const notificationsSql = pool(servicePool);
+    const transactionsSql = pool(servicePool);
 
     // Internal services.
     const sms = traced(

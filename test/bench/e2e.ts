@@ -9,15 +9,53 @@
  * (published as `onboard_and_pay_bench`), so each workflow is exactly the four
  * steps; everything else is identical.
  */
+
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { credentials, Metadata } from "@grpc/grpc-js";
-import { bootstrapBusiness, type LinkflowNode, startNode } from "../../gateway/node/index.ts";
+import { connect } from "../../core/index.ts";
+import { bootstrapBusiness, type NodeConfig } from "../../gateway/node/index.ts";
 import { WorkflowServiceClient } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { SHARED_TEMPLATES } from "../../services/workflows/index.ts";
+import { SHARED_TEMPLATES, TemplateStore } from "../../services/workflows/index.ts";
 import { startNats, startPostgres, startTwilioServer, startWebhookReceiver } from "../infra/index.ts";
 import type { Emit } from "./run.ts";
+
+interface NodeInfo {
+  grpcAddress: string;
+  httpAddress: string;
+  internalAddress: string;
+}
+
+/** Starts a node in its own process (test/support/node-process.ts) and resolves once it serves. */
+function spawnNode(cfg: NodeConfig): Promise<{ info: NodeInfo; stop: () => Promise<void> }> {
+  const profile = process.env.LINKFLOW_BENCH_PROFILE_DIR
+    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.LINKFLOW_BENCH_PROFILE_DIR}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", "test/support/node-process.ts"], {
+    cwd: new URL("../../", import.meta.url).pathname,
+    env: { ...process.env, LINKFLOW_TEST_NODE_CONFIG: JSON.stringify(cfg), LINKFLOW_LOG_LEVEL: "error" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(t);
+  };
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    child.stdout?.on("data", (d) => {
+      buf += String(d);
+      const m = /READY (.*)\n/.exec(buf);
+      if (m?.[1]) resolve({ info: JSON.parse(m[1]) as NodeInfo, stop });
+    });
+    child.once("exit", (code) => reject(new Error(`node exited with ${code}`)));
+  });
+}
 
 const IN_FLIGHT = Number(process.env.LINKFLOW_BENCH_E2E_IN_FLIGHT ?? 64);
 const log = (s: string) => process.stderr.write(`  e2e: ${s}\n`);
@@ -108,26 +146,20 @@ async function runCluster(
       tuning: { webhookPollMs: 200, effectPollMs: 500, timerPollMs: 500 },
       // All simulated customers share one IP here; real ones do not.
       portalRateLimits: { perIp: 1e9, perLink: 1e9 },
-      log: {
-        debug() {},
-        info() {},
-        warn() {},
-        error() {},
-        child() {
-          return this;
-        },
-      },
     };
-    const nodes: LinkflowNode[] = [];
+    // The nodes run in their own processes, so the load generator here does not share their CPU.
+    const nodes: NodeInfo[] = [];
     for (let i = 0; i < nodesWanted; i++) {
-      const n = await startNode(base);
-      nodes.push(n);
-      stops.push(() => n.stop());
+      const n = await spawnNode(base);
+      nodes.push(n.info);
+      stops.push(n.stop);
     }
+    const sql = connect(pg.adminUrl, { max: 2 });
+    stops.push(() => sql.end());
     const src = (await readFile(new URL("../../examples/onboard_and_pay.flow", import.meta.url), "utf8"))
       .replace("template onboard_and_pay ", "template onboard_and_pay_bench ")
       .replace(/\n\s*verify with one-time code[^\n]*/, "");
-    await nodes[0]!.templates.publish(SHARED_TEMPLATES, src, "onboard_and_pay_bench.flow");
+    await new TemplateStore(sql).publish(SHARED_TEMPLATES, src, "onboard_and_pay_bench.flow");
     const b = await bootstrapBusiness(nodes[0]!.internalAddress, {
       name: "Bench",
       webhookUrl: hooks.url,
