@@ -49,6 +49,8 @@ export interface HostOptions {
   replyMemory: number;
   /** Called after every turn (metrics and span attributes); `state` is the actor's state after it. */
   onTurn?(info: TurnInfo): void;
+  /** After a turn with events committed: the events and the new state (for read-model projections). */
+  onCommitted?(actorId: string, events: unknown[], state: unknown): void;
 }
 
 /** What one turn did, for observers. */
@@ -285,6 +287,13 @@ export class ActorHost {
     }
     if (effects.length > 0) {
       this.o.onEffects(effects.map((e) => ({ actorId: a.id, seq: e.seq, type: e.type, payload: e.payload })));
+    }
+    if (decision.events.length > 0 && this.o.onCommitted) {
+      try {
+        this.o.onCommitted(a.id, decision.events, a.state);
+      } catch {
+        // A projection must never fail the turn it observes.
+      }
     }
     if (write.armTimers.length > 0 && this.o.onTimersArmed) {
       this.o.onTimersArmed(Math.min(...write.armTimers.map((t) => t.fireAt)));

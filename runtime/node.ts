@@ -45,6 +45,11 @@ export interface RuntimeNodeOptions {
   /** Actor kinds by id prefix: `wf_…` → the workflow behaviour. */
   actors: { prefix: string; behavior: ActorBehavior<any, any, any> }[];
   effects?: Record<string, EffectHandler>;
+  /**
+   * Called after each committed turn that wrote events, with the actor's new
+   * state: feed read models here. Best effort; it must not throw or block.
+   */
+  onCommitted?: (actorId: string, events: unknown[], state: unknown) => void;
   nodeId?: string;
   clock?: Clock;
   log?: Logger;
@@ -122,6 +127,7 @@ export class RuntimeNode {
       | "metrics"
       | "turnAttributes"
       | "microService"
+      | "onCommitted"
     >
   >;
   #instruments: RuntimeInstruments;
@@ -208,6 +214,7 @@ export class RuntimeNode {
       maxMailbox: this.#o.maxMailbox,
       maxActive: this.#o.maxActive,
       replyMemory: 256,
+      onCommitted: opts.onCommitted,
       onTurn: (t) => {
         this.#instruments.turn(t.kind, t.seconds, t.events, t.outcome);
         const span = trace.getActiveSpan();

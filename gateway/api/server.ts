@@ -15,7 +15,7 @@ import {
 } from "../../proto/index.ts";
 import type { RuntimeNode } from "../../runtime/index.ts";
 import type { TemplateStore, Workflows } from "../../services/workflows/index.ts";
-import { TemplateQueries, WorkflowQueries } from "../../services/workflows/queries.ts";
+import { TemplateQueries, WorkflowQueries } from "../../services/workflows/index.ts";
 import {
   customerServiceImpl,
   financialAccountServiceImpl,
@@ -47,6 +47,8 @@ export interface ApiDeps {
   rateLimiter?: RateLimiter | false;
   /** The child businesses of a business (parent keys see and act for them); default: none. */
   childBusinesses?: ChildBusinesses;
+  /** The runtime feeds the workflow read model (a WorkflowProjector on `onCommitted`). */
+  projected?: boolean;
   /** gRPC server reflection for the public services (grpcurl); default on. */
   reflection?: boolean;
 }
@@ -83,7 +85,14 @@ export function addPublicApi(server: Server, deps: ApiDeps): ApiHealth {
         workflows: deps.workflows,
         notifications: deps.notifications,
         rpc,
-        ...(deps.sql && deps.runtime ? { queries: new WorkflowQueries(deps.sql, deps.runtime) } : {}),
+        ...(deps.sql && deps.runtime
+          ? {
+              queries: new WorkflowQueries(deps.sql, deps.runtime, {
+                // With a projector feeding the read model, only rows it has not touched lately are re-read from actors.
+                staleMs: deps.projected ? 30_000 : 0,
+              }),
+            }
+          : {}),
       }),
     ),
   );

@@ -8,8 +8,8 @@ import {
   type TemplateDiagnostic,
   type TemplateServiceServer,
 } from "../../proto/index.ts";
+import type { TemplateQueries, TemplateVersionInfo } from "../../services/workflows/index.ts";
 import { SHARED_TEMPLATES, type TemplateStore } from "../../services/workflows/index.ts";
-import type { TemplateQueries, TemplateVersionInfo } from "../../services/workflows/queries.ts";
 import type { Rpc } from "./rpc.ts";
 
 const MAX_SOURCE = 256 * 1024;

@@ -13,12 +13,12 @@ import {
   WorkflowStatus,
 } from "../../proto/index.ts";
 import { callOrThrow } from "../../services/grpc/index.ts";
+import type { WorkflowFilter, WorkflowQueries } from "../../services/workflows/index.ts";
 import {
   FINAL_STATUSES,
   type WorkflowStatus as InternalStatus,
   type Workflows,
 } from "../../services/workflows/index.ts";
-import type { WorkflowFilter, WorkflowQueries } from "../../services/workflows/queries.ts";
 import { channelOf, requestedChannel, toEventMessage, toWorkflowMessage } from "./convert.ts";
 import type { Rpc } from "./rpc.ts";
 

@@ -59,6 +59,8 @@ import {
   SHARED_TEMPLATES,
   TemplateStore,
   WORKFLOW_ID_PREFIX,
+  WorkflowProjector,
+  WorkflowQueries,
   Workflows,
   workflowBehavior,
   workflowEffects,
@@ -252,7 +254,10 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     let publicBaseUrl = cfg.publicBaseUrl ?? `http://${httpAddrGuess}`;
     const templates = new TemplateStore(sql);
     let workflows: Workflows | undefined;
+    // The workflows read model (ListWorkflows/search) follows committed turns.
+    let projector: WorkflowProjector | undefined;
     const runtime = new RuntimeNode({
+      onCommitted: (id, events, state) => projector?.observe(id, events, state),
       sql,
       transport,
       nodeId: cfg.nodeId,
@@ -348,6 +353,8 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       log: log.child({ component: "portal" }),
     });
 
+    projector = new WorkflowProjector(new WorkflowQueries(sql, runtime));
+    closers.push(() => projector!.close());
     await runtime.start();
     closers.push(() => runtime.stop());
     // Transaction status changes reach their workflow as commands (deduplicated by id and status).
@@ -389,6 +396,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       templates,
       rateLimiter,
       childBusinesses: (businessId) => listChildBusinesses(sql, businessId),
+      projected: true,
       log: log.child({ component: "api" }),
     });
     const grpcPort = await new Promise<number>((resolve, reject) =>

@@ -38,5 +38,7 @@ export { SHARED_TEMPLATES, TemplateStore } from "./templates.ts";
 export const WORKFLOW_ID_PREFIX = "wf_";
 export type { BankLinkProvider, LinkedBankAccount } from "./banklink.ts";
 export { BankLinkError, linkViaWaterfall, SANDBOX_INSTITUTIONS, sandboxProviders } from "./banklink.ts";
+export type { TemplateVersionInfo, WorkflowCursor, WorkflowFilter } from "./queries.ts";
+export { TemplateQueries, WorkflowProjector, WorkflowQueries } from "./queries.ts";
 export type { UploadedFile } from "./uploads.ts";
 export { sniffType } from "./uploads.ts";

@@ -199,13 +199,32 @@ export class WorkflowQueries {
   async refresh(workflowId: string): Promise<WorkflowView | undefined> {
     const s = await this.node.query<WorkflowState>(workflowId, { full: true });
     if (!s.exists) return undefined;
-    const v = view(s);
-    await this.sql`
-      update workflows.workflows
-         set status = ${s.status}, final = ${FINAL_STATUSES.has(s.status)}, customer_id = ${s.customerId ?? null},
-             search = ${searchText(s)}, view = ${this.sql.json(v as never)}, refreshed_at = now()
-       where id = ${workflowId}`;
-    return v;
+    await this.project([s]);
+    return view(s);
+  }
+
+  /** Writes the projection of workflows from their states, in one statement. */
+  async project(states: WorkflowState[]): Promise<void> {
+    const rows = states
+      .filter((s) => s.exists)
+      .map((s) => ({
+        id: s.id,
+        status: s.status,
+        final: FINAL_STATUSES.has(s.status),
+        customer_id: s.customerId ?? null,
+        search: searchText(s),
+        view: view(s),
+      }));
+    if (rows.length === 0) return;
+    await this.sql.unsafe(
+      `update workflows.workflows w
+          set status = x.status, final = x.final, customer_id = x.customer_id, search = x.search,
+              view = x.view, refreshed_at = now()
+         from jsonb_to_recordset($1::text::jsonb)
+           as x(id text, status text, final boolean, customer_id text, search text, view jsonb)
+        where w.id = x.id`,
+      [JSON.stringify(rows)],
+    );
   }
 
   async #refreshActive(scope: string[]): Promise<void> {
@@ -259,5 +278,44 @@ export class WorkflowQueries {
       workflows: page.map((r) => r.view),
       ...(rows.length > pageSize && last ? { next: { createdAt: last.created_text, id: last.id } } : {}),
     };
+  }
+}
+
+/**
+ * Keeps the listing projection current from the runtime's committed turns:
+ * states are coalesced per workflow and written in one statement every
+ * `intervalMs`. Best effort: a projection lost in a crash is refreshed from
+ * the actor the next time it is listed.
+ */
+export class WorkflowProjector {
+  #pending = new Map<string, WorkflowState>();
+  #timer?: NodeJS.Timeout;
+  #flushing?: Promise<void>;
+
+  constructor(
+    private readonly queries: WorkflowQueries,
+    private readonly intervalMs = 100,
+  ) {}
+
+  /** The runtime's `onCommitted` hook. */
+  readonly observe = (actorId: string, _events: unknown[], state: unknown): void => {
+    if (!actorId.startsWith("wf_")) return;
+    this.#pending.set(actorId, state as WorkflowState);
+    this.#timer ??= setTimeout(() => void this.flush(), this.intervalMs);
+  };
+
+  async flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#flushing;
+    const batch = [...this.#pending.values()];
+    this.#pending.clear();
+    if (batch.length === 0) return;
+    this.#flushing = this.queries.project(batch).catch(() => {});
+    await this.#flushing;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
   }
 }

@@ -88,6 +88,13 @@ for (const transport of ["local", "nats"] as const) {
       expect(got.status).toBe(WorkflowStatus.WORKFLOW_STATUS_COMPLETED);
       expect(got.customerId).toMatch(/^cus_/);
       expect(got.completedAt).toBeInstanceOf(Date);
+      // The listing read model follows the committed turns by itself (no list call needed).
+      await expect
+        .poll(
+          async () =>
+            (await stack.node.sql`select status, final from workflows.workflows where id = ${wf.id}`)[0],
+        )
+        .toEqual({ status: "completed", final: true });
 
       const accounts = new AccountsServiceClient(stack.node.internalAddress, credentials.createInsecure());
       const { customer } = await call(accounts, "getCustomer", {
