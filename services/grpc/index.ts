@@ -10,4 +10,4 @@ export type { ResponseCodec } from "./idempotency.ts";
 export { idempotencyTableSql, idempotent, requestHash } from "./idempotency.ts";
 export type { ListeningServer } from "./server.ts";
 export { listen } from "./server.ts";
-export { isE164, Violations } from "./validate.ts";
+export { isE164, isEmail, Violations } from "./validate.ts";

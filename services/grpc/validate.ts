@@ -61,6 +61,11 @@ export class Violations {
   }
 }
 
+/** The email shape every service accepts (one rule, so a workflow never takes what accounts would refuse). */
+export function isEmail(value: string): boolean {
+  return value.length <= 254 && EMAIL.test(value);
+}
+
 export function isE164(value: string): boolean {
   return E164.test(value);
 }

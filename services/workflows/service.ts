@@ -13,6 +13,7 @@ import {
 import { bindInputs, type Channel, evaluateRules } from "../../dsl/index.ts";
 import type { AccountsServiceClient } from "../../proto/index.ts";
 import type { RuntimeNode } from "../../runtime/index.ts";
+import { isE164, isEmail } from "../grpc/index.ts";
 import {
   BankLinkError,
   type BankLinkProvider,
@@ -34,8 +35,6 @@ import type { TemplateStore } from "./templates.ts";
 import { checkFiles, requireFiles, storeUploads, type UploadedFile } from "./uploads.ts";
 import { type FinancialAccountForm, vaultFinancialAccount, vaultLinkedAccount } from "./vault.ts";
 
-const E164 = /^\+[1-9]\d{7,14}$/;
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{6,255}$/;
 
 export interface CreateWorkflowInput {
@@ -102,10 +101,10 @@ export class Workflows {
     if (!req.templateName?.trim()) v.push({ field: "template_name", description: "is required" });
     if (req.templateVersion < 0)
       v.push({ field: "template_version", description: "must be 0 (latest) or a version" });
-    if (phone && !E164.test(phone)) {
+    if (phone && !isE164(phone)) {
       v.push({ field: "customer_phone", description: "must be an E.164 phone number like +14155550123" });
     }
-    if (email && !EMAIL.test(email))
+    if (email && !isEmail(email))
       v.push({ field: "customer_email", description: "must be an email address" });
     if (!phone && !email && !req.customerId) {
       v.push({ field: "customer_phone", description: "a customer phone, email or customer id is required" });

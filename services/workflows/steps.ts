@@ -1,8 +1,7 @@
 import type { FieldViolation } from "../../core/index.ts";
 import type { StepIR } from "../../dsl/index.ts";
+import { isE164, isEmail } from "../grpc/index.ts";
 
-const E164 = /^\+[1-9]\d{7,14}$/;
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 export const PROFILE_FIELD_LABELS: Record<string, string> = {
@@ -38,8 +37,8 @@ function str(v: unknown): string {
 
 function checkField(name: string, value: string): string | undefined {
   if (value.length > 200) return "is too long (200 characters at most)";
-  if ((name === "email" || name === "contact_email") && !EMAIL.test(value)) return "must be an email address";
-  if ((name === "phone" || name === "contact_phone") && !E164.test(value))
+  if ((name === "email" || name === "contact_email") && !isEmail(value)) return "must be an email address";
+  if ((name === "phone" || name === "contact_phone") && !isE164(value))
     return "must be a mobile number in international format, like +14155550123";
   if (name === "date_of_birth" && !DATE.test(value)) return "must be a date like 1990-04-21";
   return undefined;

@@ -10,52 +10,18 @@
  * steps; everything else is identical.
  */
 
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { connect } from "../../core/index.ts";
-import { bootstrapBusiness, type NodeConfig } from "../../gateway/node/index.ts";
+import { bootstrapBusiness } from "../../gateway/node/index.ts";
 import { WorkflowServiceClient } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import { SHARED_TEMPLATES, TemplateStore } from "../../services/workflows/index.ts";
 import { startNats, startPostgres, startTwilioServer, startWebhookReceiver } from "../infra/index.ts";
+import { HttpCustomer } from "../support/http-customer.ts";
+import { type NodeChildInfo, spawnNode } from "../support/node-child.ts";
 import type { Emit } from "./run.ts";
-
-interface NodeInfo {
-  grpcAddress: string;
-  httpAddress: string;
-  internalAddress: string;
-}
-
-/** Starts a node in its own process (test/support/node-process.ts) and resolves once it serves. */
-function spawnNode(cfg: NodeConfig): Promise<{ info: NodeInfo; stop: () => Promise<void> }> {
-  const profile = process.env.LINKFLOW_BENCH_PROFILE_DIR
-    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.LINKFLOW_BENCH_PROFILE_DIR}`]
-    : [];
-  const child = spawn(process.execPath, [...profile, "--import", "tsx", "test/support/node-process.ts"], {
-    cwd: new URL("../../", import.meta.url).pathname,
-    env: { ...process.env, LINKFLOW_TEST_NODE_CONFIG: JSON.stringify(cfg), LINKFLOW_LOG_LEVEL: "error" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGTERM");
-    const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    await exited;
-    clearTimeout(t);
-  };
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    child.stdout?.on("data", (d) => {
-      buf += String(d);
-      const m = /READY (.*)\n/.exec(buf);
-      if (m?.[1]) resolve({ info: JSON.parse(m[1]) as NodeInfo, stop });
-    });
-    child.once("exit", (code) => reject(new Error(`node exited with ${code}`)));
-  });
-}
 
 const IN_FLIGHT = Number(process.env.LINKFLOW_BENCH_E2E_IN_FLIGHT ?? 64);
 const log = (s: string) => process.stderr.write(`  e2e: ${s}\n`);
@@ -65,43 +31,17 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
 }
 
-/** One customer's session on the page, with plain HTTP. */
-class Session {
-  cookie = "";
-  html = "";
-  constructor(readonly link: string) {}
-  title() {
-    return /<title>([^<]*)<\/title>/.exec(this.html)?.[1] ?? "";
+/** Submits the current step and returns once the page shows a different step (ms). */
+async function step(c: HttpCustomer, fields: Record<string, string>): Promise<number> {
+  const before = c.title;
+  const t0 = performance.now();
+  await c.submit({ decision: "approve", ...fields });
+  if (c.status !== 200) throw new Error(`step "${before}" answered ${c.status}: ${c.title}`);
+  while (c.title === before || c.title === "Just a moment") {
+    await new Promise((r) => setTimeout(r, 20));
+    await c.open();
   }
-  async get() {
-    const res = await fetch(this.link, { headers: { cookie: this.cookie }, redirect: "manual" });
-    const set = res.headers.get("set-cookie");
-    if (set) this.cookie = set.split(";")[0] ?? "";
-    this.html = await res.text();
-  }
-  /** Submits the current step and returns once the page shows a different step (ms). */
-  async step(fields: Record<string, string>): Promise<number> {
-    const before = this.title();
-    const t0 = performance.now();
-    const csrf = /name="_csrf" value="([^"]+)"/.exec(this.html)?.[1] ?? "";
-    const stepId = /name="_step" value="([^"]+)"/.exec(this.html)?.[1] ?? "";
-    const res = await fetch(this.link, {
-      method: "POST",
-      headers: { cookie: this.cookie, "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ _csrf: csrf, _step: stepId, decision: "approve", ...fields }),
-      redirect: "manual",
-    });
-    const body = await res.text();
-    if (res.status !== 303)
-      throw new Error(`step "${before}" answered ${res.status}: ${/<title>([^<]*)/.exec(body)?.[1]}`);
-    for (;;) {
-      await this.get();
-      const t = this.title();
-      if (t !== before && t !== "Just a moment") break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return performance.now() - t0;
-  }
+  return performance.now() - t0;
 }
 
 async function runCluster(
@@ -148,9 +88,12 @@ async function runCluster(
       portalRateLimits: { perIp: 1e9, perLink: 1e9 },
     };
     // The nodes run in their own processes, so the load generator here does not share their CPU.
-    const nodes: NodeInfo[] = [];
+    const profile = process.env.LINKFLOW_BENCH_PROFILE_DIR
+      ? ["--cpu-prof", `--cpu-prof-dir=${process.env.LINKFLOW_BENCH_PROFILE_DIR}`]
+      : [];
+    const nodes: NodeChildInfo[] = [];
     for (let i = 0; i < nodesWanted; i++) {
-      const n = await spawnNode(base);
+      const n = await spawnNode(base, { nodeArgs: profile });
       nodes.push(n.info);
       stops.push(n.stop);
     }
@@ -195,21 +138,21 @@ async function runCluster(
       );
       // Spread customers over the nodes' HTTP front doors like a load balancer would.
       const node = nodes[(i + 1) % nodes.length]!;
-      const s = new Session(res.linkUrl.replace(/^http:\/\/[^/]+/, `http://${node.httpAddress}`));
-      await s.get();
+      const s = new HttpCustomer(res.linkUrl).on(`http://${node.httpAddress}`);
+      await s.open();
       const lat = [
-        await s.step({ first_name: "Bench", last_name: `User${i}`, email: `u${i}@example.com` }),
-        await s.step({
+        await step(s, { first_name: "Bench", last_name: `User${i}`, email: `u${i}@example.com` }),
+        await step(s, {
           kind: "bank_account",
           routing_number: "011000015",
           account_number: `0005556${String(i).padStart(5, "0")}`,
           account_type: "checking",
           name_on_account: "Bench",
         }),
-        await s.step({ accept_0: "on", accept_1: "on" }),
-        await s.step({}),
+        await step(s, { accept_0: "on", accept_1: "on" }),
+        await step(s, {}),
       ];
-      if (s.title() !== "All done") throw new Error(`workflow ${i} ended on "${s.title()}"`);
+      if (s.title !== "All done") throw new Error(`workflow ${i} ended on "${s.title}"`);
       stepLatencies?.push(...lat);
       return res.workflow!.id;
     };

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,50 +16,24 @@ import {
   type TwilioServerHandle,
 } from "../infra/index.ts";
 import { HttpCustomer } from "../support/http-customer.ts";
+import { type NodeChild, spawnNode } from "../support/node-child.ts";
 import { linkIn } from "../support/stack.ts";
-
-interface Proc {
-  child: ChildProcess;
-  info: {
-    nodeId: string;
-    grpcAddress: string;
-    httpAddress: string;
-    internalAddress: string;
-    publicBaseUrl: string;
-  };
-}
 
 const root = new URL("../../", import.meta.url).pathname;
 const SHARDS = 16;
 const stops: Array<() => Promise<unknown>> = [];
-let procs: Proc[] = [];
+let procs: NodeChild[] = [];
 let sql: Sql;
 let twilio: TwilioServerHandle;
 let apiKey = "";
 let businessId = "";
 
-function spawnNode(cfg: NodeConfig): Promise<Proc> {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/support/node-process.ts"], {
-    cwd: root,
-    env: { ...process.env, LINKFLOW_TEST_NODE_CONFIG: JSON.stringify(cfg), LINKFLOW_LOG_LEVEL: "error" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+async function startNodeProcess(cfg: NodeConfig): Promise<NodeChild> {
+  const n = await spawnNode(cfg);
   stops.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill("SIGKILL");
   });
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    const timer = setTimeout(() => reject(new Error(`node did not start: ${buf}`)), 30_000);
-    child.stdout?.on("data", (d) => {
-      buf += String(d);
-      const m = /READY (.*)\n/.exec(buf);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, info: JSON.parse(m[1]) });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`node exited with ${code}: ${buf}`)));
-  });
+  return n;
 }
 
 beforeAll(async () => {
@@ -109,8 +82,8 @@ beforeAll(async () => {
     },
   };
   // Start one node first so migrations run once, then two more.
-  procs.push(await spawnNode(base));
-  procs = [...procs, ...(await Promise.all([spawnNode(base), spawnNode(base)]))];
+  procs.push(await startNodeProcess(base));
+  procs = [...procs, ...(await Promise.all([startNodeProcess(base), startNodeProcess(base)]))];
   sql = connect(db.url, { max: 2 });
   stops.push(() => sql.end());
   await loadTemplates(new TemplateStore(sql), `${root}examples`);

@@ -1,0 +1,71 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import type { NodeConfig } from "../../gateway/node/index.ts";
+
+/** What a node in its own process reports once it serves. */
+export interface NodeChildInfo {
+  nodeId: string;
+  grpcAddress: string;
+  httpAddress: string;
+  internalAddress: string;
+  publicBaseUrl: string;
+}
+
+export interface NodeChild {
+  child: ChildProcess;
+  info: NodeChildInfo;
+  /** SIGTERM (graceful drain), then SIGKILL after 10 s. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const root = new URL("../../", import.meta.url).pathname;
+
+/**
+ * Starts a Linkflow node in its own process (test/support/node-process.ts),
+ * for tests and benchmarks that kill nodes or must not share their CPU.
+ */
+export function spawnNode(
+  cfg: NodeConfig,
+  opts: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<NodeChild> {
+  const child = spawn(
+    process.execPath,
+    [...(opts.nodeArgs ?? []), "--import", "tsx", "test/support/node-process.ts"],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        LINKFLOW_LOG_LEVEL: "error",
+        ...opts.env,
+        LINKFLOW_TEST_NODE_CONFIG: JSON.stringify(cfg),
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(t);
+  };
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`node did not start: ${buf}`));
+    }, 30_000);
+    child.stdout?.on("data", (d) => {
+      buf += String(d);
+      const m = /READY (.*)\n/.exec(buf);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve({ child, info: JSON.parse(m[1]) as NodeChildInfo, stop });
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`node exited with ${code}: ${buf}`));
+    });
+  });
+}
