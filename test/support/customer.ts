@@ -1,5 +1,13 @@
 import type { Page } from "playwright-core";
-import type { TwilioServerHandle } from "../infra/index.ts";
+import { expect } from "vitest";
+import { saveScreenshot, type TwilioServerHandle } from "../infra/index.ts";
+
+const slug = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-|-$/g, "")
+    .slice(0, 60);
 
 /** Drives the customer page like a person on a phone would. */
 export class CustomerOnPhone {
@@ -44,12 +52,22 @@ export class CustomerOnPhone {
     await this.page.waitForLoadState();
   }
 
-  /** Waits until the page shows `title` (a step being processed refreshes by itself). */
+  #shots = 0;
+
+  /**
+   * Waits until the page shows `title` (a step being processed refreshes by
+   * itself), then saves a screenshot of it: every page a test reaches ends up
+   * in the test artifacts.
+   */
   async waitForTitle(title: string, timeoutMs = 15_000): Promise<void> {
     const t0 = Date.now();
     for (;;) {
       const t = await this.page.title().catch(() => "");
-      if (t === title) return;
+      if (t === title) {
+        const test = slug((expect.getState().currentTestName ?? "page").split(" > ").pop() ?? "page");
+        await saveScreenshot(this.page, `${test}-${String(++this.#shots).padStart(2, "0")}-${slug(title)}`);
+        return;
+      }
       if (Date.now() - t0 > timeoutMs) throw new Error(`page title is "${t}", expected "${title}"`);
       await this.page.waitForTimeout(100);
     }
