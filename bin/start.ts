@@ -34,7 +34,7 @@ interface LocalState {
 }
 
 const log = createLogger({ component: "start" });
-const dataDir = resolve(process.env.LINKFLOW_DATA_DIR ?? ".linkflow");
+const dataDir = resolve(process.env.LINKFLOW_DATA_DIR || ".linkflow");
 
 async function loadState(): Promise<LocalState> {
   const file = join(dataDir, "state.json");
@@ -78,8 +78,8 @@ async function main(): Promise<void> {
   }
   const db = process.env.DATABASE_URL ? undefined : await embeddedDatabase();
   const cfg = configFromEnv(process.env, {
-    databaseUrl: process.env.DATABASE_URL ?? db!.url,
-    linkSecret: process.env.LINKFLOW_LINK_SECRET ?? state.linkSecret,
+    databaseUrl: process.env.DATABASE_URL || db!.url,
+    linkSecret: process.env.LINKFLOW_LINK_SECRET || state.linkSecret,
     keyring: { currentKeyId: "k1", keys: { k1: state.encryptionKey } },
   });
   const node = await startNode(cfg);

@@ -18,6 +18,7 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 
 let installed: BasicTracerProvider | undefined;
+let contextInstalled = false;
 
 /**
  * The exporter the standard variables ask for: `OTEL_TRACES_EXPORTER=otlp`
@@ -47,9 +48,11 @@ export function exporterFromEnv(env: NodeJS.ProcessEnv): SpanExporter | undefine
 export function setupTracing(opts: { exporter?: SpanExporter; batch?: boolean } = {}): {
   shutdown(): Promise<void>;
 } {
-  if (!installed) {
+  // Context and propagation are process-wide and registered once, with or without an exporter.
+  if (!contextInstalled) {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    contextInstalled = true;
   }
   const chosen = exporterFromEnv(process.env);
   const exporter = opts.exporter ?? chosen;

@@ -8,7 +8,7 @@ root="$(cd .. && pwd)"
 buf="$root/node_modules/.bin/buf"
 # npm may skip @bufbuild/buf's install script; then call the platform binary directly.
 if ! "$buf" --version >/dev/null 2>&1; then
-  buf="$(ls "$root"/node_modules/@bufbuild/buf-*/bin/buf 2>/dev/null | head -n 1)"
+  buf="$(ls "$root"/node_modules/@bufbuild/buf-*/bin/buf 2>/dev/null | head -n 1 || true)"
 fi
 if [[ -z "$buf" ]]; then
   echo "buf not found: run npm install" >&2

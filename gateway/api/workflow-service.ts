@@ -139,6 +139,14 @@ function sleep(ms: number, call: EventEmitter): Promise<void> {
   });
 }
 
+/** The business a workflow belongs to, from its first journal event. */
+function ownerOf(history: { event: { type: string } }[]): string | undefined {
+  const created = history.find((h) => h.event.type === "workflow.created")?.event as
+    | { businessId?: string }
+    | undefined;
+  return created?.businessId;
+}
+
 export interface WorkflowServiceDeps {
   workflows: Workflows;
   notifications: NotificationsServiceClient;
@@ -243,7 +251,8 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
       const { notifications } = await callOrThrow(
         deps.notifications,
         "listWorkflowNotifications",
-        { businessId: tenant.businessId, workflowId: id },
+        // The workflow's own business: a parent reading a child's workflow must see the child's notifications.
+        { businessId: ownerOf(history) ?? tenant.businessId, workflowId: id },
         ctx.callOpts(),
       );
       return {

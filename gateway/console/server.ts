@@ -300,7 +300,13 @@ ${message ? errorBox(message) : ""}
       // Cross-site POSTs are refused before anything else (CSRF tokens are checked as well).
       if (method === "POST") {
         const origin = req.headers.origin;
-        if (origin && origin !== "null" && new URL(origin).host !== req.headers.host) {
+        let originHost: string | undefined;
+        try {
+          originHost = origin && origin !== "null" ? new URL(origin).host : undefined;
+        } catch {
+          originHost = "(malformed)";
+        }
+        if (originHost !== undefined && originHost !== req.headers.host) {
           send(res, 403, "cross-origin request refused", { "content-type": "text/plain" });
           return true;
         }
@@ -369,7 +375,14 @@ ${message ? errorBox(message) : ""}
         form,
         audit: (action, target, outcome, detail) => audit(user, actingId, action, target, outcome, detail),
       };
-      if (isJson) (ctx as Ctx & { json?: unknown }).json = raw ? JSON.parse(raw) : {};
+      if (isJson) {
+        try {
+          (ctx as Ctx & { json?: unknown }).json = raw ? JSON.parse(raw) : {};
+        } catch {
+          send(res, 400, "the request body is not JSON", { "content-type": "text/plain" });
+          return true;
+        }
+      }
       if (method === "POST") {
         const sent = isJson ? req.headers["x-csrf-token"] : form.get("_csrf");
         if (!keys.csrfValid(token, sent)) {

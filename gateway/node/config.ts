@@ -79,18 +79,18 @@ export function configFromEnv(env: NodeJS.ProcessEnv, defaults: Partial<NodeConf
     ? {
         kind: "smtp",
         url: env.SMTP_URL,
-        from: env.LINKFLOW_EMAIL_FROM ?? "Linkflow <no-reply@linkflow.invalid>",
+        from: env.LINKFLOW_EMAIL_FROM || "Linkflow <no-reply@linkflow.invalid>",
       }
     : { kind: "outbox" };
   return {
     ...defaults,
-    databaseUrl: env.DATABASE_URL ?? defaults.databaseUrl ?? "",
+    databaseUrl: env.DATABASE_URL || defaults.databaseUrl || "",
     transport: env.NATS_URL ? { kind: "nats", servers: env.NATS_URL.split(",") } : { kind: "local" },
-    grpcAddr: env.LINKFLOW_GRPC_ADDR ?? "127.0.0.1:50051",
-    httpAddr: env.LINKFLOW_HTTP_ADDR ?? "127.0.0.1:8080",
-    internalAddr: env.LINKFLOW_INTERNAL_ADDR ?? "127.0.0.1:0",
+    grpcAddr: env.LINKFLOW_GRPC_ADDR || "127.0.0.1:50051",
+    httpAddr: env.LINKFLOW_HTTP_ADDR || "127.0.0.1:8080",
+    internalAddr: env.LINKFLOW_INTERNAL_ADDR || "127.0.0.1:0",
     publicBaseUrl: env.LINKFLOW_PUBLIC_URL || undefined,
-    linkSecret: env.LINKFLOW_LINK_SECRET ?? defaults.linkSecret ?? "",
+    linkSecret: env.LINKFLOW_LINK_SECRET || defaults.linkSecret || "",
     keyring: keyringFromEnv(env) ?? defaults.keyring,
     consoleSecret: env.LINKFLOW_CONSOLE_SECRET || defaults.consoleSecret,
     sms,

@@ -18,7 +18,13 @@ export {
   matchesEventType,
 } from "./service.ts";
 export type { DispatcherOptions } from "./webhooks.ts";
-export { signWebhook, verifyWebhookSignature, WebhookDispatcher } from "./webhooks.ts";
+export {
+  DEFAULT_RETRY,
+  retryDelayMs,
+  signWebhook,
+  verifyWebhookSignature,
+  WebhookDispatcher,
+} from "./webhooks.ts";
 
 export const NOTIFICATIONS_SCHEMA = "notifications";
 

@@ -19,6 +19,14 @@ export function signWebhook(secret: string, body: string, unixSeconds: number): 
  * Checks a Linkflow-Signature header against the body with any of the
  * secrets, rejecting timestamps further than `toleranceSeconds` from now.
  */
+/** Delay before the retry that follows failed attempt `attempt` (1-based): doubling, capped. */
+export function retryDelayMs(attempt: number, o: { baseBackoffMs: number; maxBackoffMs: number }): number {
+  return Math.min(o.baseBackoffMs * 2 ** (attempt - 1), o.maxBackoffMs);
+}
+
+/** The default retry policy (see WebhookDispatcher). */
+export const DEFAULT_RETRY = { baseBackoffMs: 5000, maxBackoffMs: 3_600_000, maxAttempts: 82 } as const;
+
 export function verifyWebhookSignature(
   header: string,
   body: string,
@@ -100,9 +108,10 @@ export class WebhookDispatcher {
     this.#log = log;
     this.#opts = {
       pollIntervalMs: opts.pollIntervalMs ?? 1000,
-      baseBackoffMs: opts.baseBackoffMs ?? 5000,
-      maxBackoffMs: opts.maxBackoffMs ?? 3_600_000,
-      maxAttempts: opts.maxAttempts ?? 12,
+      baseBackoffMs: opts.baseBackoffMs ?? DEFAULT_RETRY.baseBackoffMs,
+      maxBackoffMs: opts.maxBackoffMs ?? DEFAULT_RETRY.maxBackoffMs,
+      // 5 s doubling to the 1 h cap, then hourly: 82 attempts span just over 3 days before a delivery is given up.
+      maxAttempts: opts.maxAttempts ?? DEFAULT_RETRY.maxAttempts,
       requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
       batchSize: opts.batchSize ?? 20,
       pauseAfterFailures: opts.pauseAfterFailures ?? 5,
@@ -246,7 +255,7 @@ export class WebhookDispatcher {
     const ok = error === "";
     const failed = !ok && attempts >= this.#opts.maxAttempts;
     countWebhookDelivery(ok ? "delivered" : failed ? "failed" : "retrying");
-    const backoff = Math.min(this.#opts.baseBackoffMs * 2 ** (attempts - 1), this.#opts.maxBackoffMs);
+    const backoff = retryDelayMs(attempts, this.#opts);
     await this.#sql.begin(async (tx) => {
       await tx`insert into notifications.delivery_attempts (delivery_id, attempted_at, response_code, error, duration_ms)
         values (${d.id}, ${now}, ${code}, ${error}, ${Date.now() - started})`;
