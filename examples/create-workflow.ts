@@ -2,7 +2,7 @@
  * Starts a workflow against a running Linkflow through the public gRPC API,
  * prints the customer's link, then follows the workflow until it ends.
  *
- *   LINKFLOW_API_KEY=lf_test_… npx tsx examples/create-workflow.ts --template welcome --phone +14155550123
+ *   LINKFLOW_API_KEY=lf_test_… npx tsx examples/create-workflow.ts --template welcome --phone +14155550123 [--once]
  */
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -18,7 +18,8 @@ const { values } = parseArgs({
     email: { type: "string" },
     input: { type: "string", multiple: true, default: [] },
     memo: { type: "string", default: "" },
-    follow: { type: "boolean", default: true },
+    /** Print the link and exit instead of following the workflow to its end. */
+    once: { type: "boolean", default: false },
   },
 });
 
@@ -63,7 +64,7 @@ try {
     `workflow ${wf.id} (${wf.templateName} v${wf.templateVersion})\nlink     ${res.linkUrl}\n`,
   );
   let last = "";
-  while (values.follow) {
+  while (!values.once) {
     const { workflow } = await call(client, "getWorkflow", { workflowId: wf.id }, { metadata: md });
     const s = workflowStatusToJSON(workflow!.status);
     if (s !== last)

@@ -208,6 +208,7 @@ for (const transport of ["local", "nats"] as const) {
 
       it("a malformed phone number is INVALID_ARGUMENT naming the field", async () => {
         const before = await count();
+        const sent = stack.twilio.messages.length;
         const err = await call(
           stack.api,
           "createWorkflow",
@@ -217,10 +218,12 @@ for (const transport of ["local", "nats"] as const) {
         expect(err.code).toBe(status.INVALID_ARGUMENT);
         expect(readFieldViolations(err)).toEqual([expect.objectContaining({ field: "customer_phone" })]);
         expect(await count()).toBe(before);
+        expect(stack.twilio.messages.length).toBe(sent);
       });
 
       it("a missing or wrong API key is UNAUTHENTICATED", async () => {
         const before = await count();
+        const sent = stack.twilio.messages.length;
         await expect(
           call(stack.api, "createWorkflow", base, { metadata: stack.auth("") }),
         ).rejects.toMatchObject({
@@ -232,6 +235,7 @@ for (const transport of ["local", "nats"] as const) {
           }),
         ).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
         expect(await count()).toBe(before);
+        expect(stack.twilio.messages.length).toBe(sent);
       });
 
       it("a link token that does not exist gets a 404 page", async () => {
