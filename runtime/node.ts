@@ -139,6 +139,13 @@ export class RuntimeNode {
   #host: ActorHost;
   #committer: GroupCommitter;
   #held = new Map<number, number>();
+  /**
+   * Until when (local clock) the leases in #held are surely still ours: the
+   * last renewal's start plus the TTL, minus a safety margin. A node that was
+   * frozen or cut off stops running effects and answering reads for its
+   * shards past this point, before anyone else can have taken them over.
+   */
+  #leaseValidUntil = 0;
   #members = new Map<string, Heartbeat>();
   #draining = false;
   #started = false;
@@ -369,7 +376,7 @@ export class RuntimeNode {
     try {
       if (req.type === "query") {
         const shard = shardOf(req.actorId, this.shardCount);
-        if (!this.#held.has(shard)) throw new ShardNotOwnedError(shard);
+        if (!this.#held.has(shard) || !this.#leasesFresh()) throw new ShardNotOwnedError(shard);
         return { ok: true, value: await this.#host.query(req.actorId, req.query) };
       }
       const env = req.envelope;
@@ -441,7 +448,9 @@ export class RuntimeNode {
   async #coordinate(): Promise<void> {
     if (this.#stopped) return;
     // Renew first: a lease we failed to renew is gone, and we must stop serving it at once.
+    const renewStarted = Date.now();
     const renewed = await this.leases.renew(this.nodeId, this.#held, this.#o.leaseTtlMs);
+    this.#leaseValidUntil = renewStarted + this.#o.leaseTtlMs - Math.ceil(this.#o.leaseTtlMs / 4);
     for (const shard of [...this.#held.keys()]) {
       if (!renewed.has(shard)) await this.#dropShard(shard, false);
     }
@@ -504,7 +513,7 @@ export class RuntimeNode {
   #scanning?: Promise<void>;
 
   async #fireDueTimers(): Promise<void> {
-    if (this.#stopped || this.#held.size === 0) return;
+    if (this.#stopped || this.#held.size === 0 || !this.#leasesFresh()) return;
     // One scan at a time; a request during a scan runs one more scan after it.
     if (this.#scanning) {
       this.#rescan = true;
@@ -555,8 +564,13 @@ export class RuntimeNode {
   /** Timer commands delivered by this node (for status and benchmarks). */
   timersFired = 0;
 
+  /** True while this node's leases cannot have expired (see #leaseValidUntil). */
+  #leasesFresh(): boolean {
+    return Date.now() < this.#leaseValidUntil;
+  }
+
   async #retryPendingEffects(): Promise<void> {
-    if (this.#stopped || this.#held.size === 0) return;
+    if (this.#stopped || this.#held.size === 0 || !this.#leasesFresh()) return;
     const cutoff = Date.now() - 60_000;
     for (const [k, at] of this.#effectsDone) {
       if (at >= cutoff) break;
@@ -569,6 +583,8 @@ export class RuntimeNode {
   async #dispatchEffect(e: CommittedEffect, attempts: number): Promise<void> {
     const key = `${e.actorId}:${e.seq}`;
     if (this.#effectsInFlight.has(key) || this.#effectsDone.has(key) || this.#stopped) return;
+    // A node whose lease may have lapsed leaves the effect to the shard's new owner.
+    if (!this.#leasesFresh() || !this.#held.has(shardOf(e.actorId, this.shardCount))) return;
     this.#effectsInFlight.add(key);
     const span = tracer().startSpan("actor.effect", {
       kind: SpanKind.INTERNAL,

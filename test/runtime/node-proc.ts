@@ -23,10 +23,14 @@ const env = (name: string): string => {
 const nodeId = env("LINKFLOW_NODE_ID");
 const sql = connect(env("LINKFLOW_NODE_DB"), { max: 8 });
 await migrate(sql, "runtime", runtimeMigrations);
-await sql.unsafe(`
-  create table if not exists public.effect_calls (key text not null, node text not null, at timestamptz not null default clock_timestamp());
-  create table if not exists public.effect_receipts (key text primary key, calls int not null, first_node text not null);
-`);
+// Three nodes start at once: "create table if not exists" races without a lock.
+await sql.begin(async (tx) => {
+  await tx`select pg_advisory_xact_lock(hashtext('linkflow.test.receiver'))`;
+  await tx.unsafe(`
+    create table if not exists public.effect_calls (key text not null, node text not null, at timestamptz not null default clock_timestamp());
+    create table if not exists public.effect_receipts (key text primary key, calls int not null, first_node text not null);
+  `);
+});
 
 const transport = await NatsTransport.connect(env("LINKFLOW_NODE_NATS").split(","), nodeId);
 const node = new RuntimeNode({
