@@ -40,7 +40,7 @@ const transports: Record<string, () => Promise<Transport>> = {
 
 async function node(
   kind: string,
-  opts: { clock?: ManualClock; effects?: Record<string, EffectHandler> } = {},
+  opts: { clock?: ManualClock; effects?: Record<string, EffectHandler>; heartbeatMs?: number } = {},
 ) {
   const n = new RuntimeNode({
     sql,
@@ -133,16 +133,22 @@ for (const kind of ["local", "nats"]) {
 
 describe("fencing", () => {
   it("a node whose lease was taken can no longer write", async () => {
-    const a = await node("local");
+    // No lease renewal during the test: the node still believes it owns its shards,
+    // so the refusal must come from the epoch fence on the journal write itself.
+    const a = await node("local", { heartbeatMs: 60_000 });
     const id = "ctr_fenced";
     await a.ask(id, { type: "add", n: 1 });
-    // Another node steals every lease (as after an expiry): bump epochs behind a's back.
-    await sql`update runtime.shard_leases set owner = 'thief', epoch = epoch + 1, expires_at = now() + interval '1 hour'`;
-    await expect(a.ask(id, { type: "add", n: 1 }, { timeoutMs: 1500 })).rejects.toMatchObject({
-      retryable: true,
-    });
-    const events = await a.journal.events(id);
-    expect(events).toHaveLength(1);
-    await sql`update runtime.shard_leases set owner = null, expires_at = 'epoch'`;
+    try {
+      // Another node steals every lease (as after an expiry): bump epochs behind a's back.
+      await sql`update runtime.shard_leases set owner = 'thief', epoch = epoch + 1, expires_at = now() + interval '1 hour'`;
+      expect(a.owns(id)).toBe(true);
+      await expect(a.ask(id, { type: "add", n: 1 }, { timeoutMs: 1500 })).rejects.toMatchObject({
+        retryable: true,
+      });
+      const events = await a.journal.events(id);
+      expect(events).toHaveLength(1);
+    } finally {
+      await sql`update runtime.shard_leases set owner = null, expires_at = 'epoch'`;
+    }
   });
 });
