@@ -1,7 +1,7 @@
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../bin/linkflow.ts";
-import { createLogger, defaultRegistry, logSink, metricsHandler, parseMetrics } from "../../core/index.ts";
+import { createLogger, logSink, parseMetrics } from "../../core/index.ts";
 import { collectNodeReports, type NatsTransport, RUNTIME_SERVICE_NAME } from "../../runtime/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import { HttpCustomer } from "../support/http-customer.ts";
