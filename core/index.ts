@@ -21,7 +21,7 @@ export {
 } from "./errors.ts";
 export { newId, newSecret } from "./ids.ts";
 export type { Logger } from "./log.ts";
-export { createLogger, logSink, redact, redactText } from "./log.ts";
+export { createLogger, logSink, redact, redactText, scrubLinkTokens } from "./log.ts";
 export type { Labels } from "./metrics.ts";
 export {
   Counter,

@@ -21,13 +21,18 @@ export function redact(value: unknown, key = ""): unknown {
   return value;
 }
 
+/** Replaces customers' link tokens (`/l/<token>`) in text: they work like passwords. */
+export function scrubLinkTokens(s: string, marker = "[redacted]"): string {
+  return s.replace(/\/l\/[\w-]+/g, `/l/${marker}`);
+}
+
 /** Scrubs free text: phone numbers, long digit runs (account numbers), emails, link tokens and bearer keys. */
 export function redactText(s: string): string {
-  return s
-    .replace(/\+?\d[\d -]{7,}\d/g, "[redacted-number]")
-    .replace(/[\w.+-]+@[\w-]+\.[\w.]+/g, "[redacted-email]")
-    .replace(/\/l\/[\w-]+/g, "/l/[redacted]")
-    .replace(/lf_(live|test)_[\w-]+/g, "[redacted-key]");
+  return scrubLinkTokens(
+    s
+      .replace(/\+?\d[\d -]{7,}\d/g, "[redacted-number]")
+      .replace(/[\w.+-]+@[\w-]+\.[\w.]+/g, "[redacted-email]"),
+  ).replace(/lf_(live|test)_[\w-]+/g, "[redacted-key]");
 }
 
 export interface Logger {

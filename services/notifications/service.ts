@@ -12,6 +12,7 @@ import {
   newId,
   newSecret,
   type Sql,
+  scrubLinkTokens,
   systemClock,
 } from "../../core/index.ts";
 import {
@@ -237,9 +238,7 @@ export function matchesEventType(patterns: string[], type: string): boolean {
  * and a one-time code work like passwords and are never stored in clear.
  */
 export function maskSecrets(text: string): string {
-  return text
-    .replace(/\/l\/[A-Za-z0-9_-]{16,}/g, "/l/[token]")
-    .replace(/\b(code is )\d{4,8}\b/gi, "$1[code]");
+  return scrubLinkTokens(text, "[token]").replace(/\b(code is )\d{4,8}\b/gi, "$1[code]");
 }
 
 export function createNotificationsService(deps: NotificationsServiceDeps): NotificationsServiceHandle {
