@@ -93,6 +93,16 @@ describe("BusinessService", () => {
     ).toMatchObject({
       code: status.NOT_FOUND,
     });
+    // The parent reading the child's history sees the child's notifications (the link SMS).
+    await expect
+      .poll(
+        async () =>
+          (
+            await call(api.workflows, "getWorkflowHistory", { workflowId: workflow!.id }, asA())
+          ).notifications.map((n) => n.origin),
+        { timeout: 10_000 },
+      )
+      .toEqual(["INITIAL"]);
 
     // A child's own key does not reach its parent; another business cannot act for the child.
     const childKey = await call(
