@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger, Sql } from "../../core/index.ts";
 import type { Caller, PublicApi } from "./api.ts";
@@ -92,7 +93,19 @@ ${
 
 /** A hidden CSRF field for a form. */
 export function csrfField(ctx: Ctx): Html {
-  return html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
+  return html`<input type="hidden" name="_csrf" value="${ctx.csrf}"><input type="hidden" name="_nonce" value="${randomBytes(12).toString("base64url")}">`;
+}
+
+/**
+ * The idempotency key of a console action: the form's one-time nonce (from
+ * csrfField), so submitting the same form twice — a double click, a resent
+ * request — acts once, while each newly rendered form is a new action.
+ */
+export function actionKey(ctx: Ctx, action: string, target = ""): string {
+  const nonce = /^[A-Za-z0-9_-]{16}$/.test(ctx.form.get("_nonce") ?? "")
+    ? ctx.form.get("_nonce")
+    : randomBytes(12).toString("base64url");
+  return `console:${ctx.user.id}:${action}:${target}:${nonce}`;
 }
 
 /** A confirmation checkbox destructive forms require (the server checks it too). */

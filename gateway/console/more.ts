@@ -12,12 +12,20 @@ import {
   webhookSubscriptionStatusToJSON,
 } from "../../proto/index.ts";
 import { rpc } from "./api.ts";
-import { type Ctx, confirmBox, csrfField, errorBox, flash, fmtTime, type Result } from "./context.ts";
+import {
+  actionKey,
+  type Ctx,
+  confirmBox,
+  csrfField,
+  errorBox,
+  flash,
+  fmtTime,
+  type Result,
+} from "./context.ts";
 import { type Html, html } from "./html.ts";
 
 const word = (s: string, prefix: string) => s.replace(prefix, "").toLowerCase();
-const idem = (ctx: Ctx, what: string) =>
-  `console:${ctx.user.id}:${what}:${Date.now()}:${Math.random().toString(36).slice(2, 8)}`;
+const idem = (ctx: Ctx, what: string) => actionKey(ctx, what);
 
 export const EVENT_TYPES = [
   "workflow.*",

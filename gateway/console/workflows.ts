@@ -8,7 +8,16 @@ import {
   workflowStatusToJSON,
 } from "../../proto/index.ts";
 import { rpc } from "./api.ts";
-import { type Ctx, confirmBox, csrfField, errorBox, flash, fmtTime, type Result } from "./context.ts";
+import {
+  actionKey,
+  type Ctx,
+  confirmBox,
+  csrfField,
+  errorBox,
+  flash,
+  fmtTime,
+  type Result,
+} from "./context.ts";
 import { type Html, html } from "./html.ts";
 import { type Message, previewMessages } from "./simulate.ts";
 
@@ -207,7 +216,7 @@ ${confirmBox("cancel-confirm", "Yes, cancel this workflow; the customer's link s
 /** POST /console/workflows/:id/{link,resend,extend,cancel}. */
 export async function workflowAction(ctx: Ctx, id: string, action: string): Promise<Result> {
   const f = ctx.form;
-  const idem = `console:${ctx.user.id}:${f.get("_csrf")?.slice(0, 8)}:${action}:${id}:${Date.now()}`;
+  const idem = actionKey(ctx, action, id);
   switch (action) {
     case "link": {
       const r = await rpc(ctx.caller, ctx.api.workflows, "getWorkflowLink", { workflowId: id });

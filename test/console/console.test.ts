@@ -163,6 +163,17 @@ describe("business console", () => {
     await admin.getByRole("button", { name: "Resend link" }).click();
     await expect.poll(() => admin.textContent(".flash")).toContain("sent again");
     await expect.poll(() => h.stack.twilio.messages.filter((m) => m.to === phone).length).toBe(2);
+    // The same form submitted twice (a double click, a resent request) resends once.
+    await admin.evaluate(`(async () => {
+      const form = document.querySelector('form[action$="/resend"]');
+      const body = new URLSearchParams(new FormData(form));
+      await fetch(form.action, { method: "POST", body });
+      await fetch(form.action, { method: "POST", body });
+    })()`);
+    await expect.poll(() => h.stack.twilio.messages.filter((m) => m.to === phone).length).toBe(3);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(h.stack.twilio.messages.filter((m) => m.to === phone)).toHaveLength(3);
+    await admin.reload();
 
     await admin.getByRole("button", { name: "Extend expiry" }).click();
     await expect.poll(() => admin.textContent(".flash")).toContain("extended");
