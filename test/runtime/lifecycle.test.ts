@@ -1,44 +1,28 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { connect, ManualClock, migrate, type Sql } from "../../core/index.ts";
+import { afterEach, describe, expect, it } from "vitest";
+import { ManualClock, type Sql } from "../../core/index.ts";
 import {
   assignShards,
   LocalTransport,
   NatsTransport,
   RuntimeNode,
   type RuntimeNodeOptions,
-  runtimeMigrations,
 } from "../../runtime/index.ts";
-import { createTestDatabase, startNats } from "../infra/index.ts";
 import { type CounterState, counter } from "./counter.ts";
+import { useRuntimeInfra } from "./fixture.ts";
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let sql: Sql;
-let nats: Awaited<ReturnType<typeof startNats>>;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  sql = connect(db.url);
-  await migrate(sql, "runtime", runtimeMigrations);
-  nats = await startNats();
-});
-
-afterAll(async () => {
-  await sql?.end();
-  await db?.drop();
-  await nats?.stop();
-});
+const infra = useRuntimeInfra();
 
 const nodes: RuntimeNode[] = [];
 afterEach(async () => {
   for (const n of nodes.splice(0)) await n.stop();
-  await sql`update runtime.shard_leases set owner = null, expires_at = 'epoch'`;
+  await infra.sql`update runtime.shard_leases set owner = null, expires_at = 'epoch'`;
 });
 
 async function node(opts: Partial<RuntimeNodeOptions> & { nats?: boolean } = {}) {
   const { nats: overNats, ...rest } = opts;
   const n = new RuntimeNode({
-    sql,
-    transport: overNats ? await NatsTransport.connect(nats.urls, "test") : new LocalTransport(),
+    sql: infra.sql,
+    transport: overNats ? await NatsTransport.connect(infra.natsUrls, "test") : new LocalTransport(),
     actors: [{ prefix: "ctr_", behavior: counter }],
     shardCount: 8,
     heartbeatMs: 100,
@@ -102,13 +86,15 @@ describe("activation and passivation", () => {
     const a = await node({ snapshotEvery: 5 });
     const id = "ctr_snap";
     for (let i = 0; i < 12; i++) await a.ask(id, { type: "add", n: 1 });
-    const [snap] = await sql<{ seq: bigint }[]>`select seq from runtime.snapshots where actor_id = ${id}`;
+    const [snap] = await infra.sql<
+      { seq: bigint }[]
+    >`select seq from runtime.snapshots where actor_id = ${id}`;
     expect(Number(snap?.seq)).toBe(10);
     const loaded = await a.journal.load(id);
     expect(loaded.snapshot?.seq).toBe(10);
     expect(loaded.events.map((e) => e.seq)).toEqual([11, 12]);
     // Prove that activation starts from the snapshot: doctor it, reactivate, and see the doctored base.
-    await sql`update runtime.snapshots set state = jsonb_set(state, '{count}', '1000') where actor_id = ${id}`;
+    await infra.sql`update runtime.snapshots set state = jsonb_set(state, '{count}', '1000') where actor_id = ${id}`;
     a.passivate(0);
     expect((await a.query<CounterState>(id, {})).count).toBe(1002);
   });
@@ -116,7 +102,7 @@ describe("activation and passivation", () => {
 
 describe("crash mid-turn", () => {
   it("a commit that never reached Postgres writes nothing and the retry applies the command once", async () => {
-    const f = faultySql(sql);
+    const f = faultySql(infra.sql);
     const a = await node({ sql: f.sql });
     const id = "ctr_crash_before";
     await a.ask(id, { type: "add", n: 1 });
@@ -128,7 +114,7 @@ describe("crash mid-turn", () => {
   });
 
   it("a commit whose outcome was lost discards the in-memory state and the retry is answered from the journal", async () => {
-    const f = faultySql(sql);
+    const f = faultySql(infra.sql);
     const a = await node({ sql: f.sql });
     const id = "ctr_crash_after";
     await a.ask(id, { type: "add", n: 1 });
@@ -153,11 +139,11 @@ describe("crash mid-turn", () => {
       code: "journal_rejected",
     });
     expect((await a.journal.events(id)).map((e) => e.seq)).toEqual([1]);
-    const [row] = await sql<{ seq: bigint; effect_seq: bigint }[]>`
+    const [row] = await infra.sql<{ seq: bigint; effect_seq: bigint }[]>`
       select seq, effect_seq from runtime.actors where actor_id = ${id}`;
     expect([Number(row?.seq), Number(row?.effect_seq)]).toEqual([1, 0]);
-    expect(await sql`select 1 from runtime.effects where actor_id = ${id}`).toHaveLength(0);
-    expect(await sql`select 1 from runtime.command_replies where actor_id = ${id}`).toHaveLength(1);
+    expect(await infra.sql`select 1 from runtime.effects where actor_id = ${id}`).toHaveLength(0);
+    expect(await infra.sql`select 1 from runtime.command_replies where actor_id = ${id}`).toHaveLength(1);
     expect(await a.ask(id, { type: "add", n: 2 })).toBe(3);
   });
 });

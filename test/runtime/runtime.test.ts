@@ -1,32 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { connect, ManualClock, migrate, type Sql } from "../../core/index.ts";
+import { afterEach, describe, expect, it } from "vitest";
+import { ManualClock } from "../../core/index.ts";
 import {
   type EffectHandler,
   LocalTransport,
   NatsTransport,
   RuntimeNode,
-  runtimeMigrations,
   type Transport,
 } from "../../runtime/index.ts";
-import { createTestDatabase, startNats } from "../infra/index.ts";
 import { type CounterState, counter } from "./counter.ts";
+import { useRuntimeInfra } from "./fixture.ts";
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let sql: Sql;
-let nats: Awaited<ReturnType<typeof startNats>>;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  sql = connect(db.url);
-  await migrate(sql, "runtime", runtimeMigrations);
-  nats = await startNats();
-});
-
-afterAll(async () => {
-  await sql?.end();
-  await db?.drop();
-  await nats?.stop();
-});
+const infra = useRuntimeInfra();
 
 const nodes: RuntimeNode[] = [];
 afterEach(async () => {
@@ -35,7 +19,7 @@ afterEach(async () => {
 
 const transports: Record<string, () => Promise<Transport>> = {
   local: async () => new LocalTransport(),
-  nats: async () => NatsTransport.connect(nats.urls, "test"),
+  nats: async () => NatsTransport.connect(infra.natsUrls, "test"),
 };
 
 async function node(
@@ -43,7 +27,7 @@ async function node(
   opts: { clock?: ManualClock; effects?: Record<string, EffectHandler>; heartbeatMs?: number } = {},
 ) {
   const n = new RuntimeNode({
-    sql,
+    sql: infra.sql,
     transport: await transports[kind]!(),
     actors: [{ prefix: "ctr_", behavior: counter }],
     shardCount: 8,
@@ -140,7 +124,7 @@ describe("fencing", () => {
     await a.ask(id, { type: "add", n: 1 });
     try {
       // Another node steals every lease (as after an expiry): bump epochs behind a's back.
-      await sql`update runtime.shard_leases set owner = 'thief', epoch = epoch + 1, expires_at = now() + interval '1 hour'`;
+      await infra.sql`update runtime.shard_leases set owner = 'thief', epoch = epoch + 1, expires_at = now() + interval '1 hour'`;
       expect(a.owns(id)).toBe(true);
       await expect(a.ask(id, { type: "add", n: 1 }, { timeoutMs: 1500 })).rejects.toMatchObject({
         retryable: true,
@@ -148,7 +132,7 @@ describe("fencing", () => {
       const events = await a.journal.events(id);
       expect(events).toHaveLength(1);
     } finally {
-      await sql`update runtime.shard_leases set owner = null, expires_at = 'epoch'`;
+      await infra.sql`update runtime.shard_leases set owner = null, expires_at = 'epoch'`;
     }
   });
 });
