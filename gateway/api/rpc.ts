@@ -76,6 +76,18 @@ function deadlineOf(call: { getDeadline(): Date | number }): number {
   return Number.isFinite(dl) ? Number(dl) : Date.now() + DEFAULT_TIMEOUT_MS;
 }
 
+/** The milliseconds left before `deadline`; DEADLINE_EXCEEDED when none are. */
+function checkDeadline(deadline: number): number {
+  const left = deadline - Date.now();
+  if (left <= 0) {
+    throw new LinkflowError("deadline_exceeded", "the call's deadline passed", {
+      grpcStatus: status.DEADLINE_EXCEEDED,
+      retryable: true,
+    });
+  }
+  return left;
+}
+
 export interface RpcOptions {
   auth: ApiKeyAuthenticator;
   limiter?: RateLimiter;
@@ -100,20 +112,13 @@ export class Rpc {
       const d = await this.o.limiter.take(`key:${tenant.keyId}`);
       if (!d.allowed) throw new RateLimitedError(d.retryAfterMs);
     }
+    // A call whose deadline passed while it was authenticated (or before it arrived) must not act.
+    checkDeadline(deadline);
     return {
       tenant,
       metadata,
       deadline,
-      callOpts: () => {
-        const left = deadline - Date.now();
-        if (left <= 0) {
-          throw new LinkflowError("deadline_exceeded", "the call's deadline passed", {
-            grpcStatus: status.DEADLINE_EXCEEDED,
-            retryable: true,
-          });
-        }
-        return { timeoutMs: left };
-      },
+      callOpts: () => ({ timeoutMs: checkDeadline(deadline) }),
     };
   }
 
@@ -162,7 +167,11 @@ export class Rpc {
       return idempotent(
         this.o.sql,
         { schema: "workflows", businessId: ctx.tenant.businessId, key, method, request, codec },
-        () => fn(req, ctx),
+        () => {
+          // Claiming the key may have waited on a concurrent call with it.
+          checkDeadline(ctx.deadline);
+          return fn(req, ctx);
+        },
       );
     });
   }

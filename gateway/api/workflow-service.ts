@@ -200,9 +200,20 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
       return { linkUrl: await workflows.link(tenant, id), expireAt: new Date(v.expireAt) };
     }),
     resendLink: rpc.mutation("ResendLink", ResendLinkResponse, async (req, { tenant }) => {
+      const id = requireWorkflowId(req.workflowId);
+      if (req.channel) {
+        if (requestedChannel(req.channel) === undefined)
+          throw new ValidationError([{ field: "channel", description: `${req.channel} is not a channel` }]);
+        // The workflow resends on its own channel; refuse rather than silently ignore another one.
+        if (channelOf((await workflows.get(tenant, id)).channels) !== req.channel) {
+          throw new ValidationError([
+            { field: "channel", description: "must be unspecified or the workflow's own channel" },
+          ]);
+        }
+      }
       const v = await workflows.resend(
         tenant,
-        requireWorkflowId(req.workflowId),
+        id,
         `api_key:${tenant.keyId}`,
         req.idempotencyKey ? `resend:${req.idempotencyKey}` : undefined,
       );
@@ -213,11 +224,9 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
       let expireAt = req.expireAt?.getTime();
       if (expireAt === undefined) {
         const by = durationMs(req.extendBy);
-        if (!by || by <= 0) {
-          throw new ValidationError([
-            { field: "expire_at", description: "give expire_at or a positive extend_by" },
-          ]);
-        }
+        if (by === undefined)
+          throw new ValidationError([{ field: "expire_at", description: "give expire_at or extend_by" }]);
+        if (by <= 0) throw new ValidationError([{ field: "extend_by", description: "must be positive" }]);
         expireAt = (await workflows.get(tenant, id)).expireAt + by;
       }
       const v = await workflows.extend(

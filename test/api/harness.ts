@@ -1,9 +1,18 @@
-import { type ChannelCredentials, credentials, Metadata, Server, ServerCredentials } from "@grpc/grpc-js";
+import {
+  type ChannelCredentials,
+  credentials,
+  Metadata,
+  Server,
+  ServerCredentials,
+  status,
+} from "@grpc/grpc-js";
+import { expect } from "vitest";
 import { addPublicApi, type RateLimiter } from "../../gateway/api/index.ts";
 import { bootstrapBusiness } from "../../gateway/node/index.ts";
 import {
   AccountsServiceClient,
   BusinessServiceClient,
+  type CreateWorkflowRequest,
   CustomerServiceClient,
   FinancialAccountServiceClient,
   NotificationsServiceClient,
@@ -13,6 +22,7 @@ import {
   WebhookServiceClient,
   WorkflowServiceClient,
 } from "../../proto/index.ts";
+import { readErrorCode, readFieldViolations } from "../../services/grpc/index.ts";
 import { type Stack, startStack } from "../support/stack.ts";
 
 type ClientCtor<C> = new (address: string, creds: ChannelCredentials) => C & { close(): void };
@@ -35,6 +45,10 @@ export interface ApiHarness {
   accounts: AccountsServiceClient;
   client<C>(ctor: ClientCtor<C>): C;
   auth(key: string, actFor?: string): Metadata;
+  /** Call options for business `a`'s key (acting for `actFor` when given). */
+  asA(actFor?: string): { metadata: Metadata };
+  /** Call options for business `b`'s key. */
+  asB(): { metadata: Metadata };
   stop(): Promise<void>;
 }
 
@@ -80,6 +94,12 @@ export async function startApi(opts: { rateLimiter?: RateLimiter | false } = {})
     closers.push(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
     const address = `127.0.0.1:${port}`;
     const b = await bootstrapBusiness(internal, { name: "Globex" });
+    const auth = (key: string, actFor?: string) => {
+      const md = new Metadata();
+      if (key) md.set("authorization", `Bearer ${key}`);
+      if (actFor) md.set("linkflow-business-id", actFor);
+      return md;
+    };
     const client = <C>(ctor: ClientCtor<C>): C => {
       const c = new ctor(address, credentials.createInsecure());
       closers.push(() => c.close());
@@ -99,16 +119,60 @@ export async function startApi(opts: { rateLimiter?: RateLimiter | false } = {})
       transactions: client(TransactionServiceClient),
       accounts,
       client,
-      auth(key, actFor) {
-        const md = new Metadata();
-        if (key) md.set("authorization", `Bearer ${key}`);
-        if (actFor) md.set("linkflow-business-id", actFor);
-        return md;
-      },
+      auth,
+      asA: (actFor) => ({ metadata: auth(stack.business.apiKey, actFor) }),
+      asB: () => ({ metadata: auth(b.apiKey) }),
       stop,
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** How a call failed: its status code, the fields of its BadRequest violations and its error code. */
+export interface Failure {
+  code: number;
+  fields: string[];
+  reason?: string | undefined;
+}
+
+/** Awaits a call that must fail and describes the failure. */
+export async function failure(p: Promise<unknown>): Promise<Failure> {
+  try {
+    await p;
+  } catch (err) {
+    return {
+      code: (err as { code: number }).code,
+      fields: readFieldViolations(err).map((v) => v.field),
+      reason: readErrorCode(err),
+    };
+  }
+  throw new Error("expected the call to fail");
+}
+
+/** Each call must fail with INVALID_ARGUMENT and a field violation naming its field. */
+export async function expectViolations(cases: Array<[() => Promise<unknown>, string]>): Promise<void> {
+  for (const [p, field] of cases) {
+    const f = await failure(p());
+    expect(f.code, field).toBe(status.INVALID_ARGUMENT);
+    expect(f.fields, field).toContain(field);
+  }
+}
+
+/** A CreateWorkflowRequest for the `welcome` template with every other field empty. */
+export function createWorkflowRequest(over: Partial<CreateWorkflowRequest>): CreateWorkflowRequest {
+  return {
+    templateName: "welcome",
+    templateVersion: 0,
+    inputs: {},
+    customerPhone: "",
+    customerEmail: "",
+    customerId: "",
+    channel: 0,
+    externalId: "",
+    memo: "",
+    idempotencyKey: "",
+    ...over,
+  };
 }

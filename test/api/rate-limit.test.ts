@@ -33,7 +33,7 @@ for (const kind of ["redis", "memory"] as const) {
     });
 
     it("refuses requests over the burst with RESOURCE_EXHAUSTED and retry info, per key", async () => {
-      const asA = { metadata: api.auth(api.a.apiKey) };
+      const asA = api.asA();
       const results: Array<{ ok: boolean; err?: unknown }> = [];
       for (let i = 0; i < 8; i++) {
         results.push(

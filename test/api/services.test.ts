@@ -11,8 +11,8 @@ import {
   TransactionStatus,
   WebhookSubscriptionStatus,
 } from "../../proto/index.ts";
-import { call, readErrorCode, readFieldViolations } from "../../services/grpc/index.ts";
-import { type ApiHarness, startApi } from "./harness.ts";
+import { call } from "../../services/grpc/index.ts";
+import { type ApiHarness, expectViolations, failure, startApi } from "./harness.ts";
 
 let api: ApiHarness;
 beforeAll(async () => {
@@ -22,43 +22,19 @@ afterAll(async () => {
   await api?.stop();
 });
 
-const asA = () => ({ metadata: api.auth(api.a.apiKey) });
-const asB = () => ({ metadata: api.auth(api.b.apiKey) });
-
-async function failure(p: Promise<unknown>): Promise<{ code: number; fields: string[]; reason?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return {
-      code: (err as { code: number }).code,
-      fields: readFieldViolations(err).map((v) => v.field),
-      reason: readErrorCode(err),
-    };
-  }
-  throw new Error("expected the call to fail");
-}
-
-async function expectViolations(cases: Array<[() => Promise<unknown>, string]>) {
-  for (const [p, field] of cases) {
-    const f = await failure(p());
-    expect(f.code, field).toBe(status.INVALID_ARGUMENT);
-    expect(f.fields, field).toContain(field);
-  }
-}
-
 describe("BusinessService", () => {
   it("creates child businesses; a parent's key sees them and acts for them with linkflow-business-id", async () => {
     const req = { name: "Acme West", idempotencyKey: "child-west-123" };
-    const child = (await call(api.businesses, "createChildBusiness", req, asA())).business!;
+    const child = (await call(api.businesses, "createChildBusiness", req, api.asA())).business!;
     expect(child.parentBusinessId).toBe(api.a.businessId);
-    const replay = (await call(api.businesses, "createChildBusiness", req, asA())).business!;
+    const replay = (await call(api.businesses, "createChildBusiness", req, api.asA())).business!;
     expect(replay.id).toBe(child.id);
 
-    const kids = await call(api.businesses, "listChildBusinesses", {}, asA());
+    const kids = await call(api.businesses, "listChildBusinesses", {}, api.asA());
     expect(kids.businesses.map((b) => b.id)).toEqual([child.id]);
-    expect((await call(api.businesses, "getBusiness", { businessId: child.id }, asA())).business?.name).toBe(
-      "Acme West",
-    );
+    expect(
+      (await call(api.businesses, "getBusiness", { businessId: child.id }, api.asA())).business?.name,
+    ).toBe("Acme West");
 
     // Acting for the child: a workflow made this way belongs to the child, and the parent sees it.
     const asChild = { metadata: api.auth(api.a.apiKey, child.id) };
@@ -82,14 +58,14 @@ describe("BusinessService", () => {
       },
       asChild,
     );
-    expect((await call(api.workflows, "getWorkflow", { workflowId: workflow!.id }, asA())).workflow?.id).toBe(
-      workflow!.id,
-    );
+    expect(
+      (await call(api.workflows, "getWorkflow", { workflowId: workflow!.id }, api.asA())).workflow?.id,
+    ).toBe(workflow!.id);
     expect(
       (await call(api.workflows, "getWorkflow", { workflowId: workflow!.id }, asChild)).workflow?.id,
     ).toBe(workflow!.id);
     expect(
-      await failure(call(api.workflows, "getWorkflow", { workflowId: workflow!.id }, asB())),
+      await failure(call(api.workflows, "getWorkflow", { workflowId: workflow!.id }, api.asB())),
     ).toMatchObject({
       code: status.NOT_FOUND,
     });
@@ -98,7 +74,7 @@ describe("BusinessService", () => {
       .poll(
         async () =>
           (
-            await call(api.workflows, "getWorkflowHistory", { workflowId: workflow!.id }, asA())
+            await call(api.workflows, "getWorkflowHistory", { workflowId: workflow!.id }, api.asA())
           ).notifications.map((n) => n.origin),
         { timeout: 10_000 },
       )
@@ -109,7 +85,7 @@ describe("BusinessService", () => {
       api.businesses,
       "createApiKey",
       { businessId: child.id, name: "west", idempotencyKey: "" },
-      asA(),
+      api.asA(),
     );
     expect(childKey.key?.businessId).toBe(child.id);
     const asChildKey = { metadata: api.auth(childKey.apiKey) };
@@ -128,11 +104,11 @@ describe("BusinessService", () => {
         ),
       ),
     ).toMatchObject({ code: status.PERMISSION_DENIED });
-    expect(await failure(call(api.businesses, "listApiKeys", { businessId: child.id }, asB()))).toMatchObject(
-      {
-        code: status.NOT_FOUND,
-      },
-    );
+    expect(
+      await failure(call(api.businesses, "listApiKeys", { businessId: child.id }, api.asB())),
+    ).toMatchObject({
+      code: status.NOT_FOUND,
+    });
   });
 
   it("creates, lists and revokes API keys; a revoked key stops working", async () => {
@@ -140,14 +116,14 @@ describe("BusinessService", () => {
       api.businesses,
       "createApiKey",
       { businessId: "", name: "ci", idempotencyKey: "" },
-      asA(),
+      api.asA(),
     );
     expect(made.apiKey).not.toBe("");
     const mine = { metadata: api.auth(made.apiKey) };
     expect((await call(api.businesses, "getBusiness", { businessId: "" }, mine)).business?.id).toBe(
       api.a.businessId,
     );
-    const keys = await call(api.businesses, "listApiKeys", { businessId: "" }, asA());
+    const keys = await call(api.businesses, "listApiKeys", { businessId: "" }, api.asA());
     expect(keys.keys.map((k) => k.id)).toContain(made.key!.id);
     // Key material is never listed.
     expect(JSON.stringify(keys)).not.toContain(made.apiKey);
@@ -158,14 +134,14 @@ describe("BusinessService", () => {
           api.businesses,
           "revokeApiKey",
           { keyId: made.key!.id, businessId: "", idempotencyKey: "" },
-          asB(),
+          api.asB(),
         ),
       ),
     ).toMatchObject({ code: status.NOT_FOUND });
     const req = { keyId: made.key!.id, businessId: "", idempotencyKey: "revoke-ci-123" };
-    const revoked = await call(api.businesses, "revokeApiKey", req, asA());
+    const revoked = await call(api.businesses, "revokeApiKey", req, api.asA());
     expect(revoked.key?.revokedAt).toBeInstanceOf(Date);
-    expect(await call(api.businesses, "revokeApiKey", req, asA())).toEqual(revoked);
+    expect(await call(api.businesses, "revokeApiKey", req, api.asA())).toEqual(revoked);
     expect(await failure(call(api.businesses, "getBusiness", { businessId: "" }, mine))).toMatchObject({
       code: status.UNAUTHENTICATED,
     });
@@ -173,24 +149,38 @@ describe("BusinessService", () => {
 
   it("rejects bad input on every field", async () => {
     await expectViolations([
-      [() => call(api.businesses, "getBusiness", { businessId: "nope" }, asA()), "business_id"],
-      [() => call(api.businesses, "createChildBusiness", { name: "", idempotencyKey: "" }, asA()), "name"],
+      [() => call(api.businesses, "getBusiness", { businessId: "nope" }, api.asA()), "business_id"],
       [
-        () =>
-          call(api.businesses, "createChildBusiness", { name: "x".repeat(101), idempotencyKey: "" }, asA()),
+        () => call(api.businesses, "createChildBusiness", { name: "", idempotencyKey: "" }, api.asA()),
         "name",
       ],
       [
-        () => call(api.businesses, "createChildBusiness", { name: "ok", idempotencyKey: "short" }, asA()),
+        () =>
+          call(
+            api.businesses,
+            "createChildBusiness",
+            { name: "x".repeat(101), idempotencyKey: "" },
+            api.asA(),
+          ),
+        "name",
+      ],
+      [
+        () => call(api.businesses, "createChildBusiness", { name: "ok", idempotencyKey: "short" }, api.asA()),
         "idempotency_key",
       ],
       [
-        () => call(api.businesses, "createApiKey", { businessId: "", name: "", idempotencyKey: "" }, asA()),
+        () =>
+          call(api.businesses, "createApiKey", { businessId: "", name: "", idempotencyKey: "" }, api.asA()),
         "name",
       ],
       [
         () =>
-          call(api.businesses, "createApiKey", { businessId: "biz!", name: "k", idempotencyKey: "" }, asA()),
+          call(
+            api.businesses,
+            "createApiKey",
+            { businessId: "biz!", name: "k", idempotencyKey: "" },
+            api.asA(),
+          ),
         "business_id",
       ],
       [
@@ -199,13 +189,14 @@ describe("BusinessService", () => {
             api.businesses,
             "createApiKey",
             { businessId: "", name: "k", idempotencyKey: "x y z w v" },
-            asA(),
+            api.asA(),
           ),
         "idempotency_key",
       ],
-      [() => call(api.businesses, "listApiKeys", { businessId: "x" }, asA()), "business_id"],
+      [() => call(api.businesses, "listApiKeys", { businessId: "x" }, api.asA()), "business_id"],
       [
-        () => call(api.businesses, "revokeApiKey", { keyId: "", businessId: "", idempotencyKey: "" }, asA()),
+        () =>
+          call(api.businesses, "revokeApiKey", { keyId: "", businessId: "", idempotencyKey: "" }, api.asA()),
         "key_id",
       ],
       [
@@ -214,7 +205,7 @@ describe("BusinessService", () => {
             api.businesses,
             "revokeApiKey",
             { keyId: "key_1", businessId: "b", idempotencyKey: "" },
-            asA(),
+            api.asA(),
           ),
         "business_id",
       ],
@@ -224,7 +215,7 @@ describe("BusinessService", () => {
             api.businesses,
             "revokeApiKey",
             { keyId: "key_1", businessId: "", idempotencyKey: "12" },
-            asA(),
+            api.asA(),
           ),
         "idempotency_key",
       ],
@@ -238,20 +229,20 @@ describe("WebhookService", () => {
       api.webhooks,
       "createWebhook",
       { url: api.stack.webhooks.url, eventTypes: ["workflow.*"], idempotencyKey: "hook-1-abcdef" },
-      asA(),
+      api.asA(),
     );
     const sub = created.subscription!;
     expect(created.secret).toMatch(/^whsec_/);
-    expect((await call(api.webhooks, "listWebhooks", {}, asA())).subscriptions.map((s) => s.id)).toContain(
-      sub.id,
-    );
-    expect((await call(api.webhooks, "listWebhooks", {}, asB())).subscriptions).toEqual([]);
+    expect(
+      (await call(api.webhooks, "listWebhooks", {}, api.asA())).subscriptions.map((s) => s.id),
+    ).toContain(sub.id);
+    expect((await call(api.webhooks, "listWebhooks", {}, api.asB())).subscriptions).toEqual([]);
 
     const rolled = await call(
       api.webhooks,
       "rollWebhookSecret",
       { subscriptionId: sub.id, overlapSeconds: 60, idempotencyKey: "" },
-      asA(),
+      api.asA(),
     );
     expect(rolled.secret).not.toBe(created.secret);
     expect(rolled.subscription?.previousSecretExpiresAt).toBeInstanceOf(Date);
@@ -260,7 +251,7 @@ describe("WebhookService", () => {
       api.webhooks,
       "suspendWebhook",
       { subscriptionId: sub.id, reason: "maintenance", idempotencyKey: "suspend-1-abc" },
-      asA(),
+      api.asA(),
     );
     expect(suspended.subscription?.status).toBe(
       WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_SUSPENDED,
@@ -269,7 +260,7 @@ describe("WebhookService", () => {
       api.webhooks,
       "resumeWebhook",
       { subscriptionId: sub.id, idempotencyKey: "" },
-      asA(),
+      api.asA(),
     );
     expect(resumed.subscription?.status).toBe(WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_ACTIVE);
 
@@ -280,7 +271,7 @@ describe("WebhookService", () => {
       ["deleteWebhook", { subscriptionId: sub.id, idempotencyKey: "" }],
     ] as const) {
       // biome-ignore lint/suspicious/noExplicitAny: one loop over differently typed methods
-      expect(await failure(call(api.webhooks, m as any, r as any, asB())), m).toMatchObject({
+      expect(await failure(call(api.webhooks, m as any, r as any, api.asB())), m).toMatchObject({
         code: status.NOT_FOUND,
       });
     }
@@ -308,7 +299,7 @@ describe("WebhookService", () => {
           api.webhooks,
           "listWebhookEvents",
           { type: "", workflowId: "", pageSize: 0, pageToken: "" },
-          asA(),
+          api.asA(),
         );
         eventId = ev.events[0]?.id ?? "";
         return ev.events.length;
@@ -320,14 +311,14 @@ describe("WebhookService", () => {
           api.webhooks,
           "listWebhookEvents",
           { type: "", workflowId: "", pageSize: 0, pageToken: "" },
-          asB(),
+          api.asB(),
         )
       ).events,
     ).toEqual([]);
     let deliveryId = "";
     await expect
       .poll(async () => {
-        const d = await call(api.webhooks, "listWebhookDeliveries", { eventId, pageSize: 0 }, asA());
+        const d = await call(api.webhooks, "listWebhookDeliveries", { eventId, pageSize: 0 }, api.asA());
         deliveryId = d.deliveries[0]?.id ?? "";
         return deliveryId;
       })
@@ -336,33 +327,43 @@ describe("WebhookService", () => {
       api.webhooks,
       "redeliverWebhook",
       { deliveryId, idempotencyKey: "redeliver-1-abc" },
-      asA(),
+      api.asA(),
     );
     expect(again.delivery?.id).toBe(deliveryId);
     expect(
-      await call(api.webhooks, "redeliverWebhook", { deliveryId, idempotencyKey: "redeliver-1-abc" }, asA()),
+      await call(
+        api.webhooks,
+        "redeliverWebhook",
+        { deliveryId, idempotencyKey: "redeliver-1-abc" },
+        api.asA(),
+      ),
     ).toEqual(again);
     expect(
-      await failure(call(api.webhooks, "redeliverWebhook", { deliveryId, idempotencyKey: "" }, asB())),
+      await failure(call(api.webhooks, "redeliverWebhook", { deliveryId, idempotencyKey: "" }, api.asB())),
     ).toMatchObject({
       code: status.NOT_FOUND,
     });
 
-    await call(api.webhooks, "deleteWebhook", { subscriptionId: sub.id, idempotencyKey: "" }, asA());
+    await call(api.webhooks, "deleteWebhook", { subscriptionId: sub.id, idempotencyKey: "" }, api.asA());
     expect(
-      (await call(api.webhooks, "listWebhooks", {}, asA())).subscriptions.map((s) => s.id),
+      (await call(api.webhooks, "listWebhooks", {}, api.asA())).subscriptions.map((s) => s.id),
     ).not.toContain(sub.id);
   });
 
   it("rejects bad input on every field", async () => {
     await expectViolations([
       [
-        () => call(api.webhooks, "createWebhook", { url: "", eventTypes: [], idempotencyKey: "" }, asA()),
+        () => call(api.webhooks, "createWebhook", { url: "", eventTypes: [], idempotencyKey: "" }, api.asA()),
         "url",
       ],
       [
         () =>
-          call(api.webhooks, "createWebhook", { url: "ftp://x", eventTypes: [], idempotencyKey: "" }, asA()),
+          call(
+            api.webhooks,
+            "createWebhook",
+            { url: "ftp://x", eventTypes: [], idempotencyKey: "" },
+            api.asA(),
+          ),
         "url",
       ],
       [
@@ -371,12 +372,12 @@ describe("WebhookService", () => {
             api.webhooks,
             "createWebhook",
             { url: "https://example.com/h", eventTypes: [], idempotencyKey: "k" },
-            asA(),
+            api.asA(),
           ),
         "idempotency_key",
       ],
       [
-        () => call(api.webhooks, "deleteWebhook", { subscriptionId: "", idempotencyKey: "" }, asA()),
+        () => call(api.webhooks, "deleteWebhook", { subscriptionId: "", idempotencyKey: "" }, api.asA()),
         "subscription_id",
       ],
       [
@@ -385,7 +386,7 @@ describe("WebhookService", () => {
             api.webhooks,
             "rollWebhookSecret",
             { subscriptionId: "x", overlapSeconds: 0, idempotencyKey: "" },
-            asA(),
+            api.asA(),
           ),
         "subscription_id",
       ],
@@ -395,12 +396,12 @@ describe("WebhookService", () => {
             api.webhooks,
             "suspendWebhook",
             { subscriptionId: "whs_a", reason: "r".repeat(501), idempotencyKey: "" },
-            asA(),
+            api.asA(),
           ),
         "reason",
       ],
       [
-        () => call(api.webhooks, "resumeWebhook", { subscriptionId: "", idempotencyKey: "" }, asA()),
+        () => call(api.webhooks, "resumeWebhook", { subscriptionId: "", idempotencyKey: "" }, api.asA()),
         "subscription_id",
       ],
       [
@@ -409,7 +410,7 @@ describe("WebhookService", () => {
             api.webhooks,
             "listWebhookEvents",
             { type: "", workflowId: "wf_x", pageSize: 0, pageToken: "" },
-            asA(),
+            api.asA(),
           ),
         "workflow_id",
       ],
@@ -419,16 +420,16 @@ describe("WebhookService", () => {
             api.webhooks,
             "listWebhookEvents",
             { type: "", workflowId: "", pageSize: 501, pageToken: "" },
-            asA(),
+            api.asA(),
           ),
         "page_size",
       ],
       [
-        () => call(api.webhooks, "listWebhookDeliveries", { eventId: "nope", pageSize: 0 }, asA()),
+        () => call(api.webhooks, "listWebhookDeliveries", { eventId: "nope", pageSize: 0 }, api.asA()),
         "event_id",
       ],
       [
-        () => call(api.webhooks, "redeliverWebhook", { deliveryId: "", idempotencyKey: "" }, asA()),
+        () => call(api.webhooks, "redeliverWebhook", { deliveryId: "", idempotencyKey: "" }, api.asA()),
         "delivery_id",
       ],
     ]);
@@ -449,28 +450,28 @@ describe("Customer, FinancialAccount and Transaction services", () => {
       externalId: "c-1",
       idempotencyKey: "customer-ada-1",
     };
-    const c = (await call(api.customers, "createCustomer", req, asA())).customer!;
+    const c = (await call(api.customers, "createCustomer", req, api.asA())).customer!;
     expect(c.id).toMatch(/^cus_/);
-    expect((await call(api.customers, "createCustomer", req, asA())).customer?.id).toBe(c.id);
+    expect((await call(api.customers, "createCustomer", req, api.asA())).customer?.id).toBe(c.id);
     expect(
-      await failure(call(api.customers, "createCustomer", { ...req, externalId: "c-2" }, asA())),
+      await failure(call(api.customers, "createCustomer", { ...req, externalId: "c-2" }, api.asA())),
     ).toMatchObject({
       code: status.FAILED_PRECONDITION,
       reason: "idempotency_key_reused",
     });
-    expect((await call(api.customers, "getCustomer", { customerId: c.id }, asA())).customer?.externalId).toBe(
-      "c-1",
-    );
-    expect(await failure(call(api.customers, "getCustomer", { customerId: c.id }, asB()))).toMatchObject({
+    expect(
+      (await call(api.customers, "getCustomer", { customerId: c.id }, api.asA())).customer?.externalId,
+    ).toBe("c-1");
+    expect(await failure(call(api.customers, "getCustomer", { customerId: c.id }, api.asB()))).toMatchObject({
       code: status.NOT_FOUND,
     });
     expect(
-      (await call(api.customers, "listCustomers", { page: undefined, status: 0 }, asA())).customers.map(
+      (await call(api.customers, "listCustomers", { page: undefined, status: 0 }, api.asA())).customers.map(
         (x) => x.id,
       ),
     ).toContain(c.id);
     expect(
-      (await call(api.customers, "listCustomers", { page: undefined, status: 0 }, asB())).customers,
+      (await call(api.customers, "listCustomers", { page: undefined, status: 0 }, api.asB())).customers,
     ).toEqual([]);
     const suspended = await call(
       api.customers,
@@ -481,7 +482,7 @@ describe("Customer, FinancialAccount and Transaction services", () => {
         reason: "review",
         idempotencyKey: "",
       },
-      asA(),
+      api.asA(),
     );
     expect(suspended.customer?.status).toBe(CustomerStatus.CUSTOMER_STATUS_SUSPENDED);
 
@@ -506,19 +507,21 @@ describe("Customer, FinancialAccount and Transaction services", () => {
           makeDefault: false,
           idempotencyKey: "",
         },
-        asA(),
+        api.asA(),
       )
     ).financialAccount!;
     expect(fa.numberLast4).toBe("6789");
     expect(JSON.stringify(fa)).not.toContain("000123456789");
     expect(
-      await failure(call(api.financialAccounts, "getFinancialAccount", { financialAccountId: fa.id }, asB())),
+      await failure(
+        call(api.financialAccounts, "getFinancialAccount", { financialAccountId: fa.id }, api.asB()),
+      ),
     ).toMatchObject({
       code: status.NOT_FOUND,
     });
     expect(
       (
-        await call(api.financialAccounts, "listFinancialAccounts", { customerId: c.id }, asA())
+        await call(api.financialAccounts, "listFinancialAccounts", { customerId: c.id }, api.asA())
       ).financialAccounts.map((x) => x.id),
     ).toEqual([fa.id]);
     expect(
@@ -527,18 +530,23 @@ describe("Customer, FinancialAccount and Transaction services", () => {
           api.financialAccounts,
           "setDefaultFinancialAccount",
           { financialAccountId: fa.id, idempotencyKey: "" },
-          asA(),
+          api.asA(),
         )
       ).financialAccount?.isDefault,
     ).toBe(true);
 
     expect(
-      (await call(api.transactions, "listTransactions", { customerId: "", page: undefined }, asA()))
+      (await call(api.transactions, "listTransactions", { customerId: "", page: undefined }, api.asA()))
         .transactions,
     ).toEqual([]);
     expect(
       await failure(
-        call(api.transactions, "getTransaction", { transactionId: "txn_06h0000000000000000000000" }, asA()),
+        call(
+          api.transactions,
+          "getTransaction",
+          { transactionId: "txn_06h0000000000000000000000" },
+          api.asA(),
+        ),
       ),
     ).toMatchObject({
       code: status.NOT_FOUND,
@@ -549,14 +557,14 @@ describe("Customer, FinancialAccount and Transaction services", () => {
           api.transactions,
           "cancelTransaction",
           { transactionId: "txn_06h0000000000000000000000", reason: "", idempotencyKey: "" },
-          asA(),
+          api.asA(),
         ),
       ),
     ).toMatchObject({ code: status.NOT_FOUND });
     expect(TransactionStatus.TRANSACTION_STATUS_CANCELLED).toBeGreaterThan(0);
 
-    await call(api.customers, "deleteCustomer", { customerId: c.id, idempotencyKey: "" }, asA());
-    expect(await failure(call(api.customers, "getCustomer", { customerId: c.id }, asA()))).toMatchObject({
+    await call(api.customers, "deleteCustomer", { customerId: c.id, idempotencyKey: "" }, api.asA());
+    expect(await failure(call(api.customers, "getCustomer", { customerId: c.id }, api.asA()))).toMatchObject({
       code: status.NOT_FOUND,
     });
   });
@@ -569,19 +577,19 @@ describe("Customer, FinancialAccount and Transaction services", () => {
             api.customers,
             "createCustomer",
             { profile: undefined, externalId: "", idempotencyKey: "" },
-            asA(),
+            api.asA(),
           ),
         "profile",
       ],
-      [() => call(api.customers, "getCustomer", { customerId: "" }, asA()), "customer_id"],
-      [() => call(api.customers, "getCustomer", { customerId: "cust" }, asA()), "customer_id"],
+      [() => call(api.customers, "getCustomer", { customerId: "" }, api.asA()), "customer_id"],
+      [() => call(api.customers, "getCustomer", { customerId: "cust" }, api.asA()), "customer_id"],
       [
         () =>
           call(
             api.customers,
             "updateCustomer",
             { customerId: "x", profile: undefined, externalId: "", idempotencyKey: "" },
-            asA(),
+            api.asA(),
           ),
         "customer_id",
       ],
@@ -591,34 +599,39 @@ describe("Customer, FinancialAccount and Transaction services", () => {
             api.customers,
             "setCustomerStatus",
             { customerId: "", status: 1, reason: "", idempotencyKey: "" },
-            asA(),
+            api.asA(),
           ),
         "customer_id",
       ],
       [
-        () => call(api.customers, "deleteCustomer", { customerId: "", idempotencyKey: "" }, asA()),
+        () => call(api.customers, "deleteCustomer", { customerId: "", idempotencyKey: "" }, api.asA()),
         "customer_id",
       ],
       [
-        () => call(api.customers, "disconnectFinancialData", { customerId: "c", idempotencyKey: "" }, asA()),
+        () =>
+          call(api.customers, "disconnectFinancialData", { customerId: "c", idempotencyKey: "" }, api.asA()),
         "customer_id",
       ],
       [
-        () => call(api.customers, "deleteCustomer", { customerId: "cus_abc", idempotencyKey: "no" }, asA()),
+        () =>
+          call(api.customers, "deleteCustomer", { customerId: "cus_abc", idempotencyKey: "no" }, api.asA()),
         "idempotency_key",
       ],
       [
-        () => call(api.financialAccounts, "getFinancialAccount", { financialAccountId: "" }, asA()),
+        () => call(api.financialAccounts, "getFinancialAccount", { financialAccountId: "" }, api.asA()),
         "financial_account_id",
       ],
-      [() => call(api.financialAccounts, "listFinancialAccounts", { customerId: "" }, asA()), "customer_id"],
+      [
+        () => call(api.financialAccounts, "listFinancialAccounts", { customerId: "" }, api.asA()),
+        "customer_id",
+      ],
       [
         () =>
           call(
             api.financialAccounts,
             "setDefaultFinancialAccount",
             { financialAccountId: "f", idempotencyKey: "" },
-            asA(),
+            api.asA(),
           ),
         "financial_account_id",
       ],
@@ -628,7 +641,7 @@ describe("Customer, FinancialAccount and Transaction services", () => {
             api.financialAccounts,
             "setFinancialAccountStatus",
             { financialAccountId: "", status: 1, reason: "", idempotencyKey: "" },
-            asA(),
+            api.asA(),
           ),
         "financial_account_id",
       ],
@@ -646,13 +659,13 @@ describe("Customer, FinancialAccount and Transaction services", () => {
               makeDefault: false,
               idempotencyKey: "",
             },
-            asA(),
+            api.asA(),
           ),
         "customer_id",
       ],
-      [() => call(api.transactions, "getTransaction", { transactionId: "" }, asA()), "transaction_id"],
+      [() => call(api.transactions, "getTransaction", { transactionId: "" }, api.asA()), "transaction_id"],
       [
-        () => call(api.transactions, "listTransactions", { customerId: "c", page: undefined }, asA()),
+        () => call(api.transactions, "listTransactions", { customerId: "c", page: undefined }, api.asA()),
         "customer_id",
       ],
       [
@@ -661,7 +674,7 @@ describe("Customer, FinancialAccount and Transaction services", () => {
             api.transactions,
             "cancelTransaction",
             { transactionId: "t", reason: "", idempotencyKey: "" },
-            asA(),
+            api.asA(),
           ),
         "transaction_id",
       ],
@@ -671,7 +684,7 @@ describe("Customer, FinancialAccount and Transaction services", () => {
             api.transactions,
             "cancelTransaction",
             { transactionId: "txn_a", reason: "r".repeat(501), idempotencyKey: "" },
-            asA(),
+            api.asA(),
           ),
         "reason",
       ],

@@ -1,8 +1,8 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DiagnosticSeverity } from "../../proto/index.ts";
-import { call, readErrorCode, readFieldViolations } from "../../services/grpc/index.ts";
-import { type ApiHarness, startApi } from "./harness.ts";
+import { call } from "../../services/grpc/index.ts";
+import { type ApiHarness, failure, startApi } from "./harness.ts";
 
 const source = (
   version: number,
@@ -27,25 +27,9 @@ afterAll(async () => {
   await api?.stop();
 });
 
-const asA = () => ({ metadata: api.auth(api.a.apiKey) });
-const asB = () => ({ metadata: api.auth(api.b.apiKey) });
-
-async function failure(p: Promise<unknown>): Promise<{ code: number; fields: string[]; reason?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return {
-      code: (err as { code: number }).code,
-      fields: readFieldViolations(err).map((v) => v.field),
-      reason: readErrorCode(err),
-    };
-  }
-  throw new Error("expected the call to fail");
-}
-
 describe("TemplateService", () => {
   it("validates source: diagnostics with codes and positions, without storing anything", async () => {
-    const ok = await call(api.templates, "validateTemplate", { source: source(1), fileName: "" }, asA());
+    const ok = await call(api.templates, "validateTemplate", { source: source(1), fileName: "" }, api.asA());
     expect(ok).toMatchObject({ valid: true, name: "payroll_welcome", version: 1, title: "Payroll welcome" });
     expect(ok.hash).toMatch(/^[0-9a-f]{64}$/);
 
@@ -53,7 +37,7 @@ describe("TemplateService", () => {
       api.templates,
       "validateTemplate",
       { source: source(1).replace("first_name, last_name", "first_name, nickname"), fileName: "pay.flow" },
-      asA(),
+      api.asA(),
     );
     expect(bad.valid).toBe(false);
     const d = bad.diagnostics.find((x) => x.severity === DiagnosticSeverity.DIAGNOSTIC_SEVERITY_ERROR)!;
@@ -63,7 +47,7 @@ describe("TemplateService", () => {
     expect(d.startColumn).toBeGreaterThan(0);
 
     expect(
-      await failure(call(api.templates, "getTemplate", { name: "payroll_welcome", version: 0 }, asA())),
+      await failure(call(api.templates, "getTemplate", { name: "payroll_welcome", version: 0 }, api.asA())),
     ).toMatchObject({
       code: status.NOT_FOUND,
     });
@@ -71,19 +55,30 @@ describe("TemplateService", () => {
 
   it("rejects bad input on every field with field violations", async () => {
     const cases: Array<[() => Promise<unknown>, string]> = [
-      [() => call(api.templates, "validateTemplate", { source: "", fileName: "" }, asA()), "source"],
+      [() => call(api.templates, "validateTemplate", { source: "", fileName: "" }, api.asA()), "source"],
       [
-        () => call(api.templates, "validateTemplate", { source: "x".repeat(300_000), fileName: "" }, asA()),
+        () =>
+          call(api.templates, "validateTemplate", { source: "x".repeat(300_000), fileName: "" }, api.asA()),
         "source",
       ],
       [
         () =>
-          call(api.templates, "validateTemplate", { source: source(1), fileName: "../etc/passwd" }, asA()),
+          call(
+            api.templates,
+            "validateTemplate",
+            { source: source(1), fileName: "../etc/passwd" },
+            api.asA(),
+          ),
         "file_name",
       ],
       [
         () =>
-          call(api.templates, "publishTemplate", { source: " ", fileName: "", idempotencyKey: "" }, asA()),
+          call(
+            api.templates,
+            "publishTemplate",
+            { source: " ", fileName: "", idempotencyKey: "" },
+            api.asA(),
+          ),
         "source",
       ],
       [
@@ -92,7 +87,7 @@ describe("TemplateService", () => {
             api.templates,
             "publishTemplate",
             { source: "template x", fileName: "", idempotencyKey: "" },
-            asA(),
+            api.asA(),
           ),
         "source",
       ],
@@ -102,7 +97,7 @@ describe("TemplateService", () => {
             api.templates,
             "publishTemplate",
             { source: source(1), fileName: "a b", idempotencyKey: "" },
-            asA(),
+            api.asA(),
           ),
         "file_name",
       ],
@@ -112,21 +107,26 @@ describe("TemplateService", () => {
             api.templates,
             "publishTemplate",
             { source: source(1), fileName: "", idempotencyKey: "k" },
-            asA(),
+            api.asA(),
           ),
         "idempotency_key",
       ],
-      [() => call(api.templates, "getTemplate", { name: "", version: 0 }, asA()), "name"],
-      [() => call(api.templates, "getTemplate", { name: "Bad-Name", version: 0 }, asA()), "name"],
-      [() => call(api.templates, "getTemplate", { name: "welcome", version: -1 }, asA()), "version"],
-      [() => call(api.templates, "listTemplateVersions", { name: "" }, asA()), "name"],
+      [() => call(api.templates, "getTemplate", { name: "", version: 0 }, api.asA()), "name"],
+      [() => call(api.templates, "getTemplate", { name: "Bad-Name", version: 0 }, api.asA()), "name"],
+      [() => call(api.templates, "getTemplate", { name: "welcome", version: -1 }, api.asA()), "version"],
+      [() => call(api.templates, "listTemplateVersions", { name: "" }, api.asA()), "name"],
       [
-        () => call(api.templates, "archiveTemplate", { name: "", version: 1, idempotencyKey: "" }, asA()),
+        () => call(api.templates, "archiveTemplate", { name: "", version: 1, idempotencyKey: "" }, api.asA()),
         "name",
       ],
       [
         () =>
-          call(api.templates, "archiveTemplate", { name: "welcome", version: 0, idempotencyKey: "" }, asA()),
+          call(
+            api.templates,
+            "archiveTemplate",
+            { name: "welcome", version: 0, idempotencyKey: "" },
+            api.asA(),
+          ),
         "version",
       ],
       [
@@ -135,7 +135,7 @@ describe("TemplateService", () => {
             api.templates,
             "archiveTemplate",
             { name: "welcome", version: 1, idempotencyKey: "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9" },
-            asA(),
+            api.asA(),
           ),
         "idempotency_key",
       ],
@@ -152,7 +152,7 @@ describe("TemplateService", () => {
       api.templates,
       "publishTemplate",
       { source: source(1), fileName: "", idempotencyKey: "" },
-      asA(),
+      api.asA(),
     );
     expect(v1.template).toMatchObject({
       name: "payroll_welcome",
@@ -166,7 +166,7 @@ describe("TemplateService", () => {
       api.templates,
       "publishTemplate",
       { source: source(1), fileName: "", idempotencyKey: "" },
-      asA(),
+      api.asA(),
     );
     expect(again.template?.hash).toBe(v1.template?.hash);
     const clash = await failure(
@@ -174,7 +174,7 @@ describe("TemplateService", () => {
         api.templates,
         "publishTemplate",
         { source: source(1, "Other title"), fileName: "", idempotencyKey: "" },
-        asA(),
+        api.asA(),
       ),
     );
     expect(clash).toMatchObject({ code: status.ALREADY_EXISTS, reason: "template_version_exists" });
@@ -182,25 +182,35 @@ describe("TemplateService", () => {
       api.templates,
       "publishTemplate",
       { source: source(2), fileName: "", idempotencyKey: "" },
-      asA(),
+      api.asA(),
     );
-    const versions = await call(api.templates, "listTemplateVersions", { name: "payroll_welcome" }, asA());
+    const versions = await call(
+      api.templates,
+      "listTemplateVersions",
+      { name: "payroll_welcome" },
+      api.asA(),
+    );
     expect(versions.templates.map((t) => t.version)).toEqual([2, 1]);
-    const latest = await call(api.templates, "getTemplate", { name: "payroll_welcome", version: 0 }, asA());
+    const latest = await call(
+      api.templates,
+      "getTemplate",
+      { name: "payroll_welcome", version: 0 },
+      api.asA(),
+    );
     expect(latest.template?.version).toBe(2);
   });
 
   it("honours idempotency keys: same key and request → same answer; same key, other request → refused", async () => {
     const req = { source: source(5), fileName: "", idempotencyKey: "publish-5-abcdef" };
-    const first = await call(api.templates, "publishTemplate", req, asA());
-    const second = await call(api.templates, "publishTemplate", req, asA());
+    const first = await call(api.templates, "publishTemplate", req, api.asA());
+    const second = await call(api.templates, "publishTemplate", req, api.asA());
     expect(second).toEqual(first);
     const reused = await failure(
-      call(api.templates, "publishTemplate", { ...req, source: source(6) }, asA()),
+      call(api.templates, "publishTemplate", { ...req, source: source(6) }, api.asA()),
     );
     expect(reused).toMatchObject({ code: status.FAILED_PRECONDITION, reason: "idempotency_key_reused" });
     // Keys belong to a business: another tenant may use the same key.
-    const other = await call(api.templates, "publishTemplate", { ...req, source: source(6) }, asB());
+    const other = await call(api.templates, "publishTemplate", { ...req, source: source(6) }, api.asB());
     expect(other.template?.businessId).toBe(api.b.businessId);
   });
 
@@ -220,27 +230,32 @@ describe("TemplateService", () => {
         memo: "",
         idempotencyKey: "",
       },
-      asA(),
+      api.asA(),
     );
-    const versions = await call(api.templates, "listTemplateVersions", { name: "payroll_welcome" }, asA());
+    const versions = await call(
+      api.templates,
+      "listTemplateVersions",
+      { name: "payroll_welcome" },
+      api.asA(),
+    );
     const usage = Object.fromEntries(versions.templates.map((t) => [t.version, t.usage?.workflowCount]));
     expect(usage).toMatchObject({ 2: 1, 1: 0 });
     expect(versions.templates.find((t) => t.version === 2)?.usage?.lastUsedAt).toBeInstanceOf(Date);
     // The listing of shared templates shows the caller's usage only.
-    const list = await call(api.templates, "listTemplates", { includeArchived: false }, asB());
+    const list = await call(api.templates, "listTemplates", { includeArchived: false }, api.asB());
     expect(list.templates.find((t) => t.name === "welcome")).toMatchObject({ shared: true, businessId: "" });
     expect(list.templates.find((t) => t.name === "payroll_welcome")?.usage?.workflowCount).toBe(0);
   });
 
   it("isolates tenants: another business's template is NOT_FOUND", async () => {
-    const c = await call(api.templates, "listTemplates", { includeArchived: true }, asB());
+    const c = await call(api.templates, "listTemplates", { includeArchived: true }, api.asB());
     // B published its own payroll_welcome v6 only; A's versions are invisible.
     expect(c.templates.find((t) => t.name === "payroll_welcome")).toMatchObject({
       version: 6,
       businessId: api.b.businessId,
     });
     expect(
-      await failure(call(api.templates, "getTemplate", { name: "payroll_welcome", version: 2 }, asB())),
+      await failure(call(api.templates, "getTemplate", { name: "payroll_welcome", version: 2 }, api.asB())),
     ).toMatchObject({
       code: status.NOT_FOUND,
     });
@@ -250,12 +265,12 @@ describe("TemplateService", () => {
           api.templates,
           "archiveTemplate",
           { name: "payroll_welcome", version: 2, idempotencyKey: "" },
-          asB(),
+          api.asB(),
         ),
       ),
     ).toMatchObject({ code: status.NOT_FOUND });
     expect(
-      (await call(api.templates, "listTemplateVersions", { name: "payroll_welcome" }, asB())).templates,
+      (await call(api.templates, "listTemplateVersions", { name: "payroll_welcome" }, api.asB())).templates,
     ).toHaveLength(1);
   });
 
@@ -264,26 +279,31 @@ describe("TemplateService", () => {
       api.templates,
       "archiveTemplate",
       { name: "payroll_welcome", version: 2, idempotencyKey: "archive-2-abcdef" },
-      asA(),
+      api.asA(),
     );
     expect(archived.template).toMatchObject({ version: 2, archived: true });
     await call(
       api.templates,
       "archiveTemplate",
       { name: "payroll_welcome", version: 5, idempotencyKey: "" },
-      asA(),
+      api.asA(),
     );
     expect(
-      (await call(api.templates, "getTemplate", { name: "payroll_welcome", version: 0 }, asA())).template
+      (await call(api.templates, "getTemplate", { name: "payroll_welcome", version: 0 }, api.asA())).template
         ?.version,
     ).toBe(1);
     expect(
-      (await call(api.templates, "getTemplate", { name: "payroll_welcome", version: 2 }, asA())).template
+      (await call(api.templates, "getTemplate", { name: "payroll_welcome", version: 2 }, api.asA())).template
         ?.archived,
     ).toBe(true);
     expect(
       await failure(
-        call(api.templates, "archiveTemplate", { name: "welcome", version: 1, idempotencyKey: "" }, asA()),
+        call(
+          api.templates,
+          "archiveTemplate",
+          { name: "welcome", version: 1, idempotencyKey: "" },
+          api.asA(),
+        ),
       ),
     ).toMatchObject({ code: status.FAILED_PRECONDITION, reason: "template_shared" });
   });

@@ -6,8 +6,8 @@ import {
   type WatchWorkflowResponse,
   WorkflowStatus,
 } from "../../proto/index.ts";
-import { call, readErrorCode, readFieldViolations } from "../../services/grpc/index.ts";
-import { type ApiHarness, startApi } from "./harness.ts";
+import { call } from "../../services/grpc/index.ts";
+import { type ApiHarness, createWorkflowRequest, failure, startApi } from "./harness.ts";
 
 let api: ApiHarness;
 beforeAll(async () => {
@@ -16,38 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await api?.stop();
 });
-
-const asA = () => ({ metadata: api.auth(api.a.apiKey) });
-const asB = () => ({ metadata: api.auth(api.b.apiKey) });
-
-async function failure(p: Promise<unknown>): Promise<{ code: number; fields: string[]; reason?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return {
-      code: (err as { code: number }).code,
-      fields: readFieldViolations(err).map((v) => v.field),
-      reason: readErrorCode(err),
-    };
-  }
-  throw new Error("expected the call to fail");
-}
-
-function createReq(over: Partial<CreateWorkflowRequest>): CreateWorkflowRequest {
-  return {
-    templateName: "welcome",
-    templateVersion: 0,
-    inputs: {},
-    customerPhone: "",
-    customerEmail: "",
-    customerId: "",
-    channel: 0,
-    externalId: "",
-    memo: "",
-    idempotencyKey: "",
-    ...over,
-  };
-}
 
 const list = {
   pageSize: 0,
@@ -76,40 +44,40 @@ describe("WorkflowService: list, search, watch", () => {
 
   beforeAll(async () => {
     const made = [
-      createReq({ customerPhone: "+14155550101", externalId: "emp-1" }),
-      createReq({ customerPhone: "+14155550102", externalId: "emp-2" }),
-      createReq({
+      createWorkflowRequest({ customerPhone: "+14155550101", externalId: "emp-1" }),
+      createWorkflowRequest({ customerPhone: "+14155550102", externalId: "emp-2" }),
+      createWorkflowRequest({
         templateName: "terms_only",
         customerEmail: "grace.hopper@example.com",
         externalId: "emp-3",
       }),
     ];
     for (const r of made) {
-      const { workflow } = await call(api.workflows, "createWorkflow", r, asA());
+      const { workflow } = await call(api.workflows, "createWorkflow", r, api.asA());
       ids.push(workflow!.id);
     }
     const b = await call(
       api.workflows,
       "createWorkflow",
-      createReq({ customerPhone: "+14155550101" }),
-      asB(),
+      createWorkflowRequest({ customerPhone: "+14155550101" }),
+      api.asB(),
     );
     otherTenantId = b.workflow!.id;
   });
 
   it("lists the tenant's workflows newest first, page by page", async () => {
-    const all = await call(api.workflows, "listWorkflows", list, asA());
+    const all = await call(api.workflows, "listWorkflows", list, api.asA());
     expect(all.workflows.map((w) => w.id)).toEqual([...ids].reverse());
     expect(all.nextPageToken).toBe("");
 
-    const p1 = await call(api.workflows, "listWorkflows", { ...list, pageSize: 2 }, asA());
+    const p1 = await call(api.workflows, "listWorkflows", { ...list, pageSize: 2 }, api.asA());
     expect(p1.workflows.map((w) => w.id)).toEqual([ids[2], ids[1]]);
     expect(p1.nextPageToken).not.toBe("");
     const p2 = await call(
       api.workflows,
       "listWorkflows",
       { ...list, pageSize: 2, pageToken: p1.nextPageToken },
-      asA(),
+      api.asA(),
     );
     expect(p2.workflows.map((w) => w.id)).toEqual([ids[0]]);
     expect(p2.nextPageToken).toBe("");
@@ -120,7 +88,7 @@ describe("WorkflowService: list, search, watch", () => {
         api.workflows,
         "listWorkflows",
         { ...list, pageSize: 2, pageToken: p1.nextPageToken, templateName: "welcome" },
-        asA(),
+        api.asA(),
       ),
     );
     expect(f).toMatchObject({ code: status.INVALID_ARGUMENT, fields: ["page_token"] });
@@ -131,26 +99,31 @@ describe("WorkflowService: list, search, watch", () => {
       api.workflows,
       "cancelWorkflow",
       { workflowId: ids[1]!, reason: "hired elsewhere", idempotencyKey: "" },
-      asA(),
+      api.asA(),
     );
     const cancelled = await call(
       api.workflows,
       "listWorkflows",
       { ...list, statuses: [WorkflowStatus.WORKFLOW_STATUS_CANCELLED] },
-      asA(),
+      api.asA(),
     );
     expect(cancelled.workflows.map((w) => w.id)).toEqual([ids[1]]);
     expect(cancelled.workflows[0]?.status).toBe(WorkflowStatus.WORKFLOW_STATUS_CANCELLED);
 
-    const terms = await call(api.workflows, "listWorkflows", { ...list, templateName: "terms_only" }, asA());
+    const terms = await call(
+      api.workflows,
+      "listWorkflows",
+      { ...list, templateName: "terms_only" },
+      api.asA(),
+    );
     expect(terms.workflows.map((w) => w.id)).toEqual([ids[2]]);
-    const byExt = await call(api.workflows, "listWorkflows", { ...list, externalId: "emp-1" }, asA());
+    const byExt = await call(api.workflows, "listWorkflows", { ...list, externalId: "emp-1" }, api.asA());
     expect(byExt.workflows.map((w) => w.id)).toEqual([ids[0]]);
   });
 
   it("searches by phone, email, id and external id, within a created range", async () => {
     const q = async (query: string, extra: Partial<SearchWorkflowsRequest> = {}) =>
-      (await call(api.workflows, "searchWorkflows", { ...search, query, ...extra }, asA())).workflows.map(
+      (await call(api.workflows, "searchWorkflows", { ...search, query, ...extra }, api.asA())).workflows.map(
         (w) => w.id,
       );
     expect(await q("5550102")).toEqual([ids[1]]);
@@ -172,32 +145,35 @@ describe("WorkflowService: list, search, watch", () => {
   });
 
   it("never shows another tenant's workflows", async () => {
-    const b = await call(api.workflows, "listWorkflows", list, asB());
+    const b = await call(api.workflows, "listWorkflows", list, api.asB());
     expect(b.workflows.map((w) => w.id)).toEqual([otherTenantId]);
-    const s = await call(api.workflows, "searchWorkflows", { ...search, query: "5550102" }, asB());
+    const s = await call(api.workflows, "searchWorkflows", { ...search, query: "5550102" }, api.asB());
     expect(s.workflows).toEqual([]);
   });
 
   it("rejects bad list input on every field", async () => {
     const cases: Array<[() => Promise<unknown>, string]> = [
-      [() => call(api.workflows, "listWorkflows", { ...list, pageSize: 501 }, asA()), "page_size"],
-      [() => call(api.workflows, "listWorkflows", { ...list, pageSize: -1 }, asA()), "page_size"],
-      [() => call(api.workflows, "listWorkflows", { ...list, pageToken: "garbage" }, asA()), "page_token"],
+      [() => call(api.workflows, "listWorkflows", { ...list, pageSize: 501 }, api.asA()), "page_size"],
+      [() => call(api.workflows, "listWorkflows", { ...list, pageSize: -1 }, api.asA()), "page_size"],
       [
-        () => call(api.workflows, "listWorkflows", { ...list, statuses: [99 as WorkflowStatus] }, asA()),
+        () => call(api.workflows, "listWorkflows", { ...list, pageToken: "garbage" }, api.asA()),
+        "page_token",
+      ],
+      [
+        () => call(api.workflows, "listWorkflows", { ...list, statuses: [99 as WorkflowStatus] }, api.asA()),
         "statuses",
       ],
-      [() => call(api.workflows, "listWorkflows", { ...list, customerId: "nope" }, asA()), "customer_id"],
+      [() => call(api.workflows, "listWorkflows", { ...list, customerId: "nope" }, api.asA()), "customer_id"],
       [
-        () => call(api.workflows, "listWorkflows", { ...list, externalId: "x".repeat(256) }, asA()),
+        () => call(api.workflows, "listWorkflows", { ...list, externalId: "x".repeat(256) }, api.asA()),
         "external_id",
       ],
       [
-        () => call(api.workflows, "listWorkflows", { ...list, templateName: "x".repeat(101) }, asA()),
+        () => call(api.workflows, "listWorkflows", { ...list, templateName: "x".repeat(101) }, api.asA()),
         "template_name",
       ],
       [
-        () => call(api.workflows, "searchWorkflows", { ...search, templateVersion: 2 }, asA()),
+        () => call(api.workflows, "searchWorkflows", { ...search, templateVersion: 2 }, api.asA()),
         "template_version",
       ],
       [
@@ -206,7 +182,7 @@ describe("WorkflowService: list, search, watch", () => {
             api.workflows,
             "searchWorkflows",
             { ...search, templateName: "welcome", templateVersion: -1 },
-            asA(),
+            api.asA(),
           ),
         "template_version",
       ],
@@ -216,11 +192,14 @@ describe("WorkflowService: list, search, watch", () => {
             api.workflows,
             "searchWorkflows",
             { ...search, createdAfter: new Date(2000), createdBefore: new Date(1000) },
-            asA(),
+            api.asA(),
           ),
         "created_before",
       ],
-      [() => call(api.workflows, "searchWorkflows", { ...search, query: "q".repeat(201) }, asA()), "query"],
+      [
+        () => call(api.workflows, "searchWorkflows", { ...search, query: "q".repeat(201) }, api.asA()),
+        "query",
+      ],
     ];
     for (const [p, field] of cases) {
       const f = await failure(p());
@@ -230,14 +209,19 @@ describe("WorkflowService: list, search, watch", () => {
   });
 
   it("idempotency keys on workflow mutations: a replay answers the same, another request with the key is refused", async () => {
-    const create = createReq({ customerPhone: "+14155550150", idempotencyKey: "create-150-abcdef" });
-    const made = await call(api.workflows, "createWorkflow", create, asA());
-    expect((await call(api.workflows, "createWorkflow", create, asA())).workflow?.id).toBe(made.workflow?.id);
+    const create = createWorkflowRequest({
+      customerPhone: "+14155550150",
+      idempotencyKey: "create-150-abcdef",
+    });
+    const made = await call(api.workflows, "createWorkflow", create, api.asA());
+    expect((await call(api.workflows, "createWorkflow", create, api.asA())).workflow?.id).toBe(
+      made.workflow?.id,
+    );
     expect(
-      (await failure(call(api.workflows, "createWorkflow", { ...create, memo: "other" }, asA()))).reason,
+      (await failure(call(api.workflows, "createWorkflow", { ...create, memo: "other" }, api.asA()))).reason,
     ).toBe("idempotency_key_reused");
     expect(
-      await failure(call(api.workflows, "createWorkflow", { ...create, idempotencyKey: "k" }, asA())),
+      await failure(call(api.workflows, "createWorkflow", { ...create, idempotencyKey: "k" }, api.asA())),
     ).toMatchObject({
       code: status.INVALID_ARGUMENT,
       fields: ["idempotency_key"],
@@ -246,16 +230,16 @@ describe("WorkflowService: list, search, watch", () => {
       api.workflows,
       "cancelWorkflow",
       { workflowId: made.workflow!.id, reason: "", idempotencyKey: "" },
-      asA(),
+      api.asA(),
     );
 
     const req = { workflowId: ids[0]!, reason: "duplicate", idempotencyKey: "cancel-emp-1-xyz" };
-    const first = await call(api.workflows, "cancelWorkflow", req, asA());
-    const replay = await call(api.workflows, "cancelWorkflow", req, asA());
+    const first = await call(api.workflows, "cancelWorkflow", req, api.asA());
+    const replay = await call(api.workflows, "cancelWorkflow", req, api.asA());
     expect(replay.workflow?.status).toBe(WorkflowStatus.WORKFLOW_STATUS_CANCELLED);
     expect(replay).toEqual(first);
     expect(
-      await failure(call(api.workflows, "cancelWorkflow", { ...req, reason: "other" }, asA())),
+      await failure(call(api.workflows, "cancelWorkflow", { ...req, reason: "other" }, api.asA())),
     ).toMatchObject({
       code: status.FAILED_PRECONDITION,
       reason: "idempotency_key_reused",
@@ -266,15 +250,20 @@ describe("WorkflowService: list, search, watch", () => {
     const { workflow } = await call(
       api.workflows,
       "createWorkflow",
-      createReq({ customerPhone: "+14155550109" }),
-      asA(),
+      createWorkflowRequest({ customerPhone: "+14155550109" }),
+      api.asA(),
     );
     const id = workflow!.id;
     const w = collect(
       api.workflows.watchWorkflow({ workflowId: id, afterSequence: 0 }, api.auth(api.a.apiKey)),
     );
     await expect.poll(() => w.got.map((m) => m.event?.type)).toContain("link.sent");
-    await call(api.workflows, "cancelWorkflow", { workflowId: id, reason: "", idempotencyKey: "" }, asA());
+    await call(
+      api.workflows,
+      "cancelWorkflow",
+      { workflowId: id, reason: "", idempotencyKey: "" },
+      api.asA(),
+    );
     expect(await w.done).toEqual({ code: status.OK });
     const types = w.got.map((m) => m.event?.type);
     expect(types[0]).toBe("workflow.created");
