@@ -1,13 +1,6 @@
 import type { Page } from "playwright-core";
-import { expect } from "vitest";
-import { saveScreenshot, type TwilioServerHandle } from "../infra/index.ts";
-
-const slug = (s: string) =>
-  s
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-|-$/g, "")
-    .slice(0, 60);
+import type { TwilioServerHandle } from "../infra/index.ts";
+import { Screenshots } from "./screenshots.ts";
 
 /** Drives the customer page like a person on a phone would. */
 export class CustomerOnPhone {
@@ -52,7 +45,7 @@ export class CustomerOnPhone {
     await this.page.waitForLoadState();
   }
 
-  #shots = 0;
+  #shots = new Screenshots();
 
   /**
    * Waits until the page shows `title` (a step being processed refreshes by
@@ -64,8 +57,7 @@ export class CustomerOnPhone {
     for (;;) {
       const t = await this.page.title().catch(() => "");
       if (t === title) {
-        const test = slug((expect.getState().currentTestName ?? "page").split(" > ").pop() ?? "page");
-        await saveScreenshot(this.page, `${test}-${String(++this.#shots).padStart(2, "0")}-${slug(title)}`);
+        await this.#shots.take(this.page, title);
         return;
       }
       if (Date.now() - t0 > timeoutMs) throw new Error(`page title is "${t}", expected "${title}"`);
