@@ -2,6 +2,7 @@ import { ValidationError } from "../../core/index.ts";
 import {
   type AccountsServiceClient,
   type CustomerServiceServer,
+  CustomerStatus,
   type FinancialAccountServiceServer,
   FinancialAccountServiceSetDefaultFinancialAccountResponse,
   TransactionServiceCancelTransactionResponse,
@@ -16,6 +17,12 @@ function id(field: string, value: string, prefix: string): string {
   if (!new RegExp(`^${prefix}_[0-9a-z]{1,60}$`).test(value))
     throw new ValidationError([{ field, description: `must be an id like ${prefix}_…` }]);
   return value;
+}
+
+/** An enum field's value must be one the API knows (an unknown number would otherwise pass as "any"). */
+function known(field: string, value: number, values: Record<string, string | number>): void {
+  if (value === -1 || !Object.values(values).includes(value))
+    throw new ValidationError([{ field, description: `${value} is not a known value` }]);
 }
 
 /*
@@ -67,14 +74,15 @@ export function customerServiceImpl(deps: {
         ctx.callOpts(),
       ),
     ),
-    listCustomers: rpc.unary("ListCustomers", async (req, ctx) =>
-      callOrThrow(
+    listCustomers: rpc.unary("ListCustomers", async (req, ctx) => {
+      known("status", req.status, CustomerStatus);
+      return callOrThrow(
         a,
         "listCustomers",
         { businessId: ctx.tenant.businessId, page: req.page, status: req.status },
         ctx.callOpts(),
-      ),
-    ),
+      );
+    }),
     setCustomerStatus: rpc.mutation("SetCustomerStatus", null, async (req, ctx) =>
       callOrThrow(
         a,

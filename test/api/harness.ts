@@ -153,10 +153,13 @@ export async function failure(p: Promise<unknown>): Promise<Failure> {
 
 /** Each call must fail with INVALID_ARGUMENT and a field violation naming its field. */
 export async function expectViolations(cases: Array<[() => Promise<unknown>, string]>): Promise<void> {
-  for (const [p, field] of cases) {
-    const f = await failure(p());
-    expect(f.code, field).toBe(status.INVALID_ARGUMENT);
-    expect(f.fields, field).toContain(field);
+  for (const [i, [p, field]] of cases.entries()) {
+    const label = `case ${i} (${field})`;
+    const f = await failure(p()).catch((err: Error) => {
+      throw new Error(`${label}: ${err.message}`);
+    });
+    expect(f.code, label).toBe(status.INVALID_ARGUMENT);
+    expect(f.fields, label).toContain(field);
   }
 }
 
