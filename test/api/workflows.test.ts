@@ -1,7 +1,6 @@
 import { type ClientReadableStream, Metadata, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  type CreateWorkflowRequest,
   type SearchWorkflowsRequest,
   type WatchWorkflowResponse,
   WorkflowStatus,
