@@ -287,6 +287,7 @@ export function financialHandlers(
         else expiry = e;
         if (!CARD_TYPES[c.cardType]) v.add("card.card_type", "must be DEBIT or CREDIT");
       }
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const { idempotencyKey, ...request } = req;
       // The request hash must not be a hash of the bare number: use a keyed fingerprint.
@@ -385,6 +386,7 @@ export function financialHandlers(
       if (!status)
         v.add("status", "must be FINANCIAL_ACCOUNT_STATUS_ACTIVE or FINANCIAL_ACCOUNT_STATUS_SUSPENDED");
       v.text("reason", req.reason, { max: 500, optional: status !== "suspended" });
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const { idempotencyKey, ...request } = req;
       return idempotent(
@@ -453,6 +455,7 @@ export function financialHandlers(
       const v = new Violations();
       v.id("business_id", req.businessId, "biz");
       v.id("customer_id", req.customerId, "cus");
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const { idempotencyKey, ...request } = req;
       return idempotent(
@@ -524,6 +527,7 @@ export function financialHandlers(
       if (!isIP(req.ip)) v.add("ip", "must be an IPv4 or IPv6 address");
       v.text("user_agent", req.userAgent, { max: 1000 });
       if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const { idempotencyKey, ...request } = req;
       return idempotent(

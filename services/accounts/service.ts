@@ -183,6 +183,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       const v = new Violations();
       v.text("name", req.name, { max: 200 });
       if (req.parentBusinessId) v.id("parent_business_id", req.parentBusinessId, "biz");
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const { idempotencyKey, ...request } = req;
       return idempotent(
@@ -224,6 +225,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       const v = new Violations();
       v.id("business_id", req.businessId, "biz");
       v.text("name", req.name, { max: 100 });
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const { idempotencyKey, ...request } = req;
       return idempotent(
@@ -311,6 +313,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.id("business_id", req.businessId, "biz");
       validateProfile(v, req.profile);
       v.text("external_id", req.externalId, { max: 100, optional: true });
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const profile = normalizeProfile(req.profile!);
       const { idempotencyKey, ...request } = req;
@@ -351,6 +354,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       customerIds(v, req.businessId, req.customerId);
       validateProfile(v, req.profile);
       v.text("external_id", req.externalId, { max: 100, optional: true });
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const profile = normalizeProfile(req.profile!);
       const { idempotencyKey, ...request } = req;
@@ -389,13 +393,11 @@ export function createAccountsService(deps: AccountsServiceDeps): {
     listCustomers: unary(async (req) => {
       const v = new Violations();
       v.id("business_id", req.businessId, "biz");
-      const size = req.page?.pageSize ?? 0;
-      if (size < 0) v.add("page.page_size", "must not be negative");
-      const token = req.page?.pageToken ?? "";
-      if (token && !token.startsWith("cus_")) v.add("page.page_token", "is not a token from a previous page");
-      if (req.status === CustomerStatus.UNRECOGNIZED) v.add("status", "is not a known status");
+      v.page(req.page, "cus");
+      v.enumValue("status", req.status, CustomerStatus, "is not a known status");
       v.throwIfAny();
-      const limit = Math.min(size || 50, 500);
+      const token = req.page?.pageToken ?? "";
+      const limit = req.page?.pageSize || 50;
       const status = STATUS_TO_DB[req.status] ?? null;
       const rows = await sql<{ id: string }[]>`
         select id from accounts.customers
@@ -414,6 +416,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       const status = STATUS_TO_DB[req.status];
       if (!status) v.add("status", "must be CUSTOMER_STATUS_ACTIVE or CUSTOMER_STATUS_SUSPENDED");
       v.text("reason", req.reason, { max: 500, optional: status === "active" });
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const { idempotencyKey, ...request } = req;
       return idempotent(
@@ -450,6 +453,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
     deleteCustomer: unary(async (req) => {
       const v = new Violations();
       customerIds(v, req.businessId, req.customerId);
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const { idempotencyKey, ...request } = req;
       return idempotent(

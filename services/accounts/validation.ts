@@ -9,7 +9,7 @@ export type Profile =
 const COUNTRY = /^[A-Z]{2}$/;
 
 function address(v: Violations, field: string, a: Address): void {
-  if (a.kind === AddressKind.UNRECOGNIZED) v.add(`${field}.kind`, "is not a known address kind");
+  v.enumValue(`${field}.kind`, a.kind, AddressKind, "is not a known address kind");
   v.text(`${field}.line1`, a.line1, { max: 200 });
   v.text(`${field}.line2`, a.line2, { max: 200, optional: true });
   v.text(`${field}.city`, a.city, { max: 100 });

@@ -1,6 +1,17 @@
 import { createHash } from "node:crypto";
 import type { TransactionSql } from "postgres";
-import { FailedPreconditionError, type Sql } from "../../core/index.ts";
+import { FailedPreconditionError, type Sql, ValidationError } from "../../core/index.ts";
+
+/** An idempotency key: 6 to 255 printable ASCII characters (no spaces). */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{6,255}$/;
+
+/** What a client is told about a malformed idempotency key. */
+export const IDEMPOTENCY_KEY_RULE = "must be 6 to 255 printable characters, the same on every retry";
+
+/** Whether `key` is a well-formed idempotency key (6–255 printable ASCII characters). */
+export function isIdempotencyKey(key: string): boolean {
+  return IDEMPOTENCY_KEY.test(key);
+}
 
 /** The table each service keeps in its own schema; include in its first migration. */
 export function idempotencyTableSql(): string {
@@ -42,6 +53,22 @@ export function requestHash(method: string, request: unknown): string {
     .digest("hex");
 }
 
+interface StoredClaim {
+  method: string;
+  request_hash: string;
+  response: Uint8Array | null;
+}
+
+function replay<T>(row: StoredClaim | undefined, method: string, hash: string, codec: ResponseCodec<T>): T {
+  if (!row || row.method !== method || row.request_hash !== hash || !row.response) {
+    throw new FailedPreconditionError(
+      "idempotency_key_reused",
+      "this idempotency key was already used with a different request",
+    );
+  }
+  return codec.decode(row.response);
+}
+
 /**
  * Runs a mutation once per (business, idempotency key), in one transaction
  * with the claim of the key: the first caller inserts the claim and does the
@@ -49,8 +76,15 @@ export function requestHash(method: string, request: unknown): string {
  * stored response. The same key with a different request (or method) is
  * refused with `idempotency_key_reused`. A failed attempt rolls its claim back,
  * so the caller may retry. Without a key the work simply runs in a transaction.
+ *
+ * Every service's mutations go through here, so this is where a key is held to
+ * 6–255 printable characters (INVALID_ARGUMENT on `idempotency_key` otherwise).
+ *
+ * `prepare` runs before the transaction opens: put network calls there, so no
+ * transaction (and no claim's row lock) is held across them. A retry whose
+ * response is already stored is answered without running `prepare`.
  */
-export async function idempotent<T>(
+export async function idempotent<T, P = undefined>(
   sql: Sql,
   opts: {
     /** The service's schema, which holds its `idempotency` table. */
@@ -61,12 +95,29 @@ export async function idempotent<T>(
     /** The request without its idempotency key. */
     request: unknown;
     codec: ResponseCodec<T>;
+    /** Work outside any transaction (network calls); its result goes to `work`. */
+    prepare?: () => Promise<P>;
   },
-  work: (tx: TransactionSql) => Promise<T>,
+  work: (tx: TransactionSql, prepared: P) => Promise<T>,
 ): Promise<T> {
-  if (!opts.key) return (await sql.begin((tx) => work(tx))) as T;
+  if (opts.key && !isIdempotencyKey(opts.key)) {
+    throw new ValidationError([{ field: "idempotency_key", description: IDEMPOTENCY_KEY_RULE }]);
+  }
+  if (!opts.key) {
+    const prepared = (opts.prepare ? await opts.prepare() : undefined) as P;
+    return (await sql.begin((tx) => work(tx, prepared))) as T;
+  }
   const hash = requestHash(opts.method, opts.request);
   const table = sql(`${opts.schema}.idempotency`);
+  let prepared = undefined as P;
+  if (opts.prepare) {
+    // A finished earlier attempt answers without the network; an unfinished one is settled by the claim below.
+    const [done] = await sql<StoredClaim[]>`
+      select method, request_hash, response from ${table}
+      where business_id = ${opts.businessId} and key = ${opts.key} and response is not null`;
+    if (done) return replay(done, opts.method, hash, opts.codec);
+    prepared = await opts.prepare();
+  }
   return (await sql.begin(async (tx) => {
     const claimed = await tx`
       insert into ${table} (business_id, key, method, request_hash)
@@ -74,18 +125,12 @@ export async function idempotent<T>(
       on conflict (business_id, key) do nothing
       returning key`;
     if (claimed.length === 0) {
-      const [row] = await tx<{ method: string; request_hash: string; response: Uint8Array | null }[]>`
+      const [row] = await tx<StoredClaim[]>`
         select method, request_hash, response from ${table}
         where business_id = ${opts.businessId} and key = ${opts.key}`;
-      if (!row || row.method !== opts.method || row.request_hash !== hash || !row.response) {
-        throw new FailedPreconditionError(
-          "idempotency_key_reused",
-          "this idempotency key was already used with a different request",
-        );
-      }
-      return opts.codec.decode(row.response);
+      return replay(row, opts.method, hash, opts.codec);
     }
-    const result = await work(tx);
+    const result = await work(tx, prepared);
     const bytes = Buffer.from(opts.codec.encode(result).finish());
     await tx`update ${table} set response = ${bytes}
       where business_id = ${opts.businessId} and key = ${opts.key}`;

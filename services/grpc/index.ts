@@ -7,7 +7,13 @@ export { fromServiceError, readErrorCode, readFieldViolations, toServiceError } 
 export type { CallOpts, UnaryMethod } from "./handlers.ts";
 export { call, callOrThrow, unary } from "./handlers.ts";
 export type { ResponseCodec } from "./idempotency.ts";
-export { idempotencyTableSql, idempotent, requestHash } from "./idempotency.ts";
+export {
+  IDEMPOTENCY_KEY_RULE,
+  idempotencyTableSql,
+  idempotent,
+  isIdempotencyKey,
+  requestHash,
+} from "./idempotency.ts";
 export type { ListeningServer } from "./server.ts";
 export { listen } from "./server.ts";
 export { isE164, isEmail, Violations } from "./validate.ts";

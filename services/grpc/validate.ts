@@ -1,4 +1,5 @@
 import { type FieldViolation, ValidationError } from "../../core/index.ts";
+import { IDEMPOTENCY_KEY_RULE, isIdempotencyKey } from "./idempotency.ts";
 
 const E164 = /^\+[1-9]\d{7,14}$/;
 const EMAIL = /^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+\.[A-Za-z]{2,}$/;
@@ -54,6 +55,36 @@ export class Violations {
     if (!value) this.add(field, "is required");
     else if (!value.startsWith(`${prefix}_`) || value.length > 64)
       this.add(field, `must be a ${prefix}_… id`);
+  }
+
+  /**
+   * An idempotency key: empty unless `required`, else 6–255 printable characters.
+   * `idempotent()` enforces the same rule; checking here lists it with the other fields.
+   */
+  idempotencyKey(field: string, value: string | undefined, opts: { required?: boolean } = {}): void {
+    if (!value) {
+      if (opts.required) this.add(field, `is required: ${IDEMPOTENCY_KEY_RULE}`);
+      return;
+    }
+    if (!isIdempotencyKey(value)) this.add(field, IDEMPOTENCY_KEY_RULE);
+  }
+
+  /**
+   * A value of a generated proto enum. Numbers the enum does not name arrive
+   * as themselves over the wire (not as UNRECOGNIZED), so both are refused.
+   */
+  enumValue(field: string, value: number, names: Record<number, string>, description: string): void {
+    if (value === -1 || typeof names[value] !== "string") this.add(field, description);
+  }
+
+  /** `page.page_size` (0 means the default, at most `max`) and `page.page_token` (an id with `prefix`). */
+  page(page: { pageSize: number; pageToken: string } | undefined, prefix: string, max = 500): void {
+    const size = page?.pageSize ?? 0;
+    if (!Number.isInteger(size) || size < 0 || size > max)
+      this.add("page.page_size", `must be 0 (the default) to ${max}`);
+    const token = page?.pageToken ?? "";
+    if (token && (!token.startsWith(`${prefix}_`) || token.length > 64 || !/^[\w-]+$/.test(token)))
+      this.add("page.page_token", "is not a token from a previous page");
   }
 
   throwIfAny(): void {

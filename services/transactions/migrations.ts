@@ -54,4 +54,11 @@ create index status_changes_transaction on status_changes (transaction_id, id);
 create index status_changes_unpublished on status_changes (id) where published_at is null;
 `,
   },
+  {
+    id: 3,
+    name: "outbox claims with a lease, so events are published with no transaction open",
+    sql: `
+alter table status_changes add column claimed_until timestamptz;
+`,
+  },
 ];

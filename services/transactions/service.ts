@@ -15,6 +15,7 @@ import {
   type AccountsServiceClient,
   CardType,
   CreateTransactionResponse,
+  type FinancialAccount,
   FinancialAccountKind,
   type NotificationsServiceClient,
   type Transaction,
@@ -99,7 +100,8 @@ const STATUSES: Record<DbStatus, TransactionStatus> = {
 const CURRENCIES = new Set(["USD", "CAD", "EUR", "GBP"]);
 /** Default largest amount in minor units (1,000,000.00). */
 const MAX_AMOUNT_MINOR = 100_000_000;
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{6,255}$/;
+/** How long a claimed outbox batch is held before another pass may take it over (real time). */
+const OUTBOX_LEASE_SECONDS = 30;
 
 interface TransactionRow {
   id: string;
@@ -244,68 +246,89 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
     }
   }
 
-  /** Publishes unpublished status changes in order; stops at the first failure (retried next pass). */
+  /**
+   * Publishes unpublished status changes in order, at least once: claims a
+   * batch with a short lease in one statement, publishes with no transaction
+   * open, then marks each change published and tells in-process listeners
+   * (so they run after the change committed). A failure hands the rest of the
+   * batch back (retried next pass); a node that dies mid-batch loses its lease.
+   * Receivers deduplicate on the event's idempotency key (`txn-status:<change id>`).
+   */
   async function pumpOutbox(): Promise<void> {
     for (;;) {
-      const done = (await sql.begin(async (tx) => {
-        const rows = await tx<(ChangeRow & TransactionRow & { change_id: string })[]>`
-          select c.id as change_id, c.status, c.previous_status, c.return_code, c.reason, c.changed_at,
-                 t.id, t.business_id, t.customer_id, t.financial_account_id, t.workflow_id, t.external_id,
-                 t.method, t.direction, t.amount_minor, t.currency
-          from transactions.status_changes c join transactions.transactions t on t.id = c.transaction_id
-          where c.published_at is null order by c.id limit 20 for update of c skip locked`;
-        for (const r of rows) {
-          const event: TransactionStatusChangeEvent = {
-            transactionId: r.id,
-            businessId: r.business_id,
-            customerId: r.customer_id,
-            workflowId: r.workflow_id,
-            externalId: r.external_id,
-            status: r.status,
-            previousStatus: r.previous_status,
-            returnCode: r.return_code,
-            reason: r.reason,
-            changedAt: r.changed_at,
-          };
-          if (deps.notifications) {
-            await callOrThrow(deps.notifications, "publishEvent", {
-              businessId: r.business_id,
-              type: "transaction.status_changed",
-              workflowId: r.workflow_id,
-              idempotencyKey: `txn-status:${r.change_id}`,
-              payloadJson: JSON.stringify({
-                transaction_id: r.id,
-                customer_id: r.customer_id,
-                financial_account_id: r.financial_account_id,
-                workflow_id: r.workflow_id,
-                external_id: r.external_id,
-                method: r.method,
-                direction: r.direction,
-                amount: { amount_minor: Number(r.amount_minor), currency: r.currency },
-                status: r.status,
-                previous_status: r.previous_status,
-                return_code: r.return_code,
-                reason: r.reason,
-                changed_at: r.changed_at.toISOString(),
-              }),
+      const rows = await sql<(ChangeRow & TransactionRow & { change_id: string })[]>`
+        with claimed as (
+          update transactions.status_changes set claimed_until = now() + ${`${OUTBOX_LEASE_SECONDS} seconds`}::interval
+          where id in (
+            select id from transactions.status_changes
+            where published_at is null and (claimed_until is null or claimed_until < now())
+            order by id limit 20 for update skip locked)
+          returning *)
+        select c.id as change_id, c.status, c.previous_status, c.return_code, c.reason, c.changed_at,
+               t.id, t.business_id, t.customer_id, t.financial_account_id, t.workflow_id, t.external_id,
+               t.method, t.direction, t.amount_minor, t.currency
+        from claimed c join transactions.transactions t on t.id = c.transaction_id
+        order by c.id`;
+      if (rows.length === 0) return;
+      for (const [i, r] of rows.entries()) {
+        try {
+          await publish(r);
+        } catch (err) {
+          const rest = rows.slice(i).map((x) => x.change_id);
+          await sql`update transactions.status_changes set claimed_until = null
+            where id in ${sql(rest)} and published_at is null`;
+          throw err;
+        }
+        await sql`update transactions.status_changes set published_at = ${new Date(clock.now())}, claimed_until = null
+          where id = ${r.change_id}`;
+        const event: TransactionStatusChangeEvent = {
+          transactionId: r.id,
+          businessId: r.business_id,
+          customerId: r.customer_id,
+          workflowId: r.workflow_id,
+          externalId: r.external_id,
+          status: r.status,
+          previousStatus: r.previous_status,
+          returnCode: r.return_code,
+          reason: r.reason,
+          changedAt: r.changed_at,
+        };
+        for (const l of listeners) {
+          try {
+            l(event);
+          } catch (err) {
+            log.error("status change listener failed", {
+              error: err instanceof Error ? err.name : "unknown",
             });
           }
-          await tx`update transactions.status_changes set published_at = ${new Date(clock.now())}
-            where id = ${r.change_id}`;
-          for (const l of listeners) {
-            try {
-              l(event);
-            } catch (err) {
-              log.error("status change listener failed", {
-                error: err instanceof Error ? err.name : "unknown",
-              });
-            }
-          }
         }
-        return rows.length === 0;
-      })) as boolean;
-      if (done) return;
+      }
     }
+  }
+
+  async function publish(r: ChangeRow & TransactionRow & { change_id: string }): Promise<void> {
+    if (!deps.notifications) return;
+    await callOrThrow(deps.notifications, "publishEvent", {
+      businessId: r.business_id,
+      type: "transaction.status_changed",
+      workflowId: r.workflow_id,
+      idempotencyKey: `txn-status:${r.change_id}`,
+      payloadJson: JSON.stringify({
+        transaction_id: r.id,
+        customer_id: r.customer_id,
+        financial_account_id: r.financial_account_id,
+        workflow_id: r.workflow_id,
+        external_id: r.external_id,
+        method: r.method,
+        direction: r.direction,
+        amount: { amount_minor: Number(r.amount_minor), currency: r.currency },
+        status: r.status,
+        previous_status: r.previous_status,
+        return_code: r.return_code,
+        reason: r.reason,
+        changed_at: r.changed_at.toISOString(),
+      }),
+    });
   }
 
   // One pass at a time; a request for a pass during one runs another after it.
@@ -339,6 +362,35 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
     if (!closed) void runDue();
   });
 
+  /** The financial account if the customer and account may make this kind of transaction; throws otherwise. */
+  async function transactable(
+    accounts: AccountsServiceClient,
+    req: { businessId: string; customerId: string; financialAccountId: string },
+    method: "push_to_card" | "ach_credit" | "ach_debit",
+  ): Promise<FinancialAccount> {
+    const check = await callOrThrow(accounts, "checkTransactable", {
+      businessId: req.businessId,
+      customerId: req.customerId,
+      financialAccountId: req.financialAccountId,
+    });
+    if (!check.ok) throw new FailedPreconditionError(check.reason, `cannot transact: ${check.reason}`);
+    const fa = check.financialAccount!;
+    const isCard = fa.kind === FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_CARD;
+    if (method === "push_to_card") {
+      if (!isCard || fa.details?.$case !== "card" || fa.details.value.cardType !== CardType.CARD_TYPE_DEBIT)
+        throw new FailedPreconditionError("debit_card_required", "push-to-card needs a debit card");
+    } else if (isCard) {
+      throw new FailedPreconditionError("bank_account_required", "ACH needs a bank account");
+    }
+    if (method === "ach_debit" && !check.achDebitAuthorized) {
+      throw new FailedPreconditionError(
+        "ach_debit_not_authorized",
+        "an ACH debit needs the customer's accepted debit authorization (scope ach_debit_authorization)",
+      );
+    }
+    return fa;
+  }
+
   const impl: TransactionsServiceServer = {
     createTransaction: unary(async (req) => {
       const v = new Violations();
@@ -358,14 +410,17 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
       if (!req.amount) v.add("amount", "is required");
       else {
         const { amountMinor, currency } = req.amount;
+        const limit = maxAmount(req.businessId);
         if (!Number.isSafeInteger(amountMinor) || amountMinor <= 0) {
           v.add("amount.amount_minor", "must be a positive whole number of minor units");
-        } else if (amountMinor > MAX_AMOUNT_MINOR)
-          v.add("amount.amount_minor", "is over the 1,000,000.00 limit");
+        } else if (amountMinor > limit)
+          v.add(
+            "amount.amount_minor",
+            `is over this business's limit of ${limit} minor units per transaction`,
+          );
         if (!CURRENCIES.has(currency)) v.add("amount.currency", "must be one of USD, CAD, EUR, GBP");
       }
-      if (!IDEMPOTENCY_KEY.test(req.idempotencyKey))
-        v.add("idempotency_key", "is required: 6 to 255 printable characters, the same on every retry");
+      v.idempotencyKey("idempotency_key", req.idempotencyKey, { required: true });
       if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
       v.text("external_id", req.externalId, { max: 100, optional: true });
       v.throwIfAny();
@@ -383,39 +438,11 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
           method: "CreateTransaction",
           request,
           codec: CreateTransactionResponse,
+          // Asked before the transaction opens: no row lock or connection is held across the network.
+          prepare: () => transactable(accounts, req, method!),
         },
-        async (tx) => {
-          const limit = maxAmount(req.businessId);
-          if (req.amount!.amountMinor > limit) {
-            throw new FailedPreconditionError(
-              "limit_exceeded",
-              `the amount is over this business's limit of ${limit} minor units per transaction`,
-            );
-          }
-          const check = await callOrThrow(accounts, "checkTransactable", {
-            businessId: req.businessId,
-            customerId: req.customerId,
-            financialAccountId: req.financialAccountId,
-          });
-          if (!check.ok) throw new FailedPreconditionError(check.reason, `cannot transact: ${check.reason}`);
-          const fa = check.financialAccount!;
+        async (tx, fa) => {
           const isCard = fa.kind === FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_CARD;
-          if (method === "push_to_card") {
-            if (
-              !isCard ||
-              fa.details?.$case !== "card" ||
-              fa.details.value.cardType !== CardType.CARD_TYPE_DEBIT
-            )
-              throw new FailedPreconditionError("debit_card_required", "push-to-card needs a debit card");
-          } else if (isCard) {
-            throw new FailedPreconditionError("bank_account_required", "ACH needs a bank account");
-          }
-          if (method === "ach_debit" && !check.achDebitAuthorized) {
-            throw new FailedPreconditionError(
-              "ach_debit_not_authorized",
-              "an ACH debit needs the customer's accepted debit authorization (scope ach_debit_authorization)",
-            );
-          }
           const at = new Date(clock.now());
           const id = newId("txn", clock.now());
           await tx`
@@ -481,12 +508,10 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
       const v = new Violations();
       v.id("business_id", req.businessId, "biz");
       if (req.customerId) v.id("customer_id", req.customerId, "cus");
-      const size = req.page?.pageSize ?? 0;
-      if (size < 0) v.add("page.page_size", "must not be negative");
-      const token = req.page?.pageToken ?? "";
-      if (token && !token.startsWith("txn_")) v.add("page.page_token", "is not a token from a previous page");
+      v.page(req.page, "txn");
       v.throwIfAny();
-      const limit = Math.min(size || 50, 500);
+      const token = req.page?.pageToken ?? "";
+      const limit = req.page?.pageSize || 50;
       const rows = await sql<{ id: string }[]>`
         select id from transactions.transactions
         where business_id = ${req.businessId}

@@ -547,8 +547,8 @@ describe("document acceptances, deletion and disconnection", () => {
     const biz = await newBusiness();
     const cus = await newCustomer(biz);
     const fa = (await call(client, "addFinancialAccount", bank(biz, cus))).financialAccount!;
-    await call(client, "deleteCustomer", { businessId: biz, customerId: cus, idempotencyKey: "del-1" });
-    await call(client, "deleteCustomer", { businessId: biz, customerId: cus, idempotencyKey: "del-1" });
+    await call(client, "deleteCustomer", { businessId: biz, customerId: cus, idempotencyKey: "delete-1" });
+    await call(client, "deleteCustomer", { businessId: biz, customerId: cus, idempotencyKey: "delete-1" });
     const errors = await Promise.all(
       [
         call(client, "getCustomer", { businessId: biz, customerId: cus }),

@@ -165,7 +165,7 @@ describe("webhook subscriptions", () => {
       businessId: BIZ,
       subscriptionId: sub.id,
       overlapSeconds: 3600,
-      idempotencyKey: "rot-1",
+      idempotencyKey: "rotate-1",
     });
     expect(rotated.secret).toMatch(/^whsec_/);
     expect(rotated.secret).not.toBe(sub.secret);
@@ -174,7 +174,7 @@ describe("webhook subscriptions", () => {
       businessId: BIZ,
       subscriptionId: sub.id,
       overlapSeconds: 3600,
-      idempotencyKey: "rot-1",
+      idempotencyKey: "rotate-1",
     });
     expect(again.secret).toBe(rotated.secret);
     // A receiver still on the old secret verifies; so does one on the new secret.

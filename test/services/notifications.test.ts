@@ -105,7 +105,7 @@ afterAll(async () => {
 
 describe("notifications service", () => {
   it("sends SMS through Twilio's API and records a numbered history", async () => {
-    const first = await call(client, "sendSms", sms({ idempotencyKey: "wf:1" }));
+    const first = await call(client, "sendSms", sms({ idempotencyKey: "wf-sms:1" }));
     const msg = await twilioServer.waitForMessage((m) => m.body.includes("/l/abc"));
     expect(msg).toMatchObject({
       to: PHONE,
@@ -121,7 +121,7 @@ describe("notifications service", () => {
     });
 
     // A retried effect sends nothing new.
-    const again = await call(client, "sendSms", sms({ idempotencyKey: "wf:1" }));
+    const again = await call(client, "sendSms", sms({ idempotencyKey: "wf-sms:1" }));
     expect(again.notification?.id).toBe(first.notification?.id);
     expect(twilioServer.messages.filter((m) => m.body.includes("/l/abc"))).toHaveLength(1);
 
@@ -131,7 +131,7 @@ describe("notifications service", () => {
       sms({
         body: "Reminder",
         origin: NotificationOrigin.NOTIFICATION_ORIGIN_REMINDER,
-        idempotencyKey: "wf:2",
+        idempotencyKey: "wf-sms:2",
       }),
     );
     expect(second.notification?.serial).toBe(2);
@@ -154,7 +154,7 @@ describe("notifications service", () => {
     expect(bad.details).toContain("E.164");
 
     twilioServer.failNext(400, 21211, "The 'To' number is not a valid phone number.");
-    const provider = await rejected(call(client, "sendSms", sms({ idempotencyKey: "bad-1" })));
+    const provider = await rejected(call(client, "sendSms", sms({ idempotencyKey: "bad-sms-1" })));
     expect(provider.code).toBe(status.INVALID_ARGUMENT);
     expect(readFieldViolations(provider)[0]?.field).toBe("to");
 
@@ -253,7 +253,7 @@ describe("notifications service", () => {
       type: "workflow.completed",
       payloadJson: JSON.stringify({ workflow_id: "wf_1", status: "completed" }),
       workflowId: "wf_1",
-      idempotencyKey: "evt-1",
+      idempotencyKey: "event-1",
     });
     expect(pub.eventId).toMatch(/^evt_/);
     expect(pub.deliveries).toBe(1);
