@@ -8,15 +8,22 @@ import { migrate } from "../../core/index.ts";
 import { migrations } from "./migrations.ts";
 
 export { migrations } from "./migrations.ts";
-export type { EmailMessage, EmailSender, SmsMessage, SmsSender } from "./senders.ts";
+export { maskRecipient } from "./rows.ts";
+export type {
+  EmailMessage,
+  EmailSender,
+  ProviderStatus,
+  SendResult,
+  SmsMessage,
+  SmsSender,
+} from "./senders.ts";
 export { OutboxEmailSender, OutboxSmsSender, SmtpEmailSender, TwilioSmsSender } from "./senders.ts";
 export type { InboundSmsResponse, NotificationsServiceDeps, NotificationsServiceHandle } from "./service.ts";
-export {
-  createNotificationsClient,
-  createNotificationsService,
-  maskRecipient,
-  matchesEventType,
-} from "./service.ts";
+export { createNotificationsClient, createNotificationsService, matchesEventType } from "./service.ts";
+export type { SmsStatusReport } from "./sms-status.ts";
+export type { TwilioWebhookTarget } from "./twilio-http.ts";
+export { TWILIO_INBOUND_PATH, TWILIO_STATUS_PATH, twilioWebhookRoutes } from "./twilio-http.ts";
+export { EVENT_TYPES } from "./validation.ts";
 export type { DispatcherOptions } from "./webhooks.ts";
 export {
   DEFAULT_RETRY,

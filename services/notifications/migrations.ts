@@ -111,4 +111,29 @@ alter table webhook_subscriptions add column previous_secret_expires_at timestam
 create index events_business_created on events (business_id, created_at);
 `,
   },
+  {
+    id: 3,
+    name: "notification delivery status, failures and send-outside-the-transaction idempotency",
+    sql: `
+-- sending: recorded, being handed to the provider; queued/sent/delivered/undelivered/failed: the provider's word.
+alter table notifications drop constraint notifications_status_check;
+alter table notifications add constraint notifications_status_check
+  check (status in ('sending', 'queued', 'sent', 'delivered', 'undelivered', 'failed'));
+-- The provider's or our reason for failed/undelivered, as shown to the business.
+alter table notifications add column error text not null default '';
+-- The LinkflowError a failed send raised, so a retry with the same key answers the same.
+alter table notifications add column error_json jsonb;
+alter table notifications add column idempotency_key text not null default '';
+alter table notifications add column request_hash text not null default '';
+-- While a request is handing the message to the provider; a retry waits for it, or takes over once it lapsed.
+alter table notifications add column lease_until timestamptz;
+alter table notifications add column status_updated_at timestamptz;
+create unique index notifications_idempotency on notifications (business_id, idempotency_key)
+  where idempotency_key <> '';
+create index notifications_provider_message on notifications (provider_message_id) where provider_message_id <> '';
+
+-- The dispatcher pass holding a delivery's lease: only it may attempt or settle the delivery.
+alter table deliveries add column lease_owner text;
+`,
+  },
 ];

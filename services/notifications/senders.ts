@@ -13,14 +13,30 @@ import {
 export interface SmsMessage {
   to: string;
   body: string;
+  /** Where the provider should POST delivery status changes (Twilio's StatusCallback). */
+  statusCallback?: string;
+}
+
+/**
+ * What the provider said when it took a message: "queued" (accepted, not yet
+ * handed on), "sent" (handed to the carrier / mail server accepted it) or
+ * "delivered".
+ */
+export type ProviderStatus = "queued" | "sent" | "delivered";
+
+/** A provider's answer to a send. */
+export interface SendResult {
+  providerMessageId: string;
+  /** Default "sent". */
+  status?: ProviderStatus;
 }
 
 /** Sends SMS. Adapters: Twilio (production) and the dev outbox. */
 export interface SmsSender {
   /** "twilio", "outbox", ... recorded with each notification. */
   readonly provider: string;
-  /** Resolves to the provider's message id; throws a LinkflowError on failure. */
-  send(message: SmsMessage): Promise<{ providerMessageId: string }>;
+  /** Resolves to the provider's message id and status; throws a LinkflowError on failure. */
+  send(message: SmsMessage): Promise<SendResult>;
 }
 
 export interface EmailMessage {
@@ -33,9 +49,12 @@ export interface EmailMessage {
 /** Sends email. Adapters: SMTP via nodemailer (production) and the dev outbox. */
 export interface EmailSender {
   readonly provider: string;
-  send(message: EmailMessage): Promise<{ providerMessageId: string }>;
+  send(message: EmailMessage): Promise<SendResult>;
   close?(): Promise<void>;
 }
+
+/** How long a provider may take to answer one send. */
+export const SEND_TIMEOUT_MS = 20_000;
 
 /** Twilio error codes that mean "this number cannot receive SMS". */
 const BAD_NUMBER = new Set([21211, 21214, 21217, 21401, 21407, 21408, 21612, 21614]);
@@ -46,20 +65,48 @@ export class TwilioSmsSender implements SmsSender {
   readonly #client: twilio.Twilio;
   readonly #from: string;
 
-  constructor(opts: { accountSid: string; authToken: string; from: string; baseUrl?: string }) {
-    this.#client = twilio(opts.accountSid, opts.authToken, { autoRetry: false });
+  constructor(opts: {
+    accountSid: string;
+    authToken: string;
+    from: string;
+    baseUrl?: string;
+    timeoutMs?: number;
+  }) {
+    // A bounded request: the notification's send lease must outlast it.
+    this.#client = twilio(opts.accountSid, opts.authToken, {
+      autoRetry: false,
+      timeout: opts.timeoutMs ?? SEND_TIMEOUT_MS,
+    });
     if (opts.baseUrl) this.#client.api.baseUrl = opts.baseUrl;
     this.#from = opts.from;
   }
 
-  async send(message: SmsMessage): Promise<{ providerMessageId: string }> {
+  async send(message: SmsMessage): Promise<SendResult> {
     try {
-      const m = await this.#client.messages.create({ to: message.to, from: this.#from, body: message.body });
-      return { providerMessageId: m.sid };
+      const m = await this.#client.messages.create({
+        to: message.to,
+        from: this.#from,
+        body: message.body,
+        ...(message.statusCallback ? { statusCallback: message.statusCallback } : {}),
+      });
+      if (m.status === "failed" || m.status === "undelivered" || m.status === "canceled") {
+        throw new FailedPreconditionError(
+          "sms_rejected",
+          `the SMS provider did not take the message (${m.status}${m.errorCode ? ` ${m.errorCode}` : ""})`,
+        );
+      }
+      return { providerMessageId: m.sid, status: twilioSendStatus(m.status) };
     } catch (err) {
-      throw twilioError(err);
+      throw err instanceof FailedPreconditionError ? err : twilioError(err);
     }
   }
+}
+
+/** Twilio's status of a message it just accepted, as a ProviderStatus. */
+function twilioSendStatus(status: string): ProviderStatus {
+  if (status === "sent") return "sent";
+  if (status === "delivered" || status === "read") return "delivered";
+  return "queued";
 }
 
 function twilioError(err: unknown): LinkflowError {
@@ -95,7 +142,7 @@ export class OutboxSmsSender implements SmsSender {
   readonly provider = "outbox";
   constructor(private readonly sql: Sql) {}
 
-  async send(message: SmsMessage): Promise<{ providerMessageId: string }> {
+  async send(message: SmsMessage): Promise<SendResult> {
     const id = newId("outbox");
     await this.sql`insert into notifications.outbox (id, channel, recipient, body, created_at)
       values (${id}, 'sms', ${message.to}, ${message.body}, now())`;
@@ -110,11 +157,15 @@ export class SmtpEmailSender implements EmailSender {
   readonly #from: string;
 
   constructor(smtpUrl: string, opts: { from?: string } = {}) {
-    this.#transport = nodemailer.createTransport(smtpUrl);
+    this.#transport = nodemailer.createTransport(smtpUrl, {
+      connectionTimeout: SEND_TIMEOUT_MS / 2,
+      greetingTimeout: SEND_TIMEOUT_MS / 2,
+      socketTimeout: SEND_TIMEOUT_MS,
+    });
     this.#from = opts.from ?? "Linkflow <no-reply@linkflow.local>";
   }
 
-  async send(message: EmailMessage): Promise<{ providerMessageId: string }> {
+  async send(message: EmailMessage): Promise<SendResult> {
     try {
       const info = await this.#transport.sendMail({
         from: this.#from,
@@ -123,13 +174,11 @@ export class SmtpEmailSender implements EmailSender {
         ...(message.text ? { text: message.text } : {}),
         ...(message.html ? { html: message.html } : {}),
       });
-      return { providerMessageId: String(info.messageId ?? "") };
+      return { providerMessageId: String(info.messageId ?? ""), status: "sent" };
     } catch (err) {
       const code = (err as { responseCode?: unknown } | null)?.responseCode;
       if (typeof code === "number" && code >= 500 && code < 600) {
-        return Promise.reject(
-          new FailedPreconditionError("email_rejected", `the mail server rejected the message (${code})`),
-        );
+        throw new FailedPreconditionError("email_rejected", `the mail server rejected the message (${code})`);
       }
       throw new UnavailableError("email_unavailable", "the mail server is unavailable", err);
     }
@@ -145,7 +194,7 @@ export class OutboxEmailSender implements EmailSender {
   readonly provider = "outbox";
   constructor(private readonly sql: Sql) {}
 
-  async send(message: EmailMessage): Promise<{ providerMessageId: string }> {
+  async send(message: EmailMessage): Promise<SendResult> {
     const id = newId("outbox");
     await this.sql`insert into notifications.outbox (id, channel, recipient, subject, body, html, created_at)
       values (${id}, 'email', ${message.to}, ${message.subject}, ${message.text}, ${message.html}, now())`;

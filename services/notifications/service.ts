@@ -1,6 +1,5 @@
 import { credentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { SpanKind } from "@opentelemetry/api";
-import type { TransactionSql } from "postgres";
 import {
   type Clock,
   countNotificationSent,
@@ -12,30 +11,34 @@ import {
   newId,
   newSecret,
   type Sql,
-  scrubLinkTokens,
   systemClock,
 } from "../../core/index.ts";
 import {
   CreateWebhookSubscriptionResponse,
-  type Delivery,
-  DeliveryStatus,
-  type Notification,
-  NotificationChannel,
-  NotificationOrigin,
-  NotificationStatus,
+  type NotificationOrigin,
   NotificationsServiceClient,
   type NotificationsServiceServer,
   NotificationsServiceService,
   PublishEventResponse,
   RotateWebhookSecretResponse,
-  SendEmailResponse,
-  SendSmsResponse,
   type Event as WebhookEvent,
   type WebhookSubscription,
-  WebhookSubscriptionStatus,
 } from "../../proto/index.ts";
 import { idempotent, isE164, unary, Violations } from "../grpc/index.ts";
+import { MessageLedger } from "./messages.ts";
+import {
+  type DeliveryRow,
+  deliveryFromRow,
+  type NotificationRow,
+  notificationFromRow,
+  ORIGINS,
+  SUB_COLUMNS,
+  type SubscriptionRow,
+  subscriptionFromRow,
+} from "./rows.ts";
 import type { EmailSender, SmsSender } from "./senders.ts";
+import { recordSmsStatus, type SmsStatusReport } from "./sms-status.ts";
+import { checkEventTypes, checkWebhookUrl, EVENT_PATTERN, EVENT_TYPE } from "./validation.ts";
 import { type DispatcherOptions, WebhookDispatcher } from "./webhooks.ts";
 
 export interface NotificationsServiceDeps {
@@ -50,6 +53,11 @@ export interface NotificationsServiceDeps {
   };
   /** The reply to an inbound HELP (must name a support contact). */
   smsHelpReply?: string;
+  /**
+   * The absolute URL of the SMS status route (see twilioWebhookRoutes), or
+   * undefined while unknown; each SMS asks the provider to report there.
+   */
+  smsStatusCallbackUrl?: () => string | undefined;
 }
 
 /** What the HTTP layer answers Twilio's inbound-message webhook with. */
@@ -71,107 +79,14 @@ export interface NotificationsServiceHandle {
    * X-Twilio-Signature first and answer with the returned TwiML.
    */
   handleInboundSms(form: Record<string, string>): Promise<InboundSmsResponse>;
+  /**
+   * Records the SMS provider's delivery report (Twilio's status callback:
+   * delivered, undelivered, failed, …) in the notification history. The
+   * caller must have verified the report's signature.
+   */
+  recordSmsStatus(report: SmsStatusReport): Promise<"recorded" | "ignored" | "unknown">;
   /** Stops the dispatcher loop and waits for its in-flight pass. Idempotent. Does not close senders or sql. */
   close(): Promise<void>;
-}
-
-const ORIGINS: Partial<Record<NotificationOrigin, string>> = {
-  [NotificationOrigin.NOTIFICATION_ORIGIN_INITIAL]: "initial",
-  [NotificationOrigin.NOTIFICATION_ORIGIN_MANUAL]: "manual",
-  [NotificationOrigin.NOTIFICATION_ORIGIN_REMINDER]: "reminder",
-  [NotificationOrigin.NOTIFICATION_ORIGIN_EXPIRY]: "expiry",
-  [NotificationOrigin.NOTIFICATION_ORIGIN_TRANSACTION]: "transaction",
-  [NotificationOrigin.NOTIFICATION_ORIGIN_VERIFICATION]: "verification",
-};
-const ORIGIN_FROM_DB = Object.fromEntries(Object.entries(ORIGINS).map(([k, v]) => [v, Number(k)])) as Record<
-  string,
-  NotificationOrigin
->;
-
-const EVENT_TYPE = /^[a-z][a-z_]*(\.[a-z][a-z_]*)+$/;
-const EVENT_PATTERN = /^(\*|[a-z][a-z_]*(\.[a-z][a-z_]*)*(\.\*)?)$/;
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
-
-interface NotificationRow {
-  id: string;
-  business_id: string;
-  workflow_id: string;
-  serial: number;
-  channel: "sms" | "email";
-  origin: string;
-  sent_by: string;
-  status: "sent" | "failed";
-  provider_message_id: string;
-  recipient: string;
-  sent_at: Date;
-}
-
-/** "+1******4567", "a***@example.com": enough to recognise, not enough to leak. */
-export function maskRecipient(to: string): string {
-  const at = to.lastIndexOf("@");
-  if (at > 0) return `${to[0]}***${to.slice(at)}`;
-  if (to.length <= 6) return "*".repeat(to.length);
-  return `${to.slice(0, 2)}${"*".repeat(to.length - 6)}${to.slice(-4)}`;
-}
-
-function notificationFromRow(r: NotificationRow): Notification {
-  return {
-    id: r.id,
-    businessId: r.business_id,
-    workflowId: r.workflow_id,
-    serial: r.serial,
-    channel:
-      r.channel === "sms"
-        ? NotificationChannel.NOTIFICATION_CHANNEL_SMS
-        : NotificationChannel.NOTIFICATION_CHANNEL_EMAIL,
-    origin: ORIGIN_FROM_DB[r.origin] ?? NotificationOrigin.NOTIFICATION_ORIGIN_UNSPECIFIED,
-    sentBy: r.sent_by,
-    status:
-      r.status === "sent"
-        ? NotificationStatus.NOTIFICATION_STATUS_SENT
-        : NotificationStatus.NOTIFICATION_STATUS_FAILED,
-    providerMessageId: r.provider_message_id,
-    sentAt: r.sent_at,
-    toMasked: maskRecipient(r.recipient),
-  };
-}
-
-interface SubscriptionRow {
-  id: string;
-  business_id: string;
-  url: string;
-  event_types: string[];
-  created_at: Date;
-  status: "active" | "suspended" | "paused";
-  status_reason: string;
-  consecutive_failures: number;
-  previous_secret_expires_at: Date | null;
-}
-
-/** The subscription columns a caller may see (never the secrets). */
-const SUB_COLUMNS = `id, business_id, url, event_types, created_at, status, status_reason, consecutive_failures,
-  previous_secret_expires_at`;
-
-const SUB_STATUS = {
-  active: WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_ACTIVE,
-  suspended: WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_SUSPENDED,
-  paused: WebhookSubscriptionStatus.WEBHOOK_SUBSCRIPTION_STATUS_PAUSED,
-} as const;
-
-function subscriptionFromRow(r: SubscriptionRow, now = Date.now()): WebhookSubscription {
-  return {
-    id: r.id,
-    businessId: r.business_id,
-    url: r.url,
-    eventTypes: r.event_types,
-    createdAt: r.created_at,
-    status: SUB_STATUS[r.status],
-    statusReason: r.status_reason,
-    consecutiveFailures: r.consecutive_failures,
-    ...(r.previous_secret_expires_at && r.previous_secret_expires_at.getTime() > now
-      ? { previousSecretExpiresAt: r.previous_secret_expires_at }
-      : {}),
-  };
 }
 
 /** Twilio's standard opt-out, opt-in and help keywords. */
@@ -180,44 +95,6 @@ const START_WORDS = new Set(["START", "UNSTOP", "YES"]);
 const HELP_WORDS = new Set(["HELP", "INFO"]);
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
 const EVENT_RETENTION_MS = 30 * 86_400_000;
-
-interface DeliveryRow {
-  id: string;
-  event_id: string;
-  type: string;
-  subscription_id: string;
-  workflow_id: string;
-  status: "pending" | "delivered" | "failed";
-  attempts: number;
-  last_response_code: number;
-  last_error: string;
-  next_attempt_at: Date;
-  delivered_at: Date | null;
-  created_at: Date;
-}
-
-const DELIVERY_STATUS = {
-  pending: DeliveryStatus.DELIVERY_STATUS_PENDING,
-  delivered: DeliveryStatus.DELIVERY_STATUS_DELIVERED,
-  failed: DeliveryStatus.DELIVERY_STATUS_FAILED,
-} as const;
-
-function deliveryFromRow(r: DeliveryRow): Delivery {
-  return {
-    id: r.id,
-    eventId: r.event_id,
-    eventType: r.type,
-    subscriptionId: r.subscription_id,
-    workflowId: r.workflow_id,
-    status: DELIVERY_STATUS[r.status],
-    attempts: r.attempts,
-    lastResponseCode: r.last_response_code,
-    lastError: r.last_error,
-    ...(r.status === "pending" ? { nextAttemptAt: r.next_attempt_at } : {}),
-    ...(r.delivered_at ? { deliveredAt: r.delivered_at } : {}),
-    createdAt: r.created_at,
-  };
-}
 
 /** Whether a subscription's event type patterns match a type ("workflow.*", "*", exact; none = all). */
 export function matchesEventType(patterns: string[], type: string): boolean {
@@ -229,18 +106,11 @@ export function matchesEventType(patterns: string[], type: string): boolean {
 
 /**
  * The notifications service: SMS and email to customers through the injected
- * senders, a per-workflow history of what was sent, and signed webhooks to
- * businesses with a retrying, ordered dispatcher (started here; `close()` it).
- * Recipients and bodies are stored but never logged.
+ * senders, a per-workflow history of what was sent (with the provider's
+ * delivery status), and signed webhooks to businesses with a retrying,
+ * ordered dispatcher (started here; `close()` it). Recipients and bodies are
+ * stored but never logged.
  */
-/**
- * The history keeps what was sent minus its secrets: a customer's link token
- * and a one-time code work like passwords and are never stored in clear.
- */
-export function maskSecrets(text: string): string {
-  return scrubLinkTokens(text, "[token]").replace(/\b(code is )\d{4,8}\b/gi, "$1[code]");
-}
-
 export function createNotificationsService(deps: NotificationsServiceDeps): NotificationsServiceHandle {
   const { sql } = deps;
   const clock = deps.clock ?? systemClock;
@@ -248,46 +118,17 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
   const dispatcher = new WebhookDispatcher(sql, log, clock, deps.webhooks);
   const now = () => new Date(clock.now());
 
-  async function record(
-    tx: TransactionSql,
-    n: {
-      businessId: string;
-      workflowId: string;
-      channel: "sms" | "email";
-      origin: string;
-      sentBy: string;
-      provider: string;
-      providerMessageId: string;
-      recipient: string;
-      subject: string;
-      body: string;
-      html: string;
-    },
-    serial: number,
-  ): Promise<Notification> {
-    const [row] = await tx<NotificationRow[]>`
-      insert into notifications.notifications
-        (id, business_id, workflow_id, serial, channel, origin, sent_by, status, provider, provider_message_id,
-         recipient, subject, body, html, sent_at)
-      values (${newId("ntf", clock.now())}, ${n.businessId}, ${n.workflowId}, ${serial}, ${n.channel}, ${n.origin},
-              ${n.sentBy}, 'sent', ${n.provider}, ${n.providerMessageId}, ${n.recipient}, ${n.subject}, ${maskSecrets(n.body)},
-              ${maskSecrets(n.html)}, ${now()})
-      returning *`;
-    return notificationFromRow(row!);
-  }
-
-  /** Serializes sends per workflow and returns the next serial (0 without a workflow). */
-  async function nextSerial(tx: TransactionSql, workflowId: string): Promise<number> {
-    if (!workflowId) return 0;
-    await tx`select pg_advisory_xact_lock(hashtext(${`linkflow.notifications.${workflowId}`}))`;
-    const [row] = await tx<{ n: number }[]>`
-      select coalesce(max(serial), 0)::int + 1 as n from notifications.notifications where workflow_id = ${workflowId}`;
-    return row?.n ?? 1;
-  }
+  const ledger = new MessageLedger(sql, clock);
 
   function common(
     v: Violations,
-    req: { businessId: string; workflowId: string; origin: NotificationOrigin; sentBy: string },
+    req: {
+      businessId: string;
+      workflowId: string;
+      origin: NotificationOrigin;
+      sentBy: string;
+      idempotencyKey: string;
+    },
   ): string {
     v.id("business_id", req.businessId, "biz");
     if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
@@ -295,23 +136,8 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
     if (!origin)
       v.add("origin", "must be one of INITIAL, MANUAL, REMINDER, EXPIRY, TRANSACTION, VERIFICATION");
     v.text("sent_by", req.sentBy, { max: 100, optional: true });
+    v.idempotencyKey("idempotency_key", req.idempotencyKey);
     return origin ?? "";
-  }
-
-  function checkUrl(v: Violations, raw: string): void {
-    let url: URL;
-    try {
-      url = new URL(raw);
-    } catch {
-      v.add("url", "must be an absolute https URL");
-      return;
-    }
-    if (raw.length > 2000) v.add("url", "must be at most 2000 characters");
-    else if (url.username || url.password) v.add("url", "must not contain credentials");
-    else if (url.protocol === "https:") return;
-    else if (url.protocol === "http:" && (deps.webhooks?.allowInsecureUrls || LOOPBACK.has(url.hostname)))
-      return;
-    else v.add("url", "must be an https URL");
   }
 
   type AdminRpcs =
@@ -328,15 +154,22 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
       v.text("body", req.body, { max: 1600 });
       v.throwIfAny();
       const { idempotencyKey, ...request } = req;
-      const res = await idempotent(
-        sql,
+      const callback = deps.smsStatusCallbackUrl?.();
+      const row = await ledger.deliver(
         {
-          schema: "notifications",
           businessId: req.businessId,
-          key: idempotencyKey,
+          workflowId: req.workflowId,
+          channel: "sms",
+          origin,
+          sentBy: req.sentBy || "system",
+          provider: deps.sms.provider,
+          recipient: req.to,
+          subject: "",
+          body: req.body,
+          html: "",
+          idempotencyKey,
           method: "SendSms",
           request,
-          codec: SendSmsResponse,
         },
         async (tx) => {
           const [optedOut] = await tx`select 1 from notifications.sms_opt_outs where phone = ${req.to}`;
@@ -346,37 +179,26 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
               "the recipient has opted out of SMS (replied STOP)",
             );
           }
-          const serial = await nextSerial(tx, req.workflowId);
-          const sent = await deps.sms.send({ to: req.to, body: req.body });
+        },
+        async (notificationId) => {
+          const sent = await deps.sms.send({
+            to: req.to,
+            body: req.body,
+            ...(callback ? { statusCallback: withQuery(callback, { notification_id: notificationId }) } : {}),
+          });
           countNotificationSent("sms", deps.sms.provider);
-          const notification = await record(
-            tx,
-            {
-              businessId: req.businessId,
-              workflowId: req.workflowId,
-              channel: "sms",
-              origin,
-              sentBy: req.sentBy || "system",
-              provider: deps.sms.provider,
-              providerMessageId: sent.providerMessageId,
-              recipient: req.to,
-              subject: "",
-              body: req.body,
-              html: "",
-            },
-            serial,
-          );
-          return { notification };
+          return sent;
         },
       );
       log.info("sms sent", {
         business_id: req.businessId,
         workflow_id: req.workflowId,
-        notification_id: res.notification?.id,
-        serial: res.notification?.serial,
+        notification_id: row.id,
+        serial: row.serial,
         origin,
+        status: row.status,
       });
-      return res;
+      return { notification: notificationFromRow(row) };
     }),
 
     sendEmail: unary(async (req) => {
@@ -384,23 +206,30 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
       const origin = common(v, req);
       v.email("to", req.to);
       v.text("subject", req.subject, { max: 200 });
-      if (!req.text && !req.html) v.add("text", "text or html is required");
+      if (/[\r\n]/.test(req.subject)) v.add("subject", "must be a single line");
+      if (!req.text.trim() && !req.html.trim()) v.add("text", "text or html is required");
       if (req.text.length > 100_000) v.add("text", "must be at most 100000 characters");
       if (req.html.length > 500_000) v.add("html", "must be at most 500000 characters");
       v.throwIfAny();
       const { idempotencyKey, ...request } = req;
-      const res = await idempotent(
-        sql,
+      const row = await ledger.deliver(
         {
-          schema: "notifications",
           businessId: req.businessId,
-          key: idempotencyKey,
+          workflowId: req.workflowId,
+          channel: "email",
+          origin,
+          sentBy: req.sentBy || "system",
+          provider: deps.email.provider,
+          recipient: req.to,
+          subject: req.subject,
+          body: req.text,
+          html: req.html,
+          idempotencyKey,
           method: "SendEmail",
           request,
-          codec: SendEmailResponse,
         },
-        async (tx) => {
-          const serial = await nextSerial(tx, req.workflowId);
+        async () => {},
+        async () => {
           const sent = await inSpan(
             `email.send ${deps.email.provider}`,
             { "messaging.system": deps.email.provider },
@@ -408,34 +237,18 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
             SpanKind.CLIENT,
           );
           countNotificationSent("email", deps.email.provider);
-          const notification = await record(
-            tx,
-            {
-              businessId: req.businessId,
-              workflowId: req.workflowId,
-              channel: "email",
-              origin,
-              sentBy: req.sentBy || "system",
-              provider: deps.email.provider,
-              providerMessageId: sent.providerMessageId,
-              recipient: req.to,
-              subject: req.subject,
-              body: req.text,
-              html: req.html,
-            },
-            serial,
-          );
-          return { notification };
+          return sent;
         },
       );
       log.info("email sent", {
         business_id: req.businessId,
         workflow_id: req.workflowId,
-        notification_id: res.notification?.id,
-        serial: res.notification?.serial,
+        notification_id: row.id,
+        serial: row.serial,
         origin,
+        status: row.status,
       });
-      return res;
+      return { notification: notificationFromRow(row) };
     }),
 
     publishEvent: unary(async (req) => {
@@ -457,6 +270,7 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
           v.add("payload_json", "must be valid JSON");
         }
       }
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const { idempotencyKey, ...request } = req;
       const res = await idempotent(
@@ -502,12 +316,9 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
     createWebhookSubscription: unary(async (req) => {
       const v = new Violations();
       v.id("business_id", req.businessId, "biz");
-      checkUrl(v, req.url);
-      if (req.eventTypes.length > 50) v.add("event_types", "at most 50 event types");
-      req.eventTypes.forEach((t: string, i: number) => {
-        if (!EVENT_PATTERN.test(t))
-          v.add(`event_types[${i}]`, "must be an event type, a family like workflow.*, or *");
-      });
+      checkWebhookUrl(v, req.url, deps.webhooks?.allowInsecureUrls);
+      checkEventTypes(v, req.eventTypes);
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const { idempotencyKey, ...request } = req;
       return idempotent(
@@ -571,7 +382,8 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
       const v = new Violations();
       v.id("business_id", req.businessId, "biz");
       if (req.eventId) v.id("event_id", req.eventId, "evt");
-      if (req.pageSize < 0) v.add("page_size", "must not be negative");
+      if (!Number.isInteger(req.pageSize) || req.pageSize < 0 || req.pageSize > 500)
+        v.add("page_size", "must be 0 (the default) to 500");
       v.throwIfAny();
       const limit = Math.min(req.pageSize || 50, 500);
       const rows = await sql<DeliveryRow[]>`
@@ -588,7 +400,8 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
       v.throwIfAny();
       const [row] = await sql<DeliveryRow[]>`
         with u as (
-          update notifications.deliveries set status = 'pending', next_attempt_at = ${now()}, lease_until = null
+          update notifications.deliveries
+          set status = 'pending', next_attempt_at = ${now()}, lease_until = null, lease_owner = null
           where id = ${req.deliveryId} and business_id = ${req.businessId} returning *)
         select u.*, e.type from u join notifications.events e on e.id = u.event_id`;
       if (!row) throw new NotFoundError("delivery", req.deliveryId);
@@ -640,6 +453,7 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
     subscriptionIds(v, req.businessId, req.subscriptionId);
     if (req.overlapSeconds < 0 || req.overlapSeconds > 7 * 86_400)
       v.add("overlap_seconds", "must be between 0 (24 hours) and 604800 (7 days)");
+    v.idempotencyKey("idempotency_key", req.idempotencyKey);
     v.throwIfAny();
     const overlap = (req.overlapSeconds || 86_400) * 1000;
     const { idempotencyKey, ...request } = req;
@@ -692,7 +506,7 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
       set status = 'active', status_reason = '', consecutive_failures = 0
       where id = ${req.subscriptionId} and business_id = ${req.businessId} and deleted_at is null returning id`;
     if (rows.length === 0) throw new NotFoundError("webhook subscription", req.subscriptionId);
-    await sql`update notifications.deliveries set next_attempt_at = ${now()}, lease_until = null
+    await sql`update notifications.deliveries set next_attempt_at = ${now()}
       where subscription_id = ${req.subscriptionId} and status = 'pending'`;
     log.info("webhook subscription resumed", {
       business_id: req.businessId,
@@ -708,11 +522,10 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
     if (req.type && !EVENT_PATTERN.test(req.type))
       v.add("type", "must be an event type or a family like transaction.*");
     if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
-    const size = req.page?.pageSize ?? 0;
-    if (size < 0) v.add("page.page_size", "must not be negative");
-    const token = req.page?.pageToken ?? "";
-    if (token && !token.startsWith("evt_")) v.add("page.page_token", "is not a token from a previous page");
+    v.page(req.page, "evt");
     v.throwIfAny();
+    const size = req.page?.pageSize ?? 0;
+    const token = req.page?.pageToken ?? "";
     const limit = Math.min(size || 50, 500);
     const since = new Date(clock.now() - EVENT_RETENTION_MS);
     const type = req.type === "*" ? "" : req.type;
@@ -746,11 +559,18 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
 
   return {
     handleInboundSms,
+    recordSmsStatus: (report) => recordSmsStatus(sql, clock, report),
     definition: NotificationsServiceService as unknown as ServiceDefinition,
     implementation: impl as unknown as UntypedServiceImplementation,
     dispatcher,
     close: () => dispatcher.close(),
   };
+}
+
+function withQuery(url: string, params: Record<string, string>): string {
+  const u = new URL(url);
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  return u.toString();
 }
 
 /** A client of the notifications service (insecure channel: loopback or a private network). */

@@ -5,9 +5,13 @@ import {
   countWebhookDelivery,
   inSpan,
   type Logger,
+  newSecret,
   type Sql,
   systemClock,
 } from "../../core/index.ts";
+
+/** Added to every delivery lease for the database round trips around the HTTP attempts. */
+const LEASE_MARGIN_MS = 30_000;
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` */
 export function signWebhook(secret: string, body: string, unixSeconds: number): string {
@@ -158,13 +162,21 @@ export class WebhookDispatcher {
     }, ms);
   }
 
-  /** One pass: sends every due delivery whose turn it is. Returns how many were attempted. */
+  /**
+   * One pass: claims up to `batchSize` due deliveries whose turn it is and
+   * sends them. The claim's lease covers the whole pass (one endpoint's
+   * deliveries go one after another, each up to `requestTimeoutMs`), and it
+   * names this pass as owner: each attempt first renews the lease for itself
+   * and is skipped when another worker has taken the delivery over, so a slow
+   * pass never causes a second, concurrent delivery. Returns how many were claimed.
+   */
   async runOnce(): Promise<number> {
     const now = new Date(this.#clock.now());
-    const lease = new Date(this.#clock.now() + this.#opts.requestTimeoutMs * 3);
+    const owner = newSecret(12);
+    const lease = new Date(this.#clock.now() + this.#leaseMs(this.#opts.batchSize));
     const due = await this.#sql<DueDelivery[]>`
       with claimed as (
-        update notifications.deliveries set lease_until = ${lease}
+        update notifications.deliveries set lease_until = ${lease}, lease_owner = ${owner}
         where id in (
           select d.id from notifications.deliveries d
           where d.status = 'pending' and d.next_attempt_at <= ${now}
@@ -191,10 +203,25 @@ export class WebhookDispatcher {
     for (const d of due) byUrl.set(d.url, [...(byUrl.get(d.url) ?? []), d]);
     await Promise.all(
       [...byUrl.values()].map(async (list) => {
-        for (const d of list) await this.#attempt(d);
+        for (const d of list) {
+          if (await this.#renew(d.id, owner)) await this.#attempt(d, owner);
+        }
       }),
     );
     return due.length;
+  }
+
+  /** A lease long enough for `n` attempts in a row, with a margin for the database round trips. */
+  #leaseMs(n: number): number {
+    return n * this.#opts.requestTimeoutMs + LEASE_MARGIN_MS;
+  }
+
+  /** Extends this pass's lease on one delivery for its attempt; false if the pass no longer owns it. */
+  async #renew(id: string, owner: string): Promise<boolean> {
+    const rows = await this.#sql`
+      update notifications.deliveries set lease_until = ${new Date(this.#clock.now() + this.#leaseMs(1))}
+      where id = ${id} and lease_owner = ${owner} and status = 'pending' returning id`;
+    return rows.length > 0;
   }
 
   /** One v1= per valid secret: the current one, and a rotated-out one during its overlap window. */
@@ -205,7 +232,7 @@ export class WebhookDispatcher {
     return `${header},${signWebhook(d.previous_secret, body, t).split(",")[1]}`;
   }
 
-  async #attempt(d: DueDelivery): Promise<void> {
+  async #attempt(d: DueDelivery, owner: string): Promise<void> {
     const body = JSON.stringify({
       id: d.event_id,
       type: d.type,
@@ -259,12 +286,16 @@ export class WebhookDispatcher {
     await this.#sql.begin(async (tx) => {
       await tx`insert into notifications.delivery_attempts (delivery_id, attempted_at, response_code, error, duration_ms)
         values (${d.id}, ${now}, ${code}, ${error}, ${Date.now() - started})`;
-      await tx`update notifications.deliveries set
+      // Settles only what this pass still owns (a manual redelivery meanwhile clears the owner).
+      const settled = await tx`update notifications.deliveries set
           attempts = ${attempts}, last_response_code = ${code}, last_error = ${error}, lease_until = null,
+          lease_owner = null,
           status = ${ok ? "delivered" : failed ? "failed" : "pending"},
           delivered_at = ${ok ? now : null},
           next_attempt_at = ${ok || failed ? now : new Date(now.getTime() + backoff)}
-        where id = ${d.id}`;
+        where id = ${d.id} and lease_owner = ${owner}
+        returning id`;
+      if (settled.length === 0) return;
       if (ok) {
         await tx`update notifications.webhook_subscriptions set consecutive_failures = 0
           where id = ${d.subscription_id} and consecutive_failures <> 0`;

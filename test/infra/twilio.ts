@@ -30,6 +30,12 @@ export interface TwilioServerHandle {
   failNext(status: number, code: number, message: string): void;
   /** Sending to this number fails with 21610 (recipient unsubscribed / replied STOP). */
   optOut(number: string): void;
+  /**
+   * Messages to this number are accepted, then the carrier reports them
+   * `undelivered` or `failed` with this Twilio ErrorCode (e.g. 30003,
+   * unreachable handset) instead of `delivered`.
+   */
+  failDelivery(number: string, status: "undelivered" | "failed", errorCode: number): void;
   stop(): Promise<void>;
 }
 
@@ -72,7 +78,8 @@ export function twilioSignature(authToken: string, url: string, params: Record<s
  * RestException with `.code`/`.status`: 20003 (401) for bad credentials,
  * 21211 for a non-E.164 To, 21610 for opted-out numbers, 21602/21603/21604 for
  * missing Body/From/To. When StatusCallback is given the server POSTs
- * `sent` and `delivered` callbacks to it, signed with X-Twilio-Signature.
+ * `sent` and `delivered` callbacks to it (or `undelivered`/`failed` with an
+ * ErrorCode, see failDelivery), signed with X-Twilio-Signature.
  */
 export async function startTwilioServer(
   opts: { accountSid?: string; authToken?: string } = {},
@@ -83,6 +90,7 @@ export async function startTwilioServer(
   const changed = new Notifier();
   const failures: { status: number; code: number; message: string }[] = [];
   const optedOut = new Set<string>();
+  const carrierFailures = new Map<string, { status: string; errorCode: number }>();
   const expectedAuth = Buffer.from(`Basic ${Buffer.from(`${accountSid}:${authToken}`).toString("base64")}`);
 
   const resourceJson = (m: TwilioMessage): Record<string, unknown> => {
@@ -115,7 +123,8 @@ export async function startTwilioServer(
   };
 
   const sendCallbacks = async (m: TwilioMessage): Promise<void> => {
-    for (const status of ["sent", "delivered"]) {
+    const failure = carrierFailures.get(m.to);
+    for (const status of ["sent", failure?.status ?? "delivered"]) {
       m.status = status;
       changed.notify();
       if (!m.statusCallback) continue;
@@ -129,6 +138,7 @@ export async function startTwilioServer(
         SmsStatus: status,
         To: m.to,
         ...(m.messagingServiceSid ? { MessagingServiceSid: m.messagingServiceSid } : {}),
+        ...(failure && status === failure.status ? { ErrorCode: String(failure.errorCode) } : {}),
       };
       try {
         await fetch(m.statusCallback, {
@@ -234,6 +244,9 @@ export async function startTwilioServer(
     },
     optOut(number) {
       optedOut.add(number);
+    },
+    failDelivery(number, status, errorCode) {
+      carrierFailures.set(number, { status, errorCode });
     },
     async stop() {
       if (stopped) return;

@@ -1,56 +1,27 @@
-import { type ServiceError, status } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, type Sql } from "../../core/index.ts";
+import type { Sql } from "../../core/index.ts";
 import {
   NotificationOrigin,
   type NotificationsServiceClient,
   WebhookSubscriptionStatus,
 } from "../../proto/index.ts";
-import {
-  call,
-  type ListeningServer,
-  listen,
-  readErrorCode,
-  readFieldViolations,
-} from "../../services/grpc/index.ts";
-import {
-  createNotificationsClient,
-  createNotificationsService,
-  migrateNotifications,
-  type NotificationsServiceHandle,
-  OutboxEmailSender,
-  TwilioSmsSender,
-} from "../../services/notifications/index.ts";
-import {
-  createTestDatabase,
-  startTwilioServer,
-  startWebhookReceiver,
-  type TwilioServerHandle,
-  type WebhookReceiverHandle,
-} from "../infra/index.ts";
-import { captureLogs } from "./helpers.ts";
+import { call, readErrorCode, readFieldViolations } from "../../services/grpc/index.ts";
+import type { NotificationsServiceHandle } from "../../services/notifications/index.ts";
+import type { TwilioServerHandle } from "../infra/index.ts";
+import { captureLogs, rejected } from "./helpers.ts";
+import { type NotificationsHarness, startNotificationsHarness } from "./notifications-harness.ts";
 
 const logs = captureLogs();
 const BIZ = "biz_admin";
 const OTHER = "biz_other";
 const PHONE = "+15557654321";
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let h: NotificationsHarness;
 let sql: Sql;
-let server: ListeningServer;
 let client: NotificationsServiceClient;
 let service: NotificationsServiceHandle;
 let twilioServer: TwilioServerHandle;
-const receivers: WebhookReceiverHandle[] = [];
-
-async function rejected(p: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 const sms = (key: string) => ({
   businessId: BIZ,
@@ -63,8 +34,7 @@ const sms = (key: string) => ({
 });
 
 async function subscribe(secrets: () => string[], eventTypes: string[] = []) {
-  const receiver = await startWebhookReceiver({ secrets });
-  receivers.push(receiver);
+  const receiver = await h.receiver(secrets);
   const res = await call(client, "createWebhookSubscription", {
     businessId: BIZ,
     url: receiver.url,
@@ -84,19 +54,7 @@ const publish = (type: string, data: unknown, workflowId = "") =>
   });
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  sql = connect(db.url);
-  await migrateNotifications(sql);
-  twilioServer = await startTwilioServer();
-  service = createNotificationsService({
-    sql,
-    sms: new TwilioSmsSender({
-      accountSid: twilioServer.accountSid,
-      authToken: twilioServer.authToken,
-      from: "+15550001111",
-      baseUrl: twilioServer.baseUrl,
-    }),
-    email: new OutboxEmailSender(sql),
+  h = await startNotificationsHarness({
     smsHelpReply: "Acme payments: help at +1 555 000 2222 or help@acme.example. Reply STOP to opt out.",
     webhooks: {
       pollIntervalMs: 25,
@@ -106,34 +64,27 @@ beforeAll(async () => {
       pauseAfterFailures: 2,
     },
   });
-  server = await listen([service]);
-  client = createNotificationsClient(server.address);
+  ({ sql, client, service, twilio: twilioServer } = h);
 });
 
 afterAll(async () => {
-  client?.close();
-  await server?.close();
-  await service?.close();
-  for (const r of receivers) await r.stop();
-  await twilioServer?.stop();
-  await sql?.end({ timeout: 5 });
-  await db?.drop();
+  await h?.stop();
   logs.restore();
 });
 
 describe("inbound SMS keywords", () => {
   it("STOP opts out without calling Twilio, START opts back in, HELP replies", async () => {
-    await call(client, "sendSms", sms("in-1"));
+    await call(client, "sendSms", sms("inbound-1"));
     const before = twilioServer.messages.length;
     const stop = await service.handleInboundSms({ From: PHONE, To: "+15550001111", Body: " stop " });
     expect(stop).toMatchObject({ status: 200, contentType: "text/xml" });
     expect(stop.body).toContain("<Response>");
-    const refused = await rejected(call(client, "sendSms", sms("in-2")));
+    const refused = await rejected(call(client, "sendSms", sms("inbound-2")));
     expect(refused.code).toBe(status.FAILED_PRECONDITION);
     expect(readErrorCode(refused)).toBe("recipient_opted_out");
     expect(twilioServer.messages.length).toBe(before);
     // Replays of what was sent before the opt-out still answer the same.
-    expect((await call(client, "sendSms", sms("in-1"))).notification?.id).toMatch(/^ntf_/);
+    expect((await call(client, "sendSms", sms("inbound-1"))).notification?.id).toMatch(/^ntf_/);
 
     for (const word of ["STOPALL", "Unsubscribe", "cancel", "END", "quit"]) {
       await service.handleInboundSms({ From: "+15550009999", To: "+15550001111", Body: word });
@@ -141,7 +92,7 @@ describe("inbound SMS keywords", () => {
     expect(await sql`select phone from notifications.sms_opt_outs`).toHaveLength(2);
 
     await service.handleInboundSms({ From: PHONE, To: "+15550001111", Body: "UNSTOP" });
-    await call(client, "sendSms", sms("in-3"));
+    await call(client, "sendSms", sms("inbound-3"));
     expect(twilioServer.messages.length).toBe(before + 1);
 
     await service.handleInboundSms({ From: PHONE, To: "+15550001111", Body: "HELP" });
@@ -211,8 +162,7 @@ describe("webhook subscriptions", () => {
   });
 
   it("pauses an endpoint that keeps failing", async () => {
-    const receiver = await startWebhookReceiver({ secrets: () => [] });
-    receivers.push(receiver);
+    const receiver = await h.receiver(() => []);
     receiver.respond([]);
     // Unverifiable signatures (no secrets) get 400 every time.
     const res = await call(client, "createWebhookSubscription", {

@@ -131,10 +131,21 @@ export function notificationChannelToJSON(object: NotificationChannel): string {
   }
 }
 
+/** Where a message is, as far as Linkflow and its provider know. */
 export enum NotificationStatus {
   NOTIFICATION_STATUS_UNSPECIFIED = 0,
+  /** NOTIFICATION_STATUS_SENT - Handed to the carrier (SMS) or accepted by the mail server (email). */
   NOTIFICATION_STATUS_SENT = 1,
+  /** NOTIFICATION_STATUS_FAILED - The provider refused it or could not be reached; see `error`. */
   NOTIFICATION_STATUS_FAILED = 2,
+  /** NOTIFICATION_STATUS_SENDING - Recorded; being handed to the provider. */
+  NOTIFICATION_STATUS_SENDING = 3,
+  /** NOTIFICATION_STATUS_QUEUED - Accepted by the provider, not yet handed to the carrier. */
+  NOTIFICATION_STATUS_QUEUED = 4,
+  /** NOTIFICATION_STATUS_DELIVERED - The carrier confirmed delivery to the handset. */
+  NOTIFICATION_STATUS_DELIVERED = 5,
+  /** NOTIFICATION_STATUS_UNDELIVERED - The carrier could not deliver it; see `error`. */
+  NOTIFICATION_STATUS_UNDELIVERED = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -149,6 +160,18 @@ export function notificationStatusFromJSON(object: any): NotificationStatus {
     case 2:
     case "NOTIFICATION_STATUS_FAILED":
       return NotificationStatus.NOTIFICATION_STATUS_FAILED;
+    case 3:
+    case "NOTIFICATION_STATUS_SENDING":
+      return NotificationStatus.NOTIFICATION_STATUS_SENDING;
+    case 4:
+    case "NOTIFICATION_STATUS_QUEUED":
+      return NotificationStatus.NOTIFICATION_STATUS_QUEUED;
+    case 5:
+    case "NOTIFICATION_STATUS_DELIVERED":
+      return NotificationStatus.NOTIFICATION_STATUS_DELIVERED;
+    case 6:
+    case "NOTIFICATION_STATUS_UNDELIVERED":
+      return NotificationStatus.NOTIFICATION_STATUS_UNDELIVERED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -164,6 +187,14 @@ export function notificationStatusToJSON(object: NotificationStatus): string {
       return "NOTIFICATION_STATUS_SENT";
     case NotificationStatus.NOTIFICATION_STATUS_FAILED:
       return "NOTIFICATION_STATUS_FAILED";
+    case NotificationStatus.NOTIFICATION_STATUS_SENDING:
+      return "NOTIFICATION_STATUS_SENDING";
+    case NotificationStatus.NOTIFICATION_STATUS_QUEUED:
+      return "NOTIFICATION_STATUS_QUEUED";
+    case NotificationStatus.NOTIFICATION_STATUS_DELIVERED:
+      return "NOTIFICATION_STATUS_DELIVERED";
+    case NotificationStatus.NOTIFICATION_STATUS_UNDELIVERED:
+      return "NOTIFICATION_STATUS_UNDELIVERED";
     case NotificationStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -283,6 +314,8 @@ export interface Notification {
     | undefined;
   /** The recipient, masked: "+1******4567", "j***@example.com". */
   toMasked: string;
+  /** Why it failed or was not delivered ("" otherwise). */
+  error: string;
 }
 
 export interface SendSmsRequest {
@@ -501,6 +534,7 @@ function createBaseNotification(): Notification {
     providerMessageId: "",
     sentAt: undefined,
     toMasked: "",
+    error: "",
   };
 }
 
@@ -538,6 +572,9 @@ export const Notification: MessageFns<Notification> = {
     }
     if (message.toMasked !== "") {
       writer.uint32(90).string(message.toMasked);
+    }
+    if (message.error !== "") {
+      writer.uint32(98).string(message.error);
     }
     return writer;
   },
@@ -643,6 +680,14 @@ export const Notification: MessageFns<Notification> = {
             message.toMasked = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -692,6 +737,7 @@ export const Notification: MessageFns<Notification> = {
         : isSet(object.to_masked)
         ? globalThis.String(object.to_masked)
         : "",
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
     };
   },
 
@@ -730,6 +776,9 @@ export const Notification: MessageFns<Notification> = {
     if (message.toMasked !== "") {
       obj.toMasked = message.toMasked;
     }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
     return obj;
   },
 
@@ -749,6 +798,7 @@ export const Notification: MessageFns<Notification> = {
     message.providerMessageId = object.providerMessageId ?? "";
     message.sentAt = object.sentAt ?? undefined;
     message.toMasked = object.toMasked ?? "";
+    message.error = object.error ?? "";
     return message;
   },
 };
