@@ -55,6 +55,7 @@ const NAV: [string, string, Role][] = [
   ["keys", "API keys", "viewer"],
   ["notifications", "Notifications", "viewer"],
   ["audit", "Audit log", "viewer"],
+  ["users", "Users", "viewer"],
 ];
 
 export function layout(ctx: Ctx | undefined, page: Page): string {
@@ -131,6 +132,7 @@ export const FLASH: Record<string, string> = {
   revoked: "The API key was revoked.",
   redelivered: "Redelivery queued.",
   switched: "Switched business.",
+  user_created: "The user was added; they can sign in now.",
 };
 
 export function errorBox(message: string): Html {

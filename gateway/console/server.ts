@@ -20,6 +20,7 @@ import { consoleMigrations } from "./migrations.ts";
 import * as more from "./more.ts";
 import { SCRIPT } from "./script.ts";
 import * as tpl from "./templates.ts";
+import { users } from "./users.ts";
 import * as wf from "./workflows.ts";
 
 export interface ConsoleOptions {
@@ -267,6 +268,7 @@ ${message ? errorBox(message) : ""}
     if (path.startsWith("/console/keys")) return more.apiKeys(ctx, method, path);
     if (path.startsWith("/console/customers")) return more.customers(ctx, method, path);
     if (get && path === "/console/audit") return more.auditPage(ctx);
+    if (path === "/console/users") return users(ctx, method, path);
     return undefined;
   };
 

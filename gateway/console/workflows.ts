@@ -92,7 +92,7 @@ export async function listWorkflows(ctx: Ctx): Promise<Result> {
   if (found.ok && found.nextPageToken) nextQuery.set("page", found.nextPageToken);
   const body = html`<h1>Workflows</h1>
 ${flash(ctx)}
-<p><a href="/console/workflows/new">New workflow</a></p>
+${ctx.user.role === "viewer" ? "" : html`<p><a href="/console/workflows/new">New workflow</a></p>`}
 <form method="get" action="/console/workflows" class="card filters" role="search" aria-label="Filter workflows">
  <div><label for="f-q">Search</label><input id="f-q" name="q" value="${text}" placeholder="Name, phone, email or id"></div>
  <div><label for="f-status">Status</label><select id="f-status" name="status"><option value="">Any</option>${STATUSES.map(
@@ -471,8 +471,12 @@ ${[
 <label for="nw-external">External id <span class="hint">(optional)</span></label><input id="nw-external" name="external_id" value="${externalId}" maxlength="100">
 <label for="nw-memo">Memo <span class="hint">(optional, shown in the message)</span></label><input id="nw-memo" name="memo" value="${memo}" maxlength="200">
 </fieldset>
-<button type="submit" name="intent" value="preview" class="secondary">Preview message</button>
-<button type="submit" name="intent" value="create">Create workflow</button>
+${
+  ctx.user.role === "viewer"
+    ? html`<p class="hint">Your role (viewer) can look but not act.</p>`
+    : html`<button type="submit" name="intent" value="preview" class="secondary">Preview message</button>
+<button type="submit" name="intent" value="create">Create workflow</button>`
+}
 </form>
 ${previewBox(messages)}`
     : ""

@@ -1,0 +1,125 @@
+import { BankAccountType, FinancialAccountSource } from "../../proto/index.ts";
+import { call } from "../../services/grpc/index.ts";
+import type { ApiHarness } from "../api/harness.ts";
+import { HttpCustomer } from "../support/http-customer.ts";
+
+/** Data the console tests act on, made through the services as an integrating business would. */
+export interface Business {
+  businessId: string;
+  apiKey: string;
+}
+
+/** Starts a `welcome` workflow texted to `phone`; waits for the text so the workflow is settled. */
+export async function startWorkflow(h: ApiHarness, biz: Business, phone: string): Promise<string> {
+  const r = await call(
+    h.workflows,
+    "createWorkflow",
+    {
+      templateName: "welcome",
+      templateVersion: 0,
+      inputs: {},
+      customerPhone: phone,
+      customerEmail: "",
+      customerId: "",
+      channel: 0,
+      externalId: "",
+      memo: "",
+      idempotencyKey: `fixture-start-${phone}`,
+    },
+    { metadata: h.auth(biz.apiKey) },
+  );
+  await h.stack.twilio.waitForMessage((m) => m.to === phone);
+  return r.workflow!.id;
+}
+
+/**
+ * A `terms_only` workflow the customer declines on the hosted page: the business
+ * gets a `workflow.declined` event, so there is a webhook delivery.
+ */
+export async function declinedWorkflow(h: ApiHarness, biz: Business, email: string): Promise<string> {
+  const r = await call(
+    h.workflows,
+    "createWorkflow",
+    {
+      templateName: "terms_only",
+      templateVersion: 0,
+      inputs: {},
+      customerPhone: "",
+      customerEmail: email,
+      customerId: "",
+      channel: 0,
+      externalId: "",
+      memo: "",
+      idempotencyKey: `fixture-decline-${email}`,
+    },
+    { metadata: h.auth(biz.apiKey) },
+  );
+  const customer = new HttpCustomer(
+    r.linkUrl.replace(/^http:\/\/[^/]+/, `http://${h.stack.node.httpAddress}`),
+  );
+  await customer.open();
+  await customer.submit({ decision: "decline", reason: "other", other_reason: "not today" });
+  if (customer.title !== "Declined") throw new Error(`declining ended on "${customer.title}"`);
+  return r.workflow!.id;
+}
+
+/** A customer (individual) of `businessId`, with a manually entered bank account when `account` is set. */
+export async function createCustomer(
+  h: ApiHarness,
+  businessId: string,
+  name: { first: string; last: string },
+  account = false,
+): Promise<{ customerId: string; financialAccountId?: string }> {
+  const key = `${businessId}-${name.first}-${name.last}`.toLowerCase();
+  const { customer } = await call(h.accounts, "createCustomer", {
+    businessId,
+    idempotencyKey: `fixture-customer-${key}`,
+    profile: {
+      $case: "individual",
+      value: {
+        firstName: name.first,
+        lastName: name.last,
+        email: `${name.first.toLowerCase()}@example.com`,
+        phone: "",
+        addresses: [],
+      },
+    },
+    externalId: "",
+  });
+  if (!account) return { customerId: customer!.id };
+  const fa = await call(h.accounts, "addFinancialAccount", {
+    businessId,
+    customerId: customer!.id,
+    idempotencyKey: `fixture-account-${key}`,
+    name: "Checking",
+    source: FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_MANUAL,
+    providerAccountId: "",
+    details: {
+      $case: "bankAccount",
+      value: {
+        routingNumber: "011000015",
+        accountNumber: "000987654321",
+        accountType: BankAccountType.BANK_ACCOUNT_TYPE_CHECKING,
+        nameOnAccount: `${name.first} ${name.last}`,
+      },
+    },
+    makeDefault: true,
+  });
+  return { customerId: customer!.id, financialAccountId: fa.financialAccount!.id };
+}
+
+/** Waits until the business's webhook delivery log has a delivered delivery for `workflowId`; returns its id. */
+export async function deliveredFor(h: ApiHarness, biz: Business, workflowId: string): Promise<string> {
+  for (let i = 0; ; i++) {
+    const { deliveries } = await call(
+      h.webhooks,
+      "listWebhookDeliveries",
+      { eventId: "", pageSize: 100 },
+      { metadata: h.auth(biz.apiKey) },
+    );
+    const d = deliveries.find((x) => x.workflowId === workflowId && x.attempts > 0);
+    if (d) return d.id;
+    if (i > 200) throw new Error(`no delivery for ${workflowId}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
