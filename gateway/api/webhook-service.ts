@@ -1,4 +1,4 @@
-import { type FieldViolation, ValidationError } from "../../core/index.ts";
+import { type FieldViolation, LinkflowError, ValidationError } from "../../core/index.ts";
 import {
   DeleteWebhookResponse,
   type NotificationsServiceClient,
@@ -17,6 +17,17 @@ function check(fields: Array<[string, string, RegExp, string]>): void {
     else if (!re.test(value)) v.push({ field, description: `must be ${what}` });
   }
   if (v.length > 0) throw new ValidationError(v);
+}
+
+/** The internal service nests paging under `page`; this API's requests have the fields at their top level. */
+async function flatPage<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof LinkflowError && err.violations.length > 0)
+      throw new ValidationError(err.violations.map((v) => ({ ...v, field: v.field.replace(/^page\./, "") })));
+    throw err;
+  }
 }
 
 const SUB = /^whs_[0-9a-z]{1,60}$/;
@@ -110,16 +121,18 @@ export function webhookServiceImpl(deps: {
       if ((req.type?.length ?? 0) > 100)
         v.push({ field: "type", description: "must be at most 100 characters" });
       if (v.length > 0) throw new ValidationError(v);
-      const res = await callOrThrow(
-        n,
-        "listEvents",
-        {
-          businessId: ctx.tenant.businessId,
-          type: req.type,
-          workflowId: req.workflowId,
-          page: { pageSize: req.pageSize, pageToken: req.pageToken },
-        },
-        ctx.callOpts(),
+      const res = await flatPage(
+        callOrThrow(
+          n,
+          "listEvents",
+          {
+            businessId: ctx.tenant.businessId,
+            type: req.type,
+            workflowId: req.workflowId,
+            page: { pageSize: req.pageSize, pageToken: req.pageToken },
+          },
+          ctx.callOpts(),
+        ),
       );
       return { events: res.events, nextPageToken: res.nextPageToken };
     }),

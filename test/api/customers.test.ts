@@ -11,7 +11,7 @@ import {
   type IndividualProfile,
 } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { type ApiHarness, expectViolations, failure, startApi } from "./harness.ts";
+import { type ApiHarness, expectIdempotent, expectViolations, failure, startApi } from "./harness.ts";
 
 let api: ApiHarness;
 beforeAll(async () => {
@@ -197,24 +197,13 @@ describe("CustomerService and FinancialAccountService: tenant isolation", () => 
 });
 
 describe("CustomerService and FinancialAccountService: idempotency keys", () => {
-  /** Same key twice answers the same; the key with another request is `idempotency_key_reused`. */
-  async function once<R>(first: () => Promise<R>, other: () => Promise<unknown>): Promise<R> {
-    const a = await first();
-    expect(await first()).toEqual(a);
-    expect(await failure(other())).toMatchObject({
-      code: status.FAILED_PRECONDITION,
-      reason: "idempotency_key_reused",
-    });
-    return a;
-  }
-
   it("CreateCustomer: one customer per key and business; another business's same key is its own", async () => {
     const req = {
       profile: person({ firstName: "Dorothy" }),
       externalId: "idem-1",
       idempotencyKey: "cus-idem-1",
     };
-    const made = await once(
+    const made = await expectIdempotent(
       () => call(api.customers, "createCustomer", req, api.asA()),
       () => call(api.customers, "createCustomer", { ...req, externalId: "idem-2" }, api.asA()),
     );
@@ -238,7 +227,7 @@ describe("CustomerService and FinancialAccountService: idempotency keys", () => 
       externalId: "idem-upd",
       idempotencyKey: "upd-key-1",
     };
-    const updated = await once(
+    const updated = await expectIdempotent(
       () => call(api.customers, "updateCustomer", upd, api.asA()),
       () =>
         call(api.customers, "updateCustomer", { ...upd, profile: person({ firstName: "Katy" }) }, api.asA()),
@@ -251,14 +240,14 @@ describe("CustomerService and FinancialAccountService: idempotency keys", () => 
       reason: "review",
       idempotencyKey: "status-key-1",
     };
-    await once(
+    await expectIdempotent(
       () => call(api.customers, "setCustomerStatus", st, api.asA()),
       () => call(api.customers, "setCustomerStatus", { ...st, reason: "fraud" }, api.asA()),
     );
 
     await account(cus);
     const disc = { customerId: cus, idempotencyKey: "disc-key-1" };
-    const d = await once(
+    const d = await expectIdempotent(
       () => call(api.customers, "disconnectFinancialData", disc, api.asA()),
       () => call(api.customers, "disconnectFinancialData", { ...disc, customerId: other }, api.asA()),
     );
@@ -266,7 +255,7 @@ describe("CustomerService and FinancialAccountService: idempotency keys", () => 
     expect(d.disconnected).toBe(1);
 
     const del = { customerId: cus, idempotencyKey: "del-key-1" };
-    await once(
+    await expectIdempotent(
       () => call(api.customers, "deleteCustomer", del, api.asA()),
       () => call(api.customers, "deleteCustomer", { ...del, customerId: other }, api.asA()),
     );
@@ -281,7 +270,7 @@ describe("CustomerService and FinancialAccountService: idempotency keys", () => 
   it("AddFinancialAccount, SetFinancialAccountStatus and SetDefaultFinancialAccount act once per key", async () => {
     const cus = await customer("idem-fa");
     const add = bank({ customerId: cus, idempotencyKey: "fa-add-key-1" });
-    const fa = await once(
+    const fa = await expectIdempotent(
       () => call(api.financialAccounts, "addFinancialAccount", add, api.asA()),
       () => call(api.financialAccounts, "addFinancialAccount", { ...add, name: "Savings" }, api.asA()),
     );
@@ -295,13 +284,13 @@ describe("CustomerService and FinancialAccountService: idempotency keys", () => 
       reason: "closed",
       idempotencyKey: "fa-status-key-1",
     };
-    await once(
+    await expectIdempotent(
       () => call(api.financialAccounts, "setFinancialAccountStatus", st, api.asA()),
       () => call(api.financialAccounts, "setFinancialAccountStatus", { ...st, reason: "other" }, api.asA()),
     );
 
     const def = { financialAccountId: fa.financialAccount!.id, idempotencyKey: "fa-default-key-1" };
-    const made = await once(
+    const made = await expectIdempotent(
       () => call(api.financialAccounts, "setDefaultFinancialAccount", def, api.asA()),
       () =>
         call(

@@ -179,3 +179,21 @@ export function createWorkflowRequest(over: Partial<CreateWorkflowRequest>): Cre
     ...over,
   };
 }
+
+/**
+ * A mutation with an idempotency key: `first` run twice answers the same both
+ * times; `other` (another request under the same key) is refused with
+ * FAILED_PRECONDITION `idempotency_key_reused`.
+ */
+export async function expectIdempotent<R>(
+  first: () => Promise<R>,
+  other: () => Promise<unknown>,
+): Promise<R> {
+  const a = await first();
+  expect(await first()).toEqual(a);
+  expect(await failure(other())).toMatchObject({
+    code: status.FAILED_PRECONDITION,
+    reason: "idempotency_key_reused",
+  });
+  return a;
+}
