@@ -1,0 +1,238 @@
+import { randomBytes } from "node:crypto";
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type AccountsServiceClient,
+  BankAccountType,
+  CustomerStatus,
+  FinancialAccountSource,
+  FinancialAccountStatus,
+} from "../../proto/index.ts";
+import { call, readErrorCode, type UnaryMethod } from "../../services/grpc/index.ts";
+import { expectViolations, rejected } from "./helpers.ts";
+import { type AccountsStack, person, startAccounts } from "./stack.ts";
+
+let env: AccountsStack;
+
+beforeAll(async () => {
+  env = await startAccounts();
+});
+
+afterAll(async () => {
+  await env?.close();
+});
+
+interface Ctx {
+  biz: string;
+  cus: string;
+  cus2: string;
+  fa: string;
+}
+
+async function context(): Promise<Ctx> {
+  const biz = await env.business();
+  const cus = await env.customer(biz);
+  return { biz, cus, cus2: await env.customer(biz), fa: await env.bank(biz, cus, "000555666777") };
+}
+
+const one = async (q: Promise<{ n: number }[]>) => Number((await q)[0]?.n);
+
+/**
+ * Every mutating accounts RPC with an idempotency key: a valid request
+ * (variant 0) and a different one (variant 1), and a count that changes when
+ * the mutation acts, so a replay that acts again is caught.
+ */
+const MUTATIONS: {
+  method: UnaryMethod<AccountsServiceClient>;
+  request(c: Ctx, key: string, variant: 0 | 1): object;
+  effect(c: Ctx): Promise<number>;
+}[] = [
+  {
+    method: "createBusiness",
+    request: (c, key, v) => ({ name: v ? "Other" : "Child", parentBusinessId: c.biz, idempotencyKey: key }),
+    effect: (c) =>
+      one(env.sql`select count(*)::int as n from accounts.businesses where parent_business_id = ${c.biz}`),
+  },
+  {
+    method: "createApiKey",
+    request: (c, key, v) => ({ businessId: c.biz, name: v ? "other" : "server", idempotencyKey: key }),
+    effect: (c) =>
+      one(env.sql`select count(*)::int as n from accounts.api_keys where business_id = ${c.biz}`),
+  },
+  {
+    method: "createCustomer",
+    request: (c, key, v) => ({
+      businessId: c.biz,
+      idempotencyKey: key,
+      externalId: "",
+      profile: { $case: "individual", value: person(v ? { firstName: "Bob" } : {}) },
+    }),
+    effect: (c) =>
+      one(env.sql`select count(*)::int as n from accounts.customers where business_id = ${c.biz}`),
+  },
+  {
+    method: "updateCustomer",
+    request: (c, key, v) => ({
+      businessId: c.biz,
+      customerId: c.cus,
+      idempotencyKey: key,
+      externalId: "",
+      profile: { $case: "individual", value: person({ lastName: v ? "Byron" : "King" }) },
+    }),
+    effect: (c) =>
+      one(
+        env.sql`select (extract(epoch from updated_at) * 1000)::bigint as n from accounts.customers where id = ${c.cus}`,
+      ),
+  },
+  {
+    method: "setCustomerStatus",
+    request: (c, key, v) => ({
+      businessId: c.biz,
+      customerId: c.cus,
+      status: CustomerStatus.CUSTOMER_STATUS_SUSPENDED,
+      reason: v ? "other reason" : "fraud review",
+      idempotencyKey: key,
+    }),
+    effect: (c) =>
+      one(
+        env.sql`select count(*)::int as n from accounts.customer_status_history where customer_id = ${c.cus}`,
+      ),
+  },
+  {
+    method: "deleteCustomer",
+    request: (c, key, v) => ({ businessId: c.biz, customerId: v ? c.cus2 : c.cus, idempotencyKey: key }),
+    effect: (c) =>
+      one(
+        env.sql`select count(*)::int as n from accounts.customers where business_id = ${c.biz} and deleted_at is not null`,
+      ),
+  },
+  {
+    method: "addFinancialAccount",
+    request: (c, key, v) => ({
+      businessId: c.biz,
+      customerId: c.cus,
+      idempotencyKey: key,
+      name: "",
+      source: FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_MANUAL,
+      providerAccountId: "",
+      makeDefault: false,
+      details: {
+        $case: "bankAccount",
+        value: {
+          routingNumber: "011000015",
+          accountNumber: v ? "22223333" : "11112222",
+          accountType: BankAccountType.BANK_ACCOUNT_TYPE_CHECKING,
+          nameOnAccount: "Ada Lovelace",
+        },
+      },
+    }),
+    effect: (c) =>
+      one(env.sql`select count(*)::int as n from accounts.financial_accounts where customer_id = ${c.cus}`),
+  },
+  {
+    method: "setFinancialAccountStatus",
+    request: (c, key, v) => ({
+      businessId: c.biz,
+      financialAccountId: c.fa,
+      status: FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_SUSPENDED,
+      reason: v ? "other reason" : "card lost",
+      idempotencyKey: key,
+    }),
+    effect: (c) =>
+      one(
+        env.sql`select count(*)::int as n from accounts.financial_account_status_history where financial_account_id = ${c.fa}`,
+      ),
+  },
+  {
+    method: "disconnectFinancialData",
+    request: (c, key, v) => ({ businessId: c.biz, customerId: v ? c.cus2 : c.cus, idempotencyKey: key }),
+    effect: (c) =>
+      one(
+        env.sql`select count(*)::int as n from accounts.financial_account_status_history h
+          join accounts.financial_accounts f on f.id = h.financial_account_id where f.business_id = ${c.biz}`,
+      ),
+  },
+  {
+    method: "recordDocumentAcceptance",
+    request: (c, key, v) => ({
+      businessId: c.biz,
+      customerId: c.cus,
+      documentId: "terms-of-service",
+      version: v ? "2" : "1",
+      contentHash: `sha256:${"ab".repeat(32)}`,
+      scope: "",
+      acceptedAt: new Date(Date.UTC(2025, 5, 16, 14)),
+      ip: "198.51.100.7",
+      userAgent: "test",
+      idempotencyKey: key,
+      workflowId: "",
+    }),
+    effect: (c) =>
+      one(env.sql`select count(*)::int as n from accounts.document_acceptances where customer_id = ${c.cus}`),
+  },
+];
+
+const rpc = (method: UnaryMethod<AccountsServiceClient>, request: object) =>
+  call(env.client, method as "createBusiness", request as never);
+
+describe("idempotency keys on every accounts mutation", () => {
+  it.each(MUTATIONS.map((m) => [m.method, m] as const))(
+    "%s: refuses keys under 6 or over 255 characters, without acting",
+    async (_name, m) => {
+      const c = await context();
+      const before = await m.effect(c);
+      for (const key of ["abcde", "k".repeat(256)]) {
+        await expectViolations(
+          rpc(m.method, m.request(c, key, 0)),
+          ["idempotency_key"],
+          `${m.method} ${key.length}`,
+        );
+      }
+      expect(await m.effect(c)).toBe(before);
+    },
+  );
+
+  it.each(MUTATIONS.map((m) => [m.method, m] as const))(
+    "%s: same key and request → the same result, acting once; a different request → a clear error",
+    async (_name, m) => {
+      const c = await context();
+      const before = await m.effect(c);
+      const key = `idem-${randomBytes(4).toString("hex")}`;
+      env.clock.advance(1_000);
+      const first = await rpc(m.method, m.request(c, key, 0));
+      const acted = await m.effect(c);
+      expect(acted, "the first call acts").not.toBe(before);
+      env.clock.advance(60_000); // a replay that acted again would carry a later time
+      const again = await rpc(m.method, m.request(c, key, 0));
+      expect(again).toEqual(first);
+      expect(await m.effect(c)).toBe(acted);
+
+      const reused = await rejected(rpc(m.method, m.request(c, key, 1)));
+      expect(reused.code).toBe(status.FAILED_PRECONDITION);
+      expect(readErrorCode(reused)).toBe("idempotency_key_reused");
+      expect(reused.details).toBe("this idempotency key was already used with a different request");
+      expect(await m.effect(c)).toBe(acted);
+    },
+  );
+
+  it("refuses one key reused for another RPC of the same business", async () => {
+    const c = await context();
+    const key = `idem-${randomBytes(4).toString("hex")}`;
+    await call(env.client, "createApiKey", { businessId: c.biz, name: "server", idempotencyKey: key });
+    const customers = await one(
+      env.sql`select count(*)::int as n from accounts.customers where business_id = ${c.biz}`,
+    );
+    const err = await rejected(
+      call(env.client, "createCustomer", {
+        businessId: c.biz,
+        idempotencyKey: key,
+        externalId: "",
+        profile: { $case: "individual", value: person() },
+      }),
+    );
+    expect(readErrorCode(err)).toBe("idempotency_key_reused");
+    expect(
+      await one(env.sql`select count(*)::int as n from accounts.customers where business_id = ${c.biz}`),
+    ).toBe(customers);
+  });
+});
