@@ -1,0 +1,356 @@
+import type { AddressInfo } from "node:net";
+import { status } from "@grpc/grpc-js";
+import { SMTPServer } from "smtp-server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type Notification,
+  NotificationOrigin,
+  NotificationStatus,
+  type NotificationsServiceClient,
+} from "../../proto/index.ts";
+import { call, type ListeningServer, listen, readErrorCode, requestHash } from "../../services/grpc/index.ts";
+import {
+  createNotificationsClient,
+  createNotificationsService,
+  type EmailSender,
+  type NotificationsServiceHandle,
+  type SmsSender,
+  SmtpEmailSender,
+  TWILIO_STATUS_PATH,
+  TwilioSmsSender,
+} from "../../services/notifications/index.ts";
+import { twilioSignature } from "../infra/index.ts";
+import { rejected } from "./helpers.ts";
+import {
+  eventually,
+  type NotificationsHarness,
+  startNotificationsHarness,
+  TWILIO_FROM,
+} from "./notifications-harness.ts";
+
+const BIZ = "biz_delivery";
+let h: NotificationsHarness;
+
+beforeAll(async () => {
+  h = await startNotificationsHarness();
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+let phoneSeq = 0;
+/** A fresh number per test, so counts on the Twilio loopback belong to one test. */
+const nextPhone = () => `+1555200${String(++phoneSeq).padStart(4, "0")}`;
+
+const sms = (workflowId: string, to: string, idempotencyKey: string, body = "Your link is ready") => ({
+  businessId: BIZ,
+  workflowId,
+  to,
+  body,
+  origin: NotificationOrigin.NOTIFICATION_ORIGIN_INITIAL,
+  sentBy: "system",
+  idempotencyKey,
+});
+
+const email = (workflowId: string, idempotencyKey: string, subject = "Your link") => ({
+  businessId: BIZ,
+  workflowId,
+  to: "ada@example.com",
+  subject,
+  text: "Open your link",
+  html: "",
+  origin: NotificationOrigin.NOTIFICATION_ORIGIN_MANUAL,
+  sentBy: "key_1",
+  idempotencyKey,
+});
+
+async function history(client: NotificationsServiceClient, workflowId: string): Promise<Notification[]> {
+  return (await call(client, "listWorkflowNotifications", { businessId: BIZ, workflowId })).notifications;
+}
+
+/** Waits until the workflow's history matches `pred` (status callbacks arrive asynchronously). */
+function historyWhen(workflowId: string, pred: (list: Notification[]) => boolean): Promise<Notification[]> {
+  return eventually(async () => {
+    const list = await history(h.client, workflowId);
+    return pred(list) ? list : undefined;
+  }, `the history of ${workflowId}`);
+}
+
+/** Another instance of the service on the same database, with its own senders (another node). */
+async function startNode(deps: { sms?: SmsSender; email?: EmailSender }) {
+  const mail = deps.email ?? new SmtpEmailSender(h.smtp.url);
+  const service: NotificationsServiceHandle = createNotificationsService({
+    sql: h.sql,
+    sms:
+      deps.sms ??
+      new TwilioSmsSender({
+        accountSid: h.twilio.accountSid,
+        authToken: h.twilio.authToken,
+        from: TWILIO_FROM,
+        baseUrl: h.twilio.baseUrl,
+      }),
+    email: mail,
+  });
+  const server: ListeningServer = await listen([service]);
+  const client = createNotificationsClient(server.address);
+  return {
+    client,
+    async stop() {
+      client.close();
+      await server.close();
+      await service.close();
+      await mail.close?.();
+    },
+  };
+}
+
+/** An SMS sender that holds every send until released: a provider call still in flight. */
+function gatedSms(inner: SmsSender) {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => {
+    open = r;
+  });
+  let entered!: () => void;
+  const started = new Promise<void>((r) => {
+    entered = r;
+  });
+  const sender: SmsSender = {
+    provider: inner.provider,
+    async send(m) {
+      entered();
+      await gate;
+      return inner.send(m);
+    },
+  };
+  return { sender, started, release: () => open() };
+}
+
+describe("delivery status in the notification history", () => {
+  it("takes Twilio's status at send time, then the carrier's reports from the signed status callback", async () => {
+    const to = nextPhone();
+    const sent = await call(h.client, "sendSms", sms("wf_status1", to, "status-send-1"));
+    const msg = h.twilio.messages.find((m) => m.to === to)!;
+    // The loopback answers a create with "queued", as Twilio does.
+    expect(sent.notification).toMatchObject({
+      providerMessageId: msg.sid,
+      error: "",
+    });
+    expect([
+      NotificationStatus.NOTIFICATION_STATUS_QUEUED,
+      NotificationStatus.NOTIFICATION_STATUS_SENT,
+    ]).toContain(sent.notification?.status);
+    expect(msg.statusCallback).toBe(
+      `${h.httpBaseUrl}${TWILIO_STATUS_PATH}?notification_id=${sent.notification?.id}`,
+    );
+    const [delivered] = await historyWhen(
+      "wf_status1",
+      (l) => l[0]?.status === NotificationStatus.NOTIFICATION_STATUS_DELIVERED,
+    );
+    expect(delivered?.id).toBe(sent.notification?.id);
+
+    const unreachable = nextPhone();
+    h.twilio.failDelivery(unreachable, "undelivered", 30003);
+    await call(h.client, "sendSms", sms("wf_status2", unreachable, "status-send-2"));
+    const [undelivered] = await historyWhen(
+      "wf_status2",
+      (l) => l[0]?.status === NotificationStatus.NOTIFICATION_STATUS_UNDELIVERED,
+    );
+    expect(undelivered?.error).toContain("30003");
+
+    const rejectedByCarrier = nextPhone();
+    h.twilio.failDelivery(rejectedByCarrier, "failed", 30006);
+    await call(h.client, "sendSms", sms("wf_status3", rejectedByCarrier, "status-send-3"));
+    const [failed] = await historyWhen(
+      "wf_status3",
+      (l) => l[0]?.status === NotificationStatus.NOTIFICATION_STATUS_FAILED,
+    );
+    expect(failed?.error).toContain("30006");
+  });
+
+  it("accepts only callbacks signed with the account's token, and never moves a final status back", async () => {
+    const to = nextPhone();
+    const sent = await call(h.client, "sendSms", sms("wf_forged", to, "forged-callback-1"));
+    const id = sent.notification!.id;
+    await historyWhen("wf_forged", (l) => l[0]?.status === NotificationStatus.NOTIFICATION_STATUS_DELIVERED);
+    const url = `${h.httpBaseUrl}${TWILIO_STATUS_PATH}?notification_id=${id}`;
+    const post = (params: Record<string, string>, signature: string, target = url) =>
+      fetch(target, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature },
+        body: new URLSearchParams(params).toString(),
+      });
+    const report = {
+      MessageSid: sent.notification!.providerMessageId,
+      MessageStatus: "failed",
+      ErrorCode: "30008",
+    };
+
+    expect((await post(report, "")).status).toBe(403);
+    expect((await post(report, twilioSignature("not-the-token", url, report))).status).toBe(403);
+    // Signed for another notification's URL: a replay to this one is refused.
+    const other = `${h.httpBaseUrl}${TWILIO_STATUS_PATH}?notification_id=ntf_other`;
+    expect((await post(report, twilioSignature(h.twilio.authToken, other, report))).status).toBe(403);
+    // Signed, but a late report cannot undo "delivered".
+    expect((await post(report, twilioSignature(h.twilio.authToken, url, report))).status).toBe(204);
+    const [still] = await history(h.client, "wf_forged");
+    expect(still).toMatchObject({ status: NotificationStatus.NOTIFICATION_STATUS_DELIVERED, error: "" });
+    // A message Linkflow never sent is unknown.
+    const stray = { MessageSid: "SM0000", MessageStatus: "delivered" };
+    const strayUrl = `${h.httpBaseUrl}${TWILIO_STATUS_PATH}?notification_id=ntf_unknown`;
+    expect((await post(stray, twilioSignature(h.twilio.authToken, strayUrl, stray), strayUrl)).status).toBe(
+      404,
+    );
+  });
+
+  it("records a send Twilio refuses or cannot take as failed, with the reason", async () => {
+    const to = nextPhone();
+    h.twilio.failNext(400, 21211, "The 'To' number is not a valid phone number.");
+    const refused = await rejected(call(h.client, "sendSms", sms("wf_refused", to, "refused-send-1")));
+    expect(refused.code).toBe(status.INVALID_ARGUMENT);
+    h.twilio.failNext(503, 20503, "Service Unavailable");
+    const down = await rejected(
+      call(h.client, "sendSms", sms("wf_refused", to, "refused-send-2", "Reminder")),
+    );
+    expect(down.code).toBe(status.UNAVAILABLE);
+    const list = await history(h.client, "wf_refused");
+    expect(list.map((n) => [n.serial, n.status])).toEqual([
+      [1, NotificationStatus.NOTIFICATION_STATUS_FAILED],
+      [2, NotificationStatus.NOTIFICATION_STATUS_FAILED],
+    ]);
+    expect(list[0]?.error).toContain("21211");
+    expect(list[1]?.error).toContain("unavailable");
+    expect(list.every((n) => n.providerMessageId === "")).toBe(true);
+
+    // A refusal is final: the retry answers the same error without calling Twilio.
+    const before = h.twilio.messages.length;
+    const again = await rejected(call(h.client, "sendSms", sms("wf_refused", to, "refused-send-1")));
+    expect(again.code).toBe(status.INVALID_ARGUMENT);
+    expect(h.twilio.messages.length).toBe(before);
+    // An outage is not: the retry sends, and the same row turns into the sent message.
+    const retried = await call(h.client, "sendSms", sms("wf_refused", to, "refused-send-2", "Reminder"));
+    expect(retried.notification?.serial).toBe(2);
+    expect(h.twilio.messages.filter((m) => m.to === to)).toHaveLength(1);
+    const after = await history(h.client, "wf_refused");
+    expect(after).toHaveLength(2);
+    expect(after[1]).toMatchObject({ id: list[1]?.id, error: "" });
+    expect(after[1]?.status).not.toBe(NotificationStatus.NOTIFICATION_STATUS_FAILED);
+  });
+
+  it("records an email the mail server rejects, or cannot be reached for, as failed", async () => {
+    const smtp = new SMTPServer({
+      disabledCommands: ["STARTTLS", "AUTH"],
+      logger: false,
+      onRcptTo(_address, _session, callback) {
+        callback(Object.assign(new Error("5.1.1 mailbox unavailable"), { responseCode: 550 }));
+      },
+    });
+    await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
+    const port = (smtp.server.address() as AddressInfo).port;
+    const rejecting = await startNode({ email: new SmtpEmailSender(`smtp://127.0.0.1:${port}`) });
+    try {
+      const err = await rejected(
+        call(rejecting.client, "sendEmail", email("wf_mail_rejected", "mail-rejected-1")),
+      );
+      expect(err.code).toBe(status.FAILED_PRECONDITION);
+      expect(readErrorCode(err)).toBe("email_rejected");
+    } finally {
+      await rejecting.stop();
+      await new Promise<void>((resolve) => smtp.close(() => resolve()));
+    }
+    // Nothing listens there any more.
+    const unreachable = await startNode({ email: new SmtpEmailSender(`smtp://127.0.0.1:${port}`) });
+    try {
+      const err = await rejected(call(unreachable.client, "sendEmail", email("wf_mail_down", "mail-down-1")));
+      expect(err.code).toBe(status.UNAVAILABLE);
+    } finally {
+      await unreachable.stop();
+    }
+    const [rejectedRow] = await history(h.client, "wf_mail_rejected");
+    expect(rejectedRow).toMatchObject({ status: NotificationStatus.NOTIFICATION_STATUS_FAILED });
+    expect(rejectedRow?.error).toContain("550");
+    const [downRow] = await history(h.client, "wf_mail_down");
+    expect(downRow).toMatchObject({ status: NotificationStatus.NOTIFICATION_STATUS_FAILED });
+    expect(downRow?.error).toContain("unavailable");
+    // The working mail server got neither.
+    expect(h.smtp.messages.filter((m) => m.subject === "Your link")).toEqual([]);
+  });
+});
+
+describe("sending once per idempotency key", () => {
+  it("concurrent retries of one request send exactly one SMS and one email", async () => {
+    const to = nextPhone();
+    const smsRetries = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        call(h.client, "sendSms", sms("wf_concurrent", to, "concurrent-sms-1")),
+      ),
+    );
+    expect(new Set(smsRetries.map((r) => r.notification?.id)).size).toBe(1);
+    expect(h.twilio.messages.filter((m) => m.to === to)).toHaveLength(1);
+
+    const mailRetries = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        call(h.client, "sendEmail", email("wf_concurrent", "concurrent-mail-1", "Exactly once")),
+      ),
+    );
+    expect(new Set(mailRetries.map((r) => r.notification?.id)).size).toBe(1);
+    await h.smtp.waitForMessage((m) => m.subject === "Exactly once");
+    // A later retry, after everything settled, still sends nothing.
+    await call(h.client, "sendEmail", email("wf_concurrent", "concurrent-mail-1", "Exactly once"));
+    expect(h.smtp.messages.filter((m) => m.subject === "Exactly once")).toHaveLength(1);
+    expect((await history(h.client, "wf_concurrent")).map((n) => n.serial)).toEqual([1, 2]);
+
+    const reused = await rejected(
+      call(h.client, "sendSms", sms("wf_concurrent", to, "concurrent-sms-1", "Other")),
+    );
+    expect(readErrorCode(reused)).toBe("idempotency_key_reused");
+    expect(h.twilio.messages.filter((m) => m.to === to)).toHaveLength(1);
+  });
+
+  it("records the message before calling the provider, and a retry during the call waits for it", async () => {
+    const to = nextPhone();
+    const gate = gatedSms(
+      new TwilioSmsSender({
+        accountSid: h.twilio.accountSid,
+        authToken: h.twilio.authToken,
+        from: TWILIO_FROM,
+        baseUrl: h.twilio.baseUrl,
+      }),
+    );
+    const node = await startNode({ sms: gate.sender });
+    try {
+      const first = call(node.client, "sendSms", sms("wf_inflight", to, "inflight-sms-1"));
+      await gate.started;
+      // The row is committed (visible to another connection) while the provider call is open.
+      const [row] =
+        await h.sql`select status from notifications.notifications where idempotency_key = 'inflight-sms-1'`;
+      expect(row?.status).toBe("sending");
+      const retry = call(h.client, "sendSms", sms("wf_inflight", to, "inflight-sms-1"));
+      const retryOnNode = call(node.client, "sendSms", sms("wf_inflight", to, "inflight-sms-1"));
+      gate.release();
+      const results = await Promise.all([first, retry, retryOnNode]);
+      expect(new Set(results.map((r) => r.notification?.id)).size).toBe(1);
+      expect(results[1]?.notification?.status).not.toBe(NotificationStatus.NOTIFICATION_STATUS_SENDING);
+      expect(h.twilio.messages.filter((m) => m.to === to)).toHaveLength(1);
+    } finally {
+      gate.release();
+      await node.stop();
+    }
+  });
+
+  it("a send whose process died mid-call (lease lapsed) is taken over by the retry", async () => {
+    const to = nextPhone();
+    const { idempotencyKey: _key, ...request } = sms("wf_crashed", to, "crashed-sms-1");
+    // What a crash between recording and sending leaves behind.
+    await h.sql`insert into notifications.notifications
+        (id, business_id, workflow_id, serial, channel, origin, sent_by, status, provider, recipient, body, sent_at,
+         idempotency_key, request_hash, lease_until)
+      select 'ntf_crashed', ${BIZ}, 'wf_crashed', 1, 'sms', 'initial', 'system', 'sending', 'twilio', ${to},
+             'Your link is ready', now(), 'crashed-sms-1', ${requestHash("SendSms", request)},
+             now() - interval '1 second'`;
+    const res = await call(h.client, "sendSms", sms("wf_crashed", to, "crashed-sms-1"));
+    expect(res.notification?.id).toBe("ntf_crashed");
+    expect(h.twilio.messages.filter((m) => m.to === to)).toHaveLength(1);
+    expect(res.notification?.status).not.toBe(NotificationStatus.NOTIFICATION_STATUS_SENDING);
+  });
+});
