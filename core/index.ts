@@ -46,6 +46,7 @@ export {
   exporterFromEnv,
   inServerSpan,
   inSpan,
+  resourceAttributesFromEnv,
   setupTracing,
   tracingInterceptor,
 } from "./telemetry.ts";

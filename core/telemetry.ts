@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import {
   InterceptingCall as Call,
   type InterceptingCall,
@@ -17,14 +18,20 @@ import {
   type SpanExporter,
 } from "@opentelemetry/sdk-trace-base";
 
+type Resource = NonNullable<NonNullable<ConstructorParameters<typeof BasicTracerProvider>[0]>["resource"]>;
+type ResourceAttributes = Record<string, string | number | boolean>;
+
 let installed: BasicTracerProvider | undefined;
 let contextInstalled = false;
 
 /**
  * The exporter the standard variables ask for: `OTEL_TRACES_EXPORTER=otlp`
- * (OTLP over HTTP; endpoint and headers from `OTEL_EXPORTER_OTLP_*`), or
- * `console`; none when unset or `none`. An OTLP endpoint without an exporter
- * name also means OTLP.
+ * (OTLP over HTTP with JSON bodies; endpoint from `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+ * or `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`, headers from
+ * `OTEL_EXPORTER_OTLP_*HEADERS`), or `console`; none when unset or `none`. An
+ * OTLP endpoint without an exporter name also means OTLP. A protocol other than
+ * `http/json` (`OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`) is refused rather than
+ * silently sent as JSON.
  */
 export function exporterFromEnv(env: NodeJS.ProcessEnv): SpanExporter | undefined {
   const name = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase();
@@ -33,6 +40,10 @@ export function exporterFromEnv(env: NodeJS.ProcessEnv): SpanExporter | undefine
     name === "otlp" ||
     (!name && (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT))
   ) {
+    const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL)?.trim();
+    if (protocol && protocol !== "http/json") {
+      throw new Error(`OTLP protocol ${protocol} is not supported; use http/json`);
+    }
     const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, "");
     const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (base ? `${base}/v1/traces` : undefined);
     return new OTLPTraceExporter(url ? { url } : {});
@@ -41,11 +52,57 @@ export function exporterFromEnv(env: NodeJS.ProcessEnv): SpanExporter | undefine
 }
 
 /**
+ * The attributes of this process's spans: `service.name` (`OTEL_SERVICE_NAME`,
+ * default `linkflow`), a `service.instance.id` unique to the process, its
+ * `process.pid`, then `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k=v`, percent-encoded
+ * values) and `extra`, later ones winning.
+ */
+export function resourceAttributesFromEnv(
+  env: NodeJS.ProcessEnv,
+  extra: ResourceAttributes = {},
+): ResourceAttributes {
+  const fromList: ResourceAttributes = {};
+  for (const pair of (env.OTEL_RESOURCE_ATTRIBUTES ?? "").split(",")) {
+    const i = pair.indexOf("=");
+    if (i <= 0) continue;
+    try {
+      fromList[decodeURIComponent(pair.slice(0, i).trim())] = decodeURIComponent(pair.slice(i + 1).trim());
+    } catch {
+      // A malformed entry is dropped, as the specification asks, instead of failing startup.
+    }
+  }
+  const serviceName = env.OTEL_SERVICE_NAME?.trim();
+  return {
+    "service.name": "linkflow",
+    "service.instance.id": randomUUID(),
+    "process.pid": process.pid,
+    ...fromList,
+    ...(serviceName ? { "service.name": serviceName } : {}),
+    ...extra,
+  };
+}
+
+/** A fixed set of resource attributes (all the exporters read of a resource). */
+function staticResource(attributes: ResourceAttributes): Resource {
+  return {
+    attributes,
+    merge(other) {
+      return staticResource({ ...attributes, ...(other?.attributes as ResourceAttributes | undefined) });
+    },
+    getRawAttributes: () => Object.entries(attributes),
+  };
+}
+
+/**
  * Installs tracing once per process: AsyncLocalStorage context, W3C trace
  * context propagation and a tracer provider exporting to `exporter` (tests
- * pass an InMemorySpanExporter; `OTEL_TRACES_EXPORTER=console` prints spans).
+ * pass an InMemorySpanExporter) or to what the `OTEL_*` variables ask for,
+ * with the resource of `resourceAttributesFromEnv` plus `resource`. Call
+ * `shutdown()` before the process exits: it flushes the spans still batched.
  */
-export function setupTracing(opts: { exporter?: SpanExporter; batch?: boolean } = {}): {
+export function setupTracing(
+  opts: { exporter?: SpanExporter; batch?: boolean; resource?: ResourceAttributes } = {},
+): {
   shutdown(): Promise<void>;
 } {
   // Context and propagation are process-wide and registered once, with or without an exporter.
@@ -60,6 +117,7 @@ export function setupTracing(opts: { exporter?: SpanExporter; batch?: boolean } 
   // Exporters that leave the process batch; in-process ones (tests) see every span at once.
   const batch = opts.batch ?? (opts.exporter === undefined && chosen instanceof OTLPTraceExporter);
   const provider = new BasicTracerProvider({
+    resource: staticResource(resourceAttributesFromEnv(process.env, opts.resource)),
     spanProcessors: [batch ? new BatchSpanProcessor(exporter) : new SimpleSpanProcessor(exporter)],
   });
   trace.disable();

@@ -23,7 +23,8 @@ export async function bootstrapBusiness(
     const { business } = await callOrThrow(accounts, "createBusiness", {
       name: opts.name,
       parentBusinessId: "",
-      idempotencyKey: opts.idempotencyKey ?? `bootstrap-${opts.name}-${Date.now()}`,
+      // Keys are printable ASCII without spaces; business names may have spaces.
+      idempotencyKey: opts.idempotencyKey ?? `bootstrap-${opts.name.replace(/\s+/g, "-")}-${Date.now()}`,
     });
     const businessId = business!.id;
     const { apiKey } = await callOrThrow(accounts, "createApiKey", {

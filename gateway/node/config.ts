@@ -55,6 +55,8 @@ export interface NodeConfig {
       pollIntervalMs?: number;
     };
     effectRetry?: { baseMs: number; maxMs: number; maxAttempts: number };
+    /** Actors idle this long are passivated (default 60 s). */
+    idleMs?: number;
   };
 }
 

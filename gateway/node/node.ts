@@ -276,6 +276,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       timerPollMs: cfg.tuning?.timerPollMs,
       effectPollMs: cfg.tuning?.effectPollMs,
       effectRetry: cfg.tuning?.effectRetry,
+      idleMs: cfg.tuning?.idleMs,
     });
 
     // HTTP front door (bound before the runtime starts so the public URL is known).

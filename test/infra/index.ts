@@ -2,6 +2,7 @@ export { CHROMIUM_ARGS, type ChromiumHandle, launchChromium, saveScreenshot } fr
 export { createTestDatabase } from "./database.ts";
 export { type NatsNode, type NatsNodeDetails, startNats } from "./nats.ts";
 export { freePort } from "./net.ts";
+export { type OtlpReceiverHandle, type ReceivedSpan, startOtlpReceiver } from "./otlp.ts";
 export {
   type EmbeddedPostgresServer,
   ensurePgSymlinks,

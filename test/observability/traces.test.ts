@@ -1,0 +1,182 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ReceivedSpan } from "../infra/index.ts";
+import { type Cluster, completeOnboarding, startCluster } from "./cluster.ts";
+import { ancestry, descendants, traceOf, whereEach } from "./spans.ts";
+
+// Each node is its own process exporting over OTLP/HTTP to a loopback receiver, so a trace
+// holds together only if its context really crossed gRPC metadata and NATS headers.
+let c: Cluster;
+let workflowId = "";
+let link = "";
+let phone = "";
+
+beforeAll(async () => {
+  c = await startCluster();
+}, 120_000);
+
+afterAll(async () => {
+  await c?.stop();
+});
+
+const pid = (i: number) => c.nodes[i]!.info.pid;
+
+/**
+ * Waits for a span matching `pred` whose trace also holds a span matching
+ * `also`, and whose whole chain of parents up to a root has arrived (each
+ * process exports its spans in its own batches).
+ */
+async function waitForSpan(
+  pred: (s: ReceivedSpan) => boolean,
+  also: (s: ReceivedSpan) => boolean,
+): Promise<{ span: ReceivedSpan; trace: ReceivedSpan[] }> {
+  let found: { span: ReceivedSpan; trace: ReceivedSpan[] } | undefined;
+  await expect
+    .poll(
+      () => {
+        for (const span of c.otlp.spans.filter(pred)) {
+          const trace = traceOf(c.otlp.spans, span.traceId);
+          const complete = (s: ReceivedSpan) => ancestry(s, trace).at(-1)?.parentSpanId === "";
+          if (trace.some((s) => also(s) && complete(s)) && complete(span)) found = { span, trace };
+        }
+        return found !== undefined;
+      },
+      { timeout: 30_000 },
+    )
+    .toBe(true);
+  return found!;
+}
+
+describe("traces across two node processes, exported over OTLP", () => {
+  it("CreateWorkflow on one process → actor turn on the other (over NATS) → notifications → Twilio is one trace", async () => {
+    // The API is node 0; create until the workflow's shard is held by node 1.
+    for (let i = 0; i < 16 && !workflowId; i++) {
+      const to = `+1415555${String(2100 + i)}`;
+      const w = await c.createWorkflow({
+        via: 0,
+        template: "onboard_and_pay",
+        phone: to,
+        inputs: { amount: "40.00 USD" },
+        key: `traces-${i}`,
+      });
+      if ((await c.ownerOf(w.id)) === c.nodes[1]) {
+        workflowId = w.id;
+        link = w.link;
+        phone = to;
+      }
+    }
+    expect(workflowId).toMatch(/^wf_/);
+
+    const { span: turn, trace } = await waitForSpan(
+      (s) =>
+        s.name === "actor.turn" &&
+        s.attributes["linkflow.actor_id"] === workflowId &&
+        s.attributes["linkflow.command"] === "create",
+      (s) => s.name === "sms.send twilio",
+    );
+    expect(turn.attributes).toMatchObject({
+      "linkflow.node": c.nodes[1]!.info.nodeId,
+      "linkflow.transport": "nats",
+      "linkflow.template": "onboard_and_pay",
+      "linkflow.shard": expect.any(Number),
+    });
+    expect(whereEach(ancestry(turn, trace))).toEqual([
+      `actor.turn@${pid(1)}`,
+      `actor.ask@${pid(0)}`,
+      `grpc.server CreateWorkflow@${pid(0)}`,
+    ]);
+    const root = trace.find((s) => s.name === "grpc.server CreateWorkflow")!;
+    expect(root.parentSpanId).toBe("");
+    expect(root.kind).toBe(2);
+    // The NATS round trip is the asking process's CLIENT span.
+    const nats = trace.find((s) => s.name === "nats.request linkflow.shard")!;
+    expect(whereEach(ancestry(nats, trace))).toEqual([
+      `nats.request linkflow.shard@${pid(0)}`,
+      `actor.ask@${pid(0)}`,
+      `grpc.server CreateWorkflow@${pid(0)}`,
+    ]);
+    expect(nats.kind).toBe(3);
+    const sms = trace.find((s) => s.name === "sms.send twilio")!;
+    expect(ancestry(sms, trace).map((s) => s.name)).toEqual([
+      "sms.send twilio",
+      "grpc.server /linkflow.v1.NotificationsService/SendSms",
+      "grpc.client /linkflow.v1.NotificationsService/SendSms",
+      "actor.effect",
+      "actor.turn",
+      "actor.ask",
+      "grpc.server CreateWorkflow",
+    ]);
+    // The effect ran where the actor lives; the SMS went out once.
+    expect(ancestry(sms, trace)[3]!.resource["process.pid"]).toBe(pid(1));
+    expect(c.twilio.messages.filter((m) => m.to === phone && m.body.includes("/l/"))).toHaveLength(1);
+    // Two processes, each with its own service instance, same service.
+    expect(new Set(trace.map((s) => s.resource["service.instance.id"])).size).toBe(2);
+    expect(new Set(trace.map((s) => s.resource["service.name"]))).toEqual(new Set(["linkflow-test"]));
+  });
+
+  it("a customer's payout approval on one process's page → actor on the other → accounts and transactions → Postgres is one trace", async () => {
+    expect(link).not.toBe("");
+    // Node 0 serves the page; node 1 owns the workflow.
+    await completeOnboarding(c, {
+      link,
+      phone,
+      email: "grace@example.com",
+      bank: { routing_number: "011000015", account_number: "000123456789" },
+      baseUrl: `http://${c.nodes[0]!.info.httpAddress}`,
+    });
+
+    const { span: create, trace } = await waitForSpan(
+      (s) => s.name === "grpc.server /linkflow.v1.TransactionsService/CreateTransaction",
+      (s) => s.name === "actor.turn" && s.attributes["linkflow.actor_id"] === workflowId,
+    );
+    const chain = ancestry(create, trace);
+    expect(whereEach(chain)).toEqual([
+      `grpc.server /linkflow.v1.TransactionsService/CreateTransaction@${pid(1)}`,
+      `grpc.client /linkflow.v1.TransactionsService/CreateTransaction@${pid(1)}`,
+      `actor.effect@${pid(1)}`,
+      `actor.turn@${pid(1)}`,
+      `actor.ask@${pid(0)}`,
+      `http.server POST /l/:token@${pid(0)}`,
+    ]);
+    expect(chain.at(-1)!.parentSpanId).toBe("");
+    expect(trace.some((s) => s.name === "grpc.server CreateWorkflow")).toBe(false);
+    // The transactions service asks the accounts service whether the customer may transact.
+    const check = trace.find((s) => s.name === "grpc.server /linkflow.v1.AccountsService/CheckTransactable");
+    expect(check).toBeDefined();
+    expect(ancestry(check!, trace).map((s) => s.name)).toContain(
+      "grpc.server /linkflow.v1.TransactionsService/CreateTransaction",
+    );
+    // Both services' statements are spans of the same trace, with placeholders, never values.
+    for (const service of [create, check!]) {
+      const statements = descendants(service, trace).filter((s) => s.name === "pg.query");
+      expect(statements.length, service.name).toBeGreaterThan(0);
+      expect(statements.every((s) => s.attributes["db.system"] === "postgresql")).toBe(true);
+    }
+    const all = trace
+      .filter((s) => s.name === "pg.query")
+      .map((s) => String(s.attributes["db.statement"]))
+      .join("\n");
+    expect(all).toMatch(/\$1/);
+    expect(all).not.toContain("000123456789");
+  });
+
+  it("a node stopped with SIGTERM flushes the spans it still batched", async () => {
+    // Its batch never fills and its timer never fires: only the flush on shutdown can export.
+    const quiet = await c.addNode({
+      OTEL_BSP_SCHEDULE_DELAY: "3600000",
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "100000",
+    });
+    const from = (s: ReceivedSpan) => s.resource["process.pid"] === quiet.info.pid;
+    // Joining the cluster took leases and ran statements, all still batched.
+    await expect
+      .poll(async () => {
+        const rows = await c.sql`select 1 from runtime.shard_leases where owner = ${quiet.info.nodeId}`;
+        return rows.length;
+      })
+      .toBeGreaterThan(0);
+    expect(c.otlp.spans.some(from)).toBe(false);
+    await quiet.stop();
+    expect(quiet.child.exitCode).toBe(0);
+    const flushed = c.otlp.spans.filter(from);
+    expect(flushed.some((s) => s.name === "pg.query")).toBe(true);
+  });
+});
