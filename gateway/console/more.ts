@@ -347,7 +347,7 @@ export async function auditPage(ctx: Ctx): Promise<Result> {
   const body = html`<h1>Audit log</h1><table class="responsive"><thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">Target</th><th scope="col">Outcome</th></tr></thead>
 <tbody>${rows.map(
     (r) =>
-      html`<tr><td data-label="When">${fmtTime(r.at)}</td><td data-label="Who">${r.email}</td><td data-label="Action">${r.action}</td><td data-label="Target" class="mono">${r.target}</td><td data-label="Outcome"><span class="badge ${r.outcome === "ok" ? "completed" : "failed"}">${r.outcome}</span></td></tr>`,
+      html`<tr><td data-label="When"><time datetime="${r.at.toISOString()}">${fmtTime(r.at)}</time></td><td data-label="Who">${r.email}</td><td data-label="Action">${r.action}</td><td data-label="Target" class="mono">${r.target}</td><td data-label="Outcome"><span class="badge ${r.outcome === "ok" ? "completed" : "failed"}">${r.outcome}</span></td></tr>`,
   )}</tbody></table>`;
   return { title: "Audit log", nav: "audit", body };
 }
