@@ -43,6 +43,8 @@ export interface ApiHarness {
   transactions: TransactionServiceClient;
   /** Internal accounts client (to set up data a public RPC cannot). */
   accounts: AccountsServiceClient;
+  /** Internal transactions client (transactions are made by workflows; tests make them directly). */
+  internalTransactions: TransactionsServiceClient;
   client<C>(ctor: ClientCtor<C>): C;
   auth(key: string, actFor?: string): Metadata;
   /** Call options for business `a`'s key (acting for `actFor` when given). */
@@ -118,6 +120,7 @@ export async function startApi(opts: { rateLimiter?: RateLimiter | false } = {})
       financialAccounts: client(FinancialAccountServiceClient),
       transactions: client(TransactionServiceClient),
       accounts,
+      internalTransactions: txns,
       client,
       auth,
       asA: (actFor) => ({ metadata: auth(stack.business.apiKey, actFor) }),
