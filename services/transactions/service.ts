@@ -260,9 +260,14 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
         with claimed as (
           update transactions.status_changes set claimed_until = now() + ${`${OUTBOX_LEASE_SECONDS} seconds`}::interval
           where id in (
-            select id from transactions.status_changes
-            where published_at is null and (claimed_until is null or claimed_until < now())
-            order by id limit 20 for update skip locked)
+            select s.id from transactions.status_changes s
+            where s.published_at is null and (s.claimed_until is null or s.claimed_until < now())
+              -- Never overtake an earlier change of the same transaction that another pass holds.
+              and not exists (
+                select 1 from transactions.status_changes e
+                where e.transaction_id = s.transaction_id and e.id < s.id
+                  and e.published_at is null and e.claimed_until >= now())
+            order by s.id limit 20 for update skip locked)
           returning *)
         select c.id as change_id, c.status, c.previous_status, c.return_code, c.reason, c.changed_at,
                t.id, t.business_id, t.customer_id, t.financial_account_id, t.workflow_id, t.external_id,

@@ -54,8 +54,11 @@ export interface AccountsStack {
   server: ListeningServer;
   client: AccountsServiceClient;
   keyring: Keyring;
-  /** Holds the service's CheckTransactable answers until the returned release is called. */
-  holdCheckTransactable(): () => void;
+  /**
+   * Holds the service's CheckTransactable calls until `release()`;
+   * `waiting()` says how many calls are held.
+   */
+  holdCheckTransactable(): { release(): void; waiting(): number };
   /** A new business; returns its id. */
   business(name?: string): Promise<string>;
   /** A new individual customer of `businessId`; returns its id. */
@@ -81,10 +84,16 @@ export async function startAccounts(
   const keyring: Keyring = { currentKeyId: "k", keys: { k: randomBytes(32) } };
   const service = createAccountsService({ sql, clock, keyring, ...(opts.log ? { log: opts.log } : {}) });
   let hold: Promise<void> | undefined;
+  let held = 0;
   const impl = service.implementation as UntypedServiceImplementation & Record<string, unknown>;
   const check = impl.checkTransactable as (call: unknown, cb: unknown) => void;
   impl.checkTransactable = (c: unknown, cb: unknown) => {
-    void (hold ?? Promise.resolve()).then(() => check(c, cb));
+    if (!hold) return check(c, cb);
+    held++;
+    void hold.then(() => {
+      held--;
+      check(c, cb);
+    });
   };
   const server = await listen([service]);
   const client = createAccountsClient(server.address);
@@ -115,7 +124,7 @@ export async function startAccounts(
           r();
         };
       });
-      return release;
+      return { release, waiting: () => held };
     },
     business: async (name = "Acme") =>
       (await call(client, "createBusiness", { name, parentBusinessId: "", idempotencyKey: "" })).business!.id,
@@ -161,6 +170,10 @@ export interface TransactionsStack {
   heard: TransactionStatusChangeEvent[];
   /** A business with a per-transaction limit of 10,000 minor units. */
   limitedBiz: string;
+  /** Stops the notifications server (publishing fails until `startNotifications`). */
+  stopNotifications(): Promise<void>;
+  /** Serves notifications again on the same address. */
+  startNotifications(): Promise<void>;
   /** Moves the clock and runs the simulator and the outbox. */
   advance(ms: number): Promise<void>;
   /** A valid push-to-card request of 250.00 USD with a fresh idempotency key. */
@@ -190,8 +203,9 @@ export async function startTransactions(
     sms: new OutboxSmsSender(sql),
     email: new OutboxEmailSender(sql),
   });
-  const notificationsServer = await listen([notifications]);
-  const notificationsClient = createNotificationsClient(notificationsServer.address);
+  let notificationsServer = await listen([notifications]);
+  const notificationsAddress = notificationsServer.address;
+  const notificationsClient = createNotificationsClient(notificationsAddress);
   const limitedBiz = await accounts.business("Small");
   const txns = createTransactionsService({
     sql,
@@ -214,6 +228,12 @@ export async function startTransactions(
     txns,
     heard,
     limitedBiz,
+    async stopNotifications() {
+      await notificationsServer.close(0);
+    },
+    async startNotifications() {
+      notificationsServer = await listen([notifications], notificationsAddress);
+    },
     async advance(ms) {
       clock.advance(ms);
       await txns.runDue();

@@ -1,0 +1,192 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TransactionStatus } from "../../proto/index.ts";
+import { call } from "../../services/grpc/index.ts";
+import { captureLogs } from "./helpers.ts";
+import { startTransactions, type TransactionsStack } from "./stack.ts";
+
+const logs = captureLogs();
+const PENDING_MS = 30_000;
+
+let env: TransactionsStack;
+
+beforeAll(async () => {
+  env = await startTransactions();
+});
+
+afterAll(async () => {
+  await env?.close();
+  logs.restore();
+});
+
+async function party() {
+  const biz = await env.accounts.business();
+  const cus = await env.accounts.customer(biz);
+  return { biz, cus, debit: await env.accounts.card(biz, cus, "4000056655665556") };
+}
+
+/** Polls `check` until it holds (each round lets the services run); fails after `rounds`. */
+async function until(check: () => Promise<boolean>, what: string, rounds = 2000): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+/** Sessions of this database sitting in an open transaction whose last statement touched an idempotency claim. */
+const openClaims = async () =>
+  Number(
+    (
+      await env.sql`
+        select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and pid <> pg_backend_pid()
+          and state like 'idle in transaction%' and query ilike '%idempotency%'`
+    )[0]?.n,
+  );
+
+const published = async (transactionId: string) =>
+  env.sql<{ status: string; published_at: Date | null; claimed_until: Date | null }[]>`
+    select status, published_at, claimed_until from transactions.status_changes
+    where transaction_id = ${transactionId} and status <> 'new' order by id`;
+
+const eventsOf = async (transactionId: string) =>
+  (
+    await env.sql<{ payload: { status: string } }[]>`
+      select payload from notifications.events where payload->>'transaction_id' = ${transactionId} order by id`
+  ).map((e) => e.payload.status);
+
+describe("CreateTransaction and the accounts service", () => {
+  it("asks CheckTransactable with no database transaction open; concurrent retries still create one transaction", async () => {
+    const p = await party();
+    const request = env.request(p, { idempotencyKey: "retry-storm-1" });
+    const hold = env.accounts.holdCheckTransactable();
+    const calls = Array.from({ length: 5 }, () => call(env.client, "createTransaction", request));
+    try {
+      await until(async () => hold.waiting() === 5, "five CheckTransactable calls held");
+      // While accounts is slow to answer, no claim is held open in a transaction.
+      expect(await openClaims()).toBe(0);
+    } finally {
+      hold.release();
+    }
+    const results = await Promise.all(calls);
+    expect(new Set(results.map((r) => r.transaction!.id)).size).toBe(1);
+    expect(results.map((r) => r.transaction)).toEqual(results.map(() => results[0]!.transaction));
+    const rows = await env.sql`select id from transactions.transactions where customer_id = ${p.cus}`;
+    expect(rows.map((r) => r.id)).toEqual([results[0]!.transaction!.id]);
+  });
+
+  it("answers a finished retry from the stored result without asking accounts again", async () => {
+    const p = await party();
+    const request = env.request(p, { idempotencyKey: "stored-answer-1" });
+    const first = await call(env.client, "createTransaction", request);
+    // A held CheckTransactable would hang this call if it were asked.
+    const hold = env.accounts.holdCheckTransactable();
+    try {
+      const again = await call(env.client, "createTransaction", request, { timeoutMs: 5_000 });
+      expect(again).toEqual(first);
+      expect(hold.waiting()).toBe(0);
+    } finally {
+      hold.release();
+    }
+  });
+});
+
+describe("the status-change outbox", () => {
+  it("tells in-process listeners only after the change committed and was marked published", async () => {
+    const p = await party();
+    const reads: Promise<{ status: string; seen: string | undefined; published: boolean }>[] = [];
+    const stop = env.txns.onStatusChange((e) => {
+      if (e.customerId !== p.cus) return;
+      // Another connection: it sees only what has committed.
+      reads.push(
+        env.sql<{ current: string; published_at: Date | null }[]>`
+          select t.status as current, c.published_at from transactions.transactions t
+          join transactions.status_changes c on c.transaction_id = t.id and c.status = ${e.status}
+          where t.id = ${e.transactionId}`.then(([r]) => ({
+          status: e.status,
+          seen: r?.current,
+          published: r?.published_at != null,
+        })),
+      );
+    });
+    try {
+      const t = (await call(env.client, "createTransaction", env.request(p))).transaction!;
+      await env.advance(PENDING_MS);
+      await env.advance(5_000);
+      await until(async () => reads.length === 3, "three status changes heard");
+      const seen = await Promise.all(reads);
+      expect(seen.map((r) => r.status)).toEqual(["pending", "processing", "settled"]);
+      for (const r of seen) {
+        expect(r.seen, `listener for ${r.status} read the transaction`).toBeDefined();
+        expect(r.published, `the ${r.status} change was committed as published`).toBe(true);
+      }
+      expect((await published(t.id)).every((r) => r.published_at && !r.claimed_until)).toBe(true);
+    } finally {
+      stop();
+    }
+  });
+
+  it("keeps changes while notifications is down and publishes them all, in order, once it is back", async () => {
+    const p = await party();
+    await env.stopNotifications();
+    let t: { id: string };
+    try {
+      t = (await call(env.client, "createTransaction", env.request(p))).transaction!;
+      await env.advance(PENDING_MS);
+      await env.txns.runDue();
+      expect(
+        (await call(env.client, "getTransaction", { businessId: p.biz, transactionId: t.id })).transaction
+          ?.status,
+      ).toBe(TransactionStatus.TRANSACTION_STATUS_PROCESSING);
+      // Nothing published, nothing left claimed: the next pass may take them at once.
+      expect(await published(t.id)).toEqual([
+        { status: "pending", published_at: null, claimed_until: null },
+        { status: "processing", published_at: null, claimed_until: null },
+      ]);
+      expect(env.heard.filter((e) => e.transactionId === t.id)).toEqual([]);
+    } finally {
+      await env.startNotifications();
+    }
+    await until(async () => {
+      await env.txns.runDue();
+      return (await eventsOf(t.id)).length === 2;
+    }, "both events published after the outage");
+    expect(await eventsOf(t.id)).toEqual(["pending", "processing"]);
+    expect(env.heard.filter((e) => e.transactionId === t.id).map((e) => e.status)).toEqual([
+      "pending",
+      "processing",
+    ]);
+  });
+
+  it("leaves a batch another node holds until its lease lapses, then publishes it", async () => {
+    const p = await party();
+    await env.stopNotifications();
+    let id = "";
+    try {
+      id = (await call(env.client, "createTransaction", env.request(p))).transaction!.id;
+      await env.txns.runDue();
+      // Another node claimed the change and died mid-batch.
+      await env.sql`update transactions.status_changes set claimed_until = now() + interval '1 hour'
+        where transaction_id = ${id} and published_at is null`;
+    } finally {
+      await env.startNotifications();
+    }
+    // The transaction moves on; its later change must not overtake the held one.
+    await env.advance(PENDING_MS);
+    // Once notifications answers again (another change gets through), the held one still waits.
+    const other = (await call(env.client, "createTransaction", env.request(await party()))).transaction!.id;
+    await until(async () => {
+      await env.txns.runDue();
+      return (await eventsOf(other)).length === 1;
+    }, "an unclaimed change published");
+    expect(await eventsOf(id)).toEqual([]);
+    expect((await published(id)).map((r) => r.status)).toEqual(["pending", "processing"]);
+    await env.sql`update transactions.status_changes set claimed_until = now() - interval '1 second'
+      where transaction_id = ${id} and published_at is null`;
+    await until(async () => {
+      await env.txns.runDue();
+      return (await eventsOf(id)).length === 2;
+    }, "the lapsed claim published");
+    expect(await eventsOf(id)).toEqual(["pending", "processing"]);
+  });
+});
