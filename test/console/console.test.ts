@@ -1,12 +1,11 @@
 import { existsSync } from "node:fs";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BankAccountType, FinancialAccountSource } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import type { ApiHarness } from "../api/harness.ts";
 import type { ChromiumHandle } from "../infra/index.ts";
-import { HttpCustomer } from "../support/http-customer.ts";
 import { linkIn } from "../support/stack.ts";
+import { createCustomer, declinedWorkflow } from "./fixtures.ts";
 import { type ConsoleEnv, ConsolePage, PASSWORD, startConsole } from "./setup.ts";
 
 let env: ConsoleEnv;
@@ -232,35 +231,7 @@ describe("business console", () => {
 
   it("shows a customer's decline reason, redelivers an event, and disconnects financial data", async () => {
     // A workflow the customer declines with a reason of their own.
-    const created = await call(
-      h.workflows,
-      "createWorkflow",
-      {
-        templateName: "terms_only",
-        templateVersion: 0,
-        inputs: {},
-        customerPhone: "",
-        customerEmail: "decliner@example.com",
-        customerId: "",
-        channel: 0,
-        externalId: "",
-        memo: "",
-        idempotencyKey: "console-decline-1",
-      },
-      { metadata: h.auth(h.a.apiKey) },
-    );
-    const declined = created.workflow!.id;
-    const customer = new HttpCustomer(
-      created.linkUrl.replace(/^http:\/\/[^/]+/, `http://${h.stack.node.httpAddress}`),
-    );
-    await customer.open();
-    expect(customer.title).toBe("Updated terms");
-    await customer.submit({
-      decision: "decline",
-      reason: "other",
-      other_reason: "I need my lawyer to read it",
-    });
-    expect(customer.title).toBe("Declined");
+    const declined = await declinedWorkflow(h, h.a, "decliner@example.com", "I need my lawyer to read it");
     await ui.goto(`/console/workflows/${declined}`);
     await expect.poll(() => admin.textContent("main")).toContain("I need my lawyer to read it");
     await ui.shot("workflow declined");
@@ -279,40 +250,8 @@ describe("business console", () => {
     await ui.shot("redelivered");
 
     // Disconnect a customer's financial data: the accounts are erased, the customer stays.
-    const { customer: cus } = await call(h.accounts, "createCustomer", {
-      businessId: h.a.businessId,
-      idempotencyKey: "console-disconnect-customer",
-      profile: {
-        $case: "individual",
-        value: {
-          firstName: "Dana",
-          lastName: "Connect",
-          email: "dana@example.com",
-          phone: "",
-          addresses: [],
-        },
-      },
-      externalId: "",
-    });
-    await call(h.accounts, "addFinancialAccount", {
-      businessId: h.a.businessId,
-      customerId: cus!.id,
-      idempotencyKey: "console-disconnect-fa",
-      name: "Checking",
-      source: FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_MANUAL,
-      providerAccountId: "",
-      details: {
-        $case: "bankAccount",
-        value: {
-          routingNumber: "011000015",
-          accountNumber: "000987654321",
-          accountType: BankAccountType.BANK_ACCOUNT_TYPE_CHECKING,
-          nameOnAccount: "Dana",
-        },
-      },
-      makeDefault: true,
-    });
-    await ui.goto(`/console/customers/${cus!.id}`);
+    const { customerId } = await createCustomer(h, h.a.businessId, { first: "Dana", last: "Connect" }, true);
+    await ui.goto(`/console/customers/${customerId}`);
     expect(await admin.textContent("main")).toContain("4321");
     expect(await admin.content()).not.toContain("000987654321");
     await admin.locator("#disconnect-confirm").check();
@@ -322,6 +261,34 @@ describe("business console", () => {
     await ui.shot("customer disconnected");
     await ui.goto("/console/customers");
     expect(await ui.text("table")).toContain("Dana Connect");
+  });
+
+  it("an admin adds a user (the form says what is wrong first), who can then sign in with their role", async () => {
+    await ui.goto("/console/users");
+    await admin.getByLabel("Email").fill("new-operator@acme.test");
+    await admin.getByLabel("Role").selectOption("operator");
+    await admin.getByLabel(/Initial password/).fill("too short");
+    await admin.getByRole("button", { name: "Add user" }).click();
+    await expect.poll(() => admin.textContent("#user-password-err")).toContain("at least 12 characters");
+    await ui.shot("invalid");
+    expect(await admin.getByLabel("Email").inputValue()).toBe("new-operator@acme.test");
+    await admin.getByLabel(/Initial password/).fill(PASSWORD);
+    await admin.getByRole("button", { name: "Add user" }).click();
+    await expect.poll(() => admin.textContent(".flash")).toContain("The user was added");
+    expect(await ui.text("table")).toMatch(/new-operator@acme\.test\s*operator/);
+    // The same email twice is refused.
+    const again = await ui.post("/console/users", {
+      email: "new-operator@acme.test",
+      role: "viewer",
+      password: PASSWORD,
+    });
+    expect(again.status()).toBe(422);
+    expect(await again.text()).toContain("already exists");
+
+    const added = await env.signIn("new-operator@acme.test");
+    expect(await added.text("header")).toContain("new-operator@acme.test (operator)");
+    await ui.goto("/console/audit");
+    expect(await ui.text("table")).toMatch(/admin@acme\.test\s*user\.create\s*new-operator@acme\.test\s*ok/);
   });
 
   it("saved a screenshot of every console page it reached", () => {
@@ -338,6 +305,7 @@ describe("business console", () => {
       "API keys": /\/console\/keys(\?.*)?$/,
       audit: /\/console\/audit$/,
       notifications: /\/console\/notifications$/,
+      users: /\/console\/users(\?.*)?$/,
     };
     const urls = env.shots.taken.map((s) => new URL(s.url).pathname + new URL(s.url).search);
     for (const [name, re] of Object.entries(pages))

@@ -36,7 +36,12 @@ export async function startWorkflow(h: ApiHarness, biz: Business, phone: string)
  * A `terms_only` workflow the customer declines on the hosted page: the business
  * gets a `workflow.declined` event, so there is a webhook delivery.
  */
-export async function declinedWorkflow(h: ApiHarness, biz: Business, email: string): Promise<string> {
+export async function declinedWorkflow(
+  h: ApiHarness,
+  biz: Business,
+  email: string,
+  reason = "not today",
+): Promise<string> {
   const r = await call(
     h.workflows,
     "createWorkflow",
@@ -58,8 +63,10 @@ export async function declinedWorkflow(h: ApiHarness, biz: Business, email: stri
     r.linkUrl.replace(/^http:\/\/[^/]+/, `http://${h.stack.node.httpAddress}`),
   );
   await customer.open();
-  await customer.submit({ decision: "decline", reason: "other", other_reason: "not today" });
-  if (customer.title !== "Declined") throw new Error(`declining ended on "${customer.title}"`);
+  if (customer.title !== "Updated terms") throw new Error(`the link opened "${customer.title}"`);
+  await customer.submit({ decision: "decline", reason: "other", other_reason: reason });
+  const done: string = customer.title;
+  if (done !== "Declined") throw new Error(`declining ended on "${done}"`);
   return r.workflow!.id;
 }
 
