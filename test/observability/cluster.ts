@@ -21,31 +21,42 @@ import {
 import { HttpCustomer } from "../support/http-customer.ts";
 import { type NodeChild, spawnNode } from "../support/node-child.ts";
 import { linkIn } from "../support/stack.ts";
+import { type Gate, startGate } from "./gate.ts";
 
 export const SHARDS = 16;
+
+export interface WorkflowRequest {
+  via: number;
+  template: string;
+  phone: string;
+  /** Where `email customer` notifications go. */
+  email?: string;
+  inputs?: Record<string, string>;
+  key: string;
+}
 
 /** Two Linkflow nodes, each in its own process, over a real nats-server, exporting spans over OTLP. */
 export interface Cluster {
   nodes: NodeChild[];
   otlp: OtlpReceiverHandle;
   twilio: TwilioServerHandle;
+  /** Sits between the nodes and Twilio: `hold()` makes the SMS provider stop answering. */
+  smsGate: Gate;
   smtp: SmtpServerHandle;
   webhooks: WebhookReceiverHandle;
   business: { businessId: string; apiKey: string };
   databaseUrl: string;
   natsUrl: string;
   sql: Sql;
+  /** Each node's public gRPC API. */
+  apis: WorkflowServiceClient[];
   auth(): Metadata;
   /** The node holding the lease of the workflow's shard now. */
   ownerOf(workflowId: string): Promise<NodeChild>;
-  /** Creates a workflow through node `via`'s gRPC API and returns it with its texted link. */
-  createWorkflow(opts: {
-    via: number;
-    template: string;
-    phone: string;
-    inputs?: Record<string, string>;
-    key: string;
-  }): Promise<{ id: string; link: string }>;
+  /** Creates a workflow through node `via`'s gRPC API; its id, without waiting for its SMS. */
+  startWorkflow(opts: WorkflowRequest): Promise<string>;
+  /** Creates a workflow and returns it with the link texted to the customer. */
+  createWorkflow(opts: WorkflowRequest): Promise<{ id: string; link: string }>;
   /** Starts one more node process with these variables on top of the cluster's. */
   addNode(env?: NodeJS.ProcessEnv): Promise<NodeChild>;
   /** The samples of node `i`'s `/metrics`. */
@@ -81,6 +92,8 @@ export async function startCluster(
     stops.push(() => otlp.stop());
     const twilio = await startTwilioServer();
     stops.push(() => twilio.stop());
+    const smsGate = await startGate(twilio.baseUrl);
+    stops.push(() => smsGate.stop());
     const smtp = await startSmtpServer();
     stops.push(() => smtp.stop());
     const secrets: string[] = [];
@@ -99,7 +112,7 @@ export async function startCluster(
         accountSid: twilio.accountSid,
         authToken: twilio.authToken,
         from: "+15005550006",
-        baseUrl: twilio.baseUrl,
+        baseUrl: smsGate.url,
       },
       email: { kind: "smtp", url: smtp.url, from: "Linkflow <links@linkflow.test>" },
       shardCount: SHARDS,
@@ -162,16 +175,38 @@ export async function startCluster(
       md.set("authorization", `Bearer ${b.apiKey}`);
       return md;
     };
+    const startWorkflow = async (o: WorkflowRequest) => {
+      const res = await call(
+        apis[o.via]!,
+        "createWorkflow",
+        {
+          templateName: o.template,
+          templateVersion: 0,
+          inputs: o.inputs ?? {},
+          customerPhone: o.phone,
+          customerEmail: o.email ?? "",
+          customerId: "",
+          channel: 0,
+          externalId: "",
+          memo: "",
+          idempotencyKey: o.key,
+        },
+        { metadata: auth() },
+      );
+      return res.workflow!.id;
+    };
     return {
       nodes,
       otlp,
       twilio,
+      smsGate,
       smtp,
       webhooks,
       business: { businessId: b.businessId, apiKey: b.apiKey },
       databaseUrl: db.url,
       natsUrl: nats.urls[0]!,
       sql,
+      apis,
       auth,
       async ownerOf(workflowId) {
         const [lease] = await sql<{ owner: string }[]>`
@@ -181,26 +216,11 @@ export async function startCluster(
         if (!owner) throw new Error(`no live owner for ${workflowId}`);
         return owner;
       },
+      startWorkflow,
       async createWorkflow(o) {
-        const res = await call(
-          apis[o.via]!,
-          "createWorkflow",
-          {
-            templateName: o.template,
-            templateVersion: 0,
-            inputs: o.inputs ?? {},
-            customerPhone: o.phone,
-            customerEmail: "",
-            customerId: "",
-            channel: 0,
-            externalId: "",
-            memo: "",
-            idempotencyKey: o.key,
-          },
-          { metadata: auth() },
-        );
+        const id = await startWorkflow(o);
         const sms = await twilio.waitForMessage((m) => m.to === o.phone && m.body.includes("/l/"));
-        return { id: res.workflow!.id, link: linkIn(sms.body) };
+        return { id, link: linkIn(sms.body) };
       },
       async scrape(i) {
         const res = await fetch(`http://${nodes[i]!.info.httpAddress}/metrics`);
