@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call } from "../../services/grpc/index.ts";
 import type { ApiHarness } from "../api/harness.ts";
 import type { ChromiumHandle } from "../infra/index.ts";
+import { CustomerOnPhone } from "../support/customer.ts";
 import { linkIn } from "../support/stack.ts";
 import { createCustomer, declinedWorkflow } from "./fixtures.ts";
 import { type ConsoleEnv, ConsolePage, PASSWORD, startConsole } from "./setup.ts";
@@ -66,14 +67,14 @@ describe("business console", () => {
 
     // The customer finishes it on a phone in a second browser context.
     const sms = await h.stack.twilio.waitForMessage((m) => m.to === phone);
-    const customer = await browser.newPhonePage();
-    await customer.goto(linkIn(sms.body));
-    await expect.poll(() => customer.title()).toBe("Confirm your details");
-    await customer.getByLabel("First name").fill("Ada");
-    await customer.getByLabel("Last name").fill("Lovelace");
-    await customer.getByRole("button", { name: "Continue" }).click();
-    await customer.waitForSelector("h1.done", { timeout: 15_000 });
-    await customer.context().close();
+    const customer = new CustomerOnPhone(await browser.newPhonePage(), h.stack.twilio, phone);
+    await customer.page.goto(linkIn(sms.body));
+    await customer.waitForTitle("Confirm your details");
+    await customer.fill({ "First name": "Ada", "Last name": "Lovelace" });
+    await customer.continue();
+    await customer.page.waitForSelector("h1.done", { timeout: 15_000 });
+    await customer.waitForTitle(await customer.title());
+    await customer.page.context().close();
 
     // No reload: the live region updates and a notification pops up.
     await admin.locator('#wf-facts [data-status="completed"]').waitFor({ timeout: 20_000 });

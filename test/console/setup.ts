@@ -31,7 +31,10 @@ export class ConsolePage {
   /** Screenshots the page as it is now, labelled with its title (and `label`). */
   async shot(label = ""): Promise<void> {
     await this.page.waitForLoadState();
-    const title = (await this.page.title()).replace(/ · Linkflow console$/, "");
+    // Ids left out: the same page gets the same file name on every run.
+    const title = (await this.page.title())
+      .replace(/ · Linkflow console$/, "")
+      .replace(/\b(wf|cus|whs|dlv|key|evt)_[0-9a-z]+/g, "");
     await this.shots.take(this.page, label ? `${title} ${label}` : title);
   }
 
