@@ -31,8 +31,8 @@ import {
   SetCustomerStatusResponse,
   UpdateCustomerResponse,
 } from "../../proto/index.ts";
-import { idempotent, unary, Violations } from "../grpc/index.ts";
-import { checkKeyring, type Keyring } from "./crypto.ts";
+import { idempotent, type ResponseCodec, unary, Violations } from "../grpc/index.ts";
+import { checkKeyring, type Keyring, openNumber, sealNumber } from "./crypto.ts";
 import { disconnectAccounts, financialHandlers, requireCustomer } from "./financial.ts";
 import { normalizeProfile, type Profile, validateProfile } from "./validation.ts";
 
@@ -72,6 +72,39 @@ const STATUS_FROM_DB = {
 /** sha256 hex of an API key: the only form in which keys are stored. */
 export function hashApiKey(apiKey: string): string {
   return createHash("sha256").update(apiKey).digest("hex");
+}
+
+/**
+ * How a CreateApiKey response is kept for replays: the plaintext key sealed
+ * under the keyring (bound to the key's id), so the idempotency table never
+ * holds a usable key. Without a keyring nothing of the secret is kept, and a
+ * replay is refused: the key was shown once.
+ */
+function apiKeyReplayCodec(keyring: Keyring | undefined): ResponseCodec<CreateApiKeyResponse> {
+  return {
+    encode(m) {
+      const id = m.key?.id ?? "";
+      const sealed = keyring ? sealNumber(keyring, m.apiKey, `api_key:${id}`) : undefined;
+      const apiKey = sealed ? `sealed:${sealed.keyId}:${sealed.ciphertext.toString("base64")}` : "";
+      return CreateApiKeyResponse.encode({ ...m, apiKey });
+    },
+    decode(bytes) {
+      const m = CreateApiKeyResponse.decode(bytes);
+      const [, keyId = "", ct = ""] = /^sealed:([^:]+):(.+)$/.exec(m.apiKey) ?? [];
+      if (!keyring || !keyId) {
+        throw new FailedPreconditionError(
+          "api_key_shown_once",
+          "an earlier request with this idempotency key created the API key, and its secret is shown only once; revoke it and create another",
+        );
+      }
+      const apiKey = openNumber(
+        keyring,
+        { keyId, ciphertext: Buffer.from(ct, "base64") },
+        `api_key:${m.key?.id ?? ""}`,
+      );
+      return { ...m, apiKey };
+    },
+  };
 }
 
 function profileJson(p: Profile): unknown {
@@ -236,7 +269,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
           key: idempotencyKey,
           method: "CreateApiKey",
           request,
-          codec: CreateApiKeyResponse,
+          codec: apiKeyReplayCodec(deps.keyring),
         },
         async (tx) => {
           await requireBusiness(tx, "business_id", req.businessId);

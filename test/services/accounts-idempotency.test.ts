@@ -215,6 +215,22 @@ describe("idempotency keys on every accounts mutation", () => {
     },
   );
 
+  it("keeps a replayable API key only sealed: the stored response holds no usable key", async () => {
+    const c = await context();
+    const req = { businessId: c.biz, name: "server", idempotencyKey: "api-key-sealed-1" };
+    const first = await call(env.client, "createApiKey", req);
+    const [row] = await env.sql<{ response: Buffer }[]>`
+      select response from accounts.idempotency where business_id = ${c.biz} and key = ${req.idempotencyKey}`;
+    expect(row!.response.includes(first.apiKey)).toBe(false);
+    expect(row!.response.includes(first.apiKey.slice(12))).toBe(false);
+    const again = await call(env.client, "createApiKey", req);
+    expect(again.apiKey).toBe(first.apiKey);
+    expect(await call(env.client, "authenticateApiKey", { apiKey: again.apiKey })).toEqual({
+      businessId: c.biz,
+      keyId: first.key!.id,
+    });
+  });
+
   it("refuses one key reused for another RPC of the same business", async () => {
     const c = await context();
     const key = `idem-${randomBytes(4).toString("hex")}`;

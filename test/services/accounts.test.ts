@@ -1,4 +1,4 @@
-import { type ServiceError, status } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type Sql } from "../../core/index.ts";
 import { type AccountsServiceClient, CustomerStatus, type IndividualProfile } from "../../proto/index.ts";
@@ -15,7 +15,7 @@ import {
   readFieldViolations,
 } from "../../services/grpc/index.ts";
 import { createTestDatabase } from "../infra/index.ts";
-import { captureLogs } from "./helpers.ts";
+import { captureLogs, rejected } from "./helpers.ts";
 
 const logs = captureLogs();
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -31,15 +31,6 @@ const person = (over: Partial<IndividualProfile> = {}): IndividualProfile => ({
   addresses: [],
   ...over,
 });
-
-async function rejected(p: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function newBusiness(name = "Acme"): Promise<string> {
   const res = await call(client, "createBusiness", { name, parentBusinessId: "", idempotencyKey: "" });
@@ -105,6 +96,23 @@ describe("accounts service", () => {
 
     const listed = await call(client, "listApiKeys", { businessId: biz });
     expect(listed.keys.map((k) => k.id)).toEqual([created.key!.id]);
+
+    // Without a keyring the secret is not kept for replays: a retry is told so, and nothing usable is stored.
+    const once = await call(client, "createApiKey", {
+      businessId: biz,
+      name: "ci",
+      idempotencyKey: "ci-key-1",
+    });
+    const replay = await rejected(
+      call(client, "createApiKey", { businessId: biz, name: "ci", idempotencyKey: "ci-key-1" }),
+    );
+    expect(replay.code).toBe(status.FAILED_PRECONDITION);
+    expect(readErrorCode(replay)).toBe("api_key_shown_once");
+    const claims = await sql<
+      { response: Buffer }[]
+    >`select response from accounts.idempotency where key = 'ci-key-1'`;
+    expect(claims[0]!.response.includes(once.apiKey)).toBe(false);
+    await call(client, "revokeApiKey", { businessId: biz, keyId: once.key!.id });
 
     const revoked = await call(client, "revokeApiKey", { businessId: biz, keyId: created.key!.id });
     expect(revoked.key?.revokedAt).toBeInstanceOf(Date);

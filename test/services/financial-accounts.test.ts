@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type ServiceError, status } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, ManualClock, type Sql } from "../../core/index.ts";
 import {
@@ -27,7 +27,7 @@ import {
   readFieldViolations,
 } from "../../services/grpc/index.ts";
 import { createTestDatabase } from "../infra/index.ts";
-import { captureLogs } from "./helpers.ts";
+import { captureLogs, rejected } from "./helpers.ts";
 
 const logs = captureLogs();
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -40,15 +40,6 @@ const keyring: Keyring = { currentKeyId: "k1", keys: { k1: randomBytes(32) } };
 const ACCOUNT_NUMBER = "000123456789";
 const CARD_NUMBER = "4000056655665556";
 const HASH = `sha256:${"ab".repeat(32)}`;
-
-async function rejected(p: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function newBusiness(): Promise<string> {
   return (await call(client, "createBusiness", { name: "Acme", parentBusinessId: "", idempotencyKey: "" }))
