@@ -19,10 +19,6 @@ export function signWebhook(secret: string, body: string, unixSeconds: number): 
   return `t=${unixSeconds},v1=${mac}`;
 }
 
-/**
- * Checks a Linkflow-Signature header against the body with any of the
- * secrets, rejecting timestamps further than `toleranceSeconds` from now.
- */
 /** Delay before the retry that follows failed attempt `attempt` (1-based): doubling, capped. */
 export function retryDelayMs(attempt: number, o: { baseBackoffMs: number; maxBackoffMs: number }): number {
   return Math.min(o.baseBackoffMs * 2 ** (attempt - 1), o.maxBackoffMs);
@@ -31,6 +27,11 @@ export function retryDelayMs(attempt: number, o: { baseBackoffMs: number; maxBac
 /** The default retry policy (see WebhookDispatcher). */
 export const DEFAULT_RETRY = { baseBackoffMs: 5000, maxBackoffMs: 3_600_000, maxAttempts: 82 } as const;
 
+/**
+ * Checks a Linkflow-Signature header against the body with any of the
+ * secrets, rejecting timestamps further than `toleranceSeconds` from now
+ * (default 300: the documented 5-minute tolerance).
+ */
 export function verifyWebhookSignature(
   header: string,
   body: string,

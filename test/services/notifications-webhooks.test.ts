@@ -1,0 +1,301 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger, ManualClock } from "../../core/index.ts";
+import { DeliveryStatus } from "../../proto/index.ts";
+import { call } from "../../services/grpc/index.ts";
+import { WebhookDispatcher } from "../../services/notifications/index.ts";
+import { EVENT_ID_HEADER, SIGNATURE_HEADER, verifyWebhookSignature } from "../infra/index.ts";
+import { rejected } from "./helpers.ts";
+import { eventually, type NotificationsHarness, startNotificationsHarness } from "./notifications-harness.ts";
+
+const BIZ = "biz_hooks";
+let h: NotificationsHarness;
+
+beforeAll(async () => {
+  h = await startNotificationsHarness({
+    webhooks: { pollIntervalMs: 25, baseBackoffMs: 20, maxBackoffMs: 80 },
+  });
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+async function subscribe(url: string, eventTypes: string[], businessId = BIZ) {
+  const res = await call(h.client, "createWebhookSubscription", {
+    businessId,
+    url,
+    eventTypes,
+    idempotencyKey: "",
+  });
+  return { id: res.subscription!.id, secret: res.secret };
+}
+
+const publish = async (type: string, data: unknown, workflowId = "", businessId = BIZ) =>
+  (
+    await call(h.client, "publishEvent", {
+      businessId,
+      type,
+      payloadJson: JSON.stringify(data),
+      workflowId,
+      idempotencyKey: "",
+    })
+  ).eventId;
+
+describe("webhook delivery with a running dispatcher", () => {
+  it("a receiver that answers 500s and then recovers gets every event, in order per workflow, once", async () => {
+    const secrets: string[] = [];
+    const receiver = await h.receiver(() => secrets);
+    const sub = await subscribe(receiver.url, ["workflow.*"]);
+    secrets.push(sub.secret);
+    receiver.respond([500, 500, 500, 503, 500, 500, 502, 500]);
+    const workflows = ["wf_order_a", "wf_order_b", "wf_order_c"];
+    const published = new Map<string, string[]>(workflows.map((w) => [w, []]));
+    // Interleaved: a1 b1 c1 a2 b2 c2 …
+    for (let n = 1; n <= 4; n++) {
+      for (const wf of workflows)
+        published.get(wf)!.push(await publish("workflow.step_completed", { n }, wf));
+    }
+    const all = [...published.values()].flat();
+    await eventually(async () => {
+      const ok = new Set(receiver.deliveries.filter((d) => d.status === 200).map((d) => d.eventId));
+      return all.every((id) => ok.has(id)) ? true : undefined;
+    }, "every event delivered");
+
+    expect(receiver.deliveries.filter((d) => !d.verified).map((d) => d.rejection)).toEqual([]);
+    expect(receiver.deliveries.filter((d) => d.status >= 500)).toHaveLength(8);
+    const workflowOf = new Map([...published].flatMap(([wf, ids]) => ids.map((id) => [id, wf] as const)));
+    for (const wf of workflows) {
+      const seen = receiver.deliveries.filter((d) => workflowOf.get(d.eventId) === wf);
+      // Successes in publish order, each event exactly once.
+      expect(
+        seen.filter((d) => d.status === 200).map((d) => d.eventId),
+        wf,
+      ).toEqual(published.get(wf));
+      // Event n+1 never went out (not even an attempt) before event n was accepted.
+      const firstAttempt = (id: string) => seen.findIndex((d) => d.eventId === id);
+      const accepted = (id: string) => seen.findIndex((d) => d.eventId === id && d.status === 200);
+      const ids = published.get(wf)!;
+      for (let i = 1; i < ids.length; i++) {
+        expect(firstAttempt(ids[i]!), `${wf} event ${i + 1}`).toBeGreaterThan(accepted(ids[i - 1]!));
+      }
+    }
+    // The receiver answers before the dispatcher records the answer.
+    const mine = await eventually(async () => {
+      const log = await call(h.client, "listDeliveries", { businessId: BIZ, eventId: "", pageSize: 100 });
+      const list = log.deliveries.filter((d) => d.subscriptionId === sub.id);
+      return list.every((d) => d.status === DeliveryStatus.DELIVERY_STATUS_DELIVERED) ? list : undefined;
+    }, "every delivery recorded as delivered");
+    expect(mine).toHaveLength(12);
+    expect(mine.reduce((n, d) => n + d.attempts, 0)).toBe(12 + 8);
+  });
+
+  it("redelivers a delivered event on request: same event id, freshly signed, one more attempt", async () => {
+    const secrets: string[] = [];
+    const receiver = await h.receiver(() => secrets);
+    const sub = await subscribe(receiver.url, ["customer.created"], "biz_redeliver");
+    secrets.push(sub.secret);
+    const eventId = await publish("customer.created", { customer_id: "cus_1" }, "", "biz_redeliver");
+    const first = await receiver.waitForDelivery((d) => d.eventId === eventId && d.status === 200);
+    const settled = (attempts: number) =>
+      eventually(async () => {
+        const [d] = (
+          await call(h.client, "listDeliveries", { businessId: "biz_redeliver", eventId, pageSize: 0 })
+        ).deliveries;
+        return d?.status === DeliveryStatus.DELIVERY_STATUS_DELIVERED && d.attempts === attempts
+          ? d
+          : undefined;
+      }, `delivery attempt ${attempts} to settle`);
+    const delivery = await settled(1);
+
+    const other = await rejected(
+      call(h.client, "redeliver", { businessId: "biz_else", deliveryId: delivery.id }),
+    );
+    expect(other.code).toBe(status.NOT_FOUND);
+
+    const again = await call(h.client, "redeliver", { businessId: "biz_redeliver", deliveryId: delivery.id });
+    expect(again.delivery?.status).toBe(DeliveryStatus.DELIVERY_STATUS_PENDING);
+    await settled(2);
+    const copies = receiver.deliveries.filter((d) => d.eventId === eventId);
+    expect(copies).toHaveLength(2);
+    expect(copies[1]?.body).toBe(first.body);
+    expect(copies[1]?.verified).toBe(true);
+    expect(copies[1]?.headers["linkflow-delivery-id"]).toBe(delivery.id);
+  });
+});
+
+/**
+ * A signature-checking receiver that holds every new event's request open
+ * until the test releases it; a request for an event it already has is
+ * answered at once (and counted), so a duplicate never blocks the test.
+ */
+async function startHoldingReceiver(secret: () => string) {
+  const received: { eventId: string; verified: boolean }[] = [];
+  const held: Array<() => void> = [];
+  let changed = () => {};
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      const sig = String(req.headers[SIGNATURE_HEADER.toLowerCase()] ?? "");
+      const eventId = String(req.headers[EVENT_ID_HEADER.toLowerCase()] ?? "");
+      const verified = verifyWebhookSignature(sig, body, [secret()]) === undefined;
+      const duplicate = received.some((r) => r.eventId === eventId);
+      received.push({ eventId, verified });
+      const answer = () => res.writeHead(verified ? 200 : 400).end();
+      if (duplicate || !verified) answer();
+      else held.push(answer);
+      changed();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const waitHeld = (n: number) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`fewer than ${n} requests held`)), 15_000);
+      changed = () => {
+        if (held.length >= n) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      changed();
+    });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
+    received,
+    waitHeld,
+    releaseOldest: () => held.shift()?.(),
+    async stop() {
+      for (const answer of held.splice(0)) answer();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe("webhook delivery with several workers", () => {
+  beforeAll(async () => {
+    // The workers below run their passes by hand, on a clock the test moves.
+    await h.service.dispatcher.close();
+  });
+
+  it("a slow pass keeps its deliveries: a second worker never sends an event that is still in flight", async () => {
+    let secret = "";
+    const receiver = await startHoldingReceiver(() => secret);
+    try {
+      const sub = await subscribe(receiver.url, ["transaction.status_changed"], "biz_slow_pass");
+      secret = sub.secret;
+      const ids: string[] = [];
+      for (let n = 1; n <= 6; n++)
+        ids.push(await publish("transaction.status_changed", { n }, "", "biz_slow_pass"));
+      const clock = new ManualClock(Date.now());
+      const log = createLogger({ test: "lease" });
+      // Each attempt may take up to 30 s; six in a row outlast three timeouts (the lease this used to take).
+      const opts = { requestTimeoutMs: 30_000, batchSize: 20 };
+      const a = new WebhookDispatcher(h.sql, log, clock, opts);
+      const b = new WebhookDispatcher(h.sql, log, clock, opts);
+      const passA = a.runOnce();
+      const passesB: Promise<number>[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        await receiver.waitHeld(1);
+        // The receiver takes 25 s over this request (less than the timeout)…
+        clock.advance(25_000);
+        // …while the other worker looks for due deliveries.
+        const passB = b.runOnce();
+        passesB.push(passB);
+        await Promise.race([passB, receiver.waitHeld(2)]);
+        receiver.releaseOldest();
+      }
+      expect(await passA).toBe(6);
+      expect(await Promise.all(passesB)).toEqual(ids.map(() => 0));
+      expect(receiver.received.map((r) => r.eventId)).toEqual(ids);
+      expect(receiver.received.every((r) => r.verified)).toBe(true);
+      const rows = await h.sql<{ status: string; attempts: number }[]>`
+        select status, attempts from notifications.deliveries where subscription_id = ${sub.id}`;
+      expect(rows.every((r) => r.status === "delivered" && r.attempts === 1)).toBe(true);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it("a worker whose lease lapsed (it hung) does not settle or resend what another worker took over", async () => {
+    let secret = "";
+    const receiver = await startHoldingReceiver(() => secret);
+    try {
+      const sub = await subscribe(receiver.url, ["workflow.completed"], "biz_hung_worker");
+      secret = sub.secret;
+      const ids = [
+        await publish("workflow.completed", { n: 1 }, "", "biz_hung_worker"),
+        await publish("workflow.completed", { n: 2 }, "", "biz_hung_worker"),
+      ];
+      const clock = new ManualClock(Date.now());
+      const log = createLogger({ test: "lease" });
+      const opts = { requestTimeoutMs: 10_000, batchSize: 20 };
+      const a = new WebhookDispatcher(h.sql, log, clock, opts);
+      const b = new WebhookDispatcher(h.sql, log, clock, opts);
+      const passA = a.runOnce();
+      await receiver.waitHeld(1);
+      // A hangs far beyond any lease: B takes over both deliveries.
+      clock.advance(3_600_000);
+      const passB = b.runOnce();
+      await receiver.waitHeld(2);
+      receiver.releaseOldest(); // A's first request ends (200) — too late to count.
+      receiver.releaseOldest(); // B's request for event 2.
+      expect(await passB).toBe(2);
+      expect(await passA).toBe(2);
+      // Event 1 went out twice (A hung mid-request, B retried it: an attempt each); event 2 once, by B only.
+      expect(receiver.received.map((r) => r.eventId)).toEqual([ids[0], ids[0], ids[1]]);
+      const attempts = await h.sql<{ event_id: string; n: number }[]>`
+        select d.event_id, count(a.id)::int as n from notifications.deliveries d
+        join notifications.delivery_attempts a on a.delivery_id = d.id
+        where d.subscription_id = ${sub.id} group by d.event_id order by d.event_id`;
+      expect(Object.fromEntries(attempts.map((r) => [r.event_id, r.n]))).toEqual({
+        [ids[0]!]: 2,
+        [ids[1]!]: 1,
+      });
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it("after a secret rotation both secrets sign until the overlap ends, then only the new one", async () => {
+    let accepted: string[] = [];
+    const receiver = await h.receiver(() => accepted);
+    const sub = await subscribe(receiver.url, ["workflow.declined"], "biz_rotation");
+    const clock = new ManualClock(Date.now());
+    const due = () => clock.advance(1_000);
+    const worker = new WebhookDispatcher(h.sql, createLogger({ test: "rotation" }), clock, {});
+    const rotated = await call(h.client, "rotateWebhookSecret", {
+      businessId: "biz_rotation",
+      subscriptionId: sub.id,
+      overlapSeconds: 600,
+      idempotencyKey: "rotation-overlap-1",
+    });
+    accepted = [sub.secret];
+    const during = await publish("workflow.declined", { n: 1 }, "", "biz_rotation");
+    due();
+    await worker.runOnce();
+    const d1 = receiver.deliveries.find((d) => d.eventId === during)!;
+    expect(d1.verified).toBe(true);
+    expect(d1.headers["linkflow-signature"]?.match(/v1=/g)).toHaveLength(2);
+
+    clock.advance(601_000);
+    const after = await publish("workflow.declined", { n: 2 }, "", "biz_rotation");
+    await worker.runOnce();
+    const d2 = receiver.deliveries.find((d) => d.eventId === after)!;
+    // A receiver still on the old secret now refuses it…
+    expect(d2.verified).toBe(false);
+    expect(d2.headers["linkflow-signature"]?.match(/v1=/g)).toHaveLength(1);
+    // …and one on the new secret accepts the retry.
+    accepted = [rotated.secret];
+    clock.advance(3_600_000);
+    await worker.runOnce();
+    expect(receiver.deliveries.filter((d) => d.eventId === after).map((d) => d.verified)).toEqual([
+      false,
+      true,
+    ]);
+  });
+});
