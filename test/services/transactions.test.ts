@@ -246,6 +246,14 @@ describe("transactions service", () => {
     await setStatus(FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_ACTIVE, "");
     const ok = await call(env.client, "createTransaction", req(s));
     expect(ok.transaction?.status).toBe(S.TRANSACTION_STATUS_PENDING);
+    // Disconnected financial data can no longer move money either.
+    await call(env.accounts.client, "disconnectFinancialData", {
+      businessId: s.biz,
+      customerId: s.cus,
+      idempotencyKey: "",
+    });
+    const gone = await rejected(call(env.client, "createTransaction", req(s)));
+    expect(readErrorCode(gone)).toBe("financial_account_disconnected");
   });
 
   it("validates every field and keeps tenants apart", async () => {
