@@ -90,14 +90,18 @@ describe("node logs after a whole onboarding with a bank account", () => {
     }
   });
 
-  it("are redacted by field name, not only by the shape of a value", () => {
+  it("are redacted by field name, and in free text by shape (numbers, emails, keys, links)", () => {
     const lines: string[] = [];
     const write = logSink.write;
     logSink.write = (l) => lines.push(l);
+    const link = `http://127.0.0.1/l/${token}`;
     try {
-      createLogger().info("bank account added", {
+      createLogger().info(`texted ${phone} the link ${link}`, {
         account_number: accountNumber,
         bank_account: { accountNumber, routing_number: "011000015" },
+        to: phone,
+        authorization: `Bearer ${c.business.apiKey}`,
+        err: new Error(`key ${c.business.apiKey} refused for ${email} at ${phone.slice(1)}`),
         note: `short numbers in text stay: ${accountNumber}`,
       });
     } finally {
@@ -106,8 +110,13 @@ describe("node logs after a whole onboarding with a bank account", () => {
     const line = JSON.parse(lines[0]!) as Record<string, unknown>;
     expect(line.account_number).toBe("[redacted]");
     expect(line.bank_account).toEqual({ accountNumber: "[redacted]", routing_number: "[redacted]" });
+    expect(line.to).toBe("[redacted]");
+    expect(line.authorization).toBe("[redacted]");
+    for (const secret of [phone, phone.slice(1), token, c.business.apiKey, email]) {
+      expect(lines[0]).not.toContain(secret);
+    }
     // Free text is only scrubbed by shape, which a 7-digit number does not have: the flow above
-    // stays clean because nothing logs the number, not because the scrubber caught it.
+    // stays clean because nothing logs the number, not because the scrubber happened to catch it.
     expect(line.note).toContain(accountNumber);
   });
 });

@@ -1,40 +1,60 @@
-import { createServer } from "node:http";
-import { afterAll, describe, expect, it } from "vitest";
-import { exporterFromEnv, inSpan, setupTracing } from "../../core/index.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { exporterFromEnv, inSpan, resourceAttributesFromEnv, setupTracing } from "../../core/index.ts";
+import { type OtlpReceiverHandle, startOtlpReceiver } from "../infra/index.ts";
 
-describe("OTLP export configured by the standard OTEL_* variables", () => {
-  const received: { path: string; type: string; bytes: number }[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c) => chunks.push(c as Buffer));
-    req.on("end", () => {
-      received.push({
-        path: req.url ?? "",
-        type: String(req.headers["content-type"]),
-        bytes: Buffer.concat(chunks).length,
-      });
-      res.writeHead(200, { "content-type": "application/json" }).end("{}");
-    });
-  });
-  afterAll(async () => {
-    await new Promise<void>((r) => server.close(() => r()));
-  });
+// The configuration surface of tracing, in this process; traces.test.ts covers whole nodes.
+let otlp: OtlpReceiverHandle;
 
-  it("OTEL_TRACES_EXPORTER=otlp sends spans to the configured endpoint; unset exports nothing", async () => {
+beforeAll(async () => {
+  otlp = await startOtlpReceiver();
+});
+
+afterAll(async () => {
+  await otlp?.stop();
+});
+
+describe("tracing configured by the standard OTEL_* variables", () => {
+  it("exports nothing unless asked, refuses OTLP protocols other than http/json", () => {
     expect(exporterFromEnv({})).toBeUndefined();
     expect(exporterFromEnv({ OTEL_TRACES_EXPORTER: "none" })).toBeUndefined();
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-    const { port } = server.address() as { port: number };
+    expect(exporterFromEnv({ OTEL_TRACES_EXPORTER: "console" })).toBeDefined();
+    expect(exporterFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url })).toBeDefined();
+    expect(() =>
+      exporterFromEnv({ OTEL_TRACES_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }),
+    ).toThrow(/grpc is not supported/);
+  });
+
+  it("names the service and the process, with OTEL_SERVICE_NAME over OTEL_RESOURCE_ATTRIBUTES", () => {
+    const a = resourceAttributesFromEnv({
+      OTEL_RESOURCE_ATTRIBUTES: "service.name=ignored,deployment.environment=staging%20eu,broken",
+      OTEL_SERVICE_NAME: "linkflow-eu",
+    });
+    expect(a).toMatchObject({
+      "service.name": "linkflow-eu",
+      "deployment.environment": "staging eu",
+      "process.pid": process.pid,
+    });
+    expect(a).not.toHaveProperty("broken");
+    expect(resourceAttributesFromEnv({})["service.name"]).toBe("linkflow");
+    // Each process (each call) is its own service instance.
+    expect(a["service.instance.id"]).not.toBe(resourceAttributesFromEnv({})["service.instance.id"]);
+  });
+
+  it("OTLP spans reach the endpoint with their resource, flushed by shutdown", async () => {
     const exporter = exporterFromEnv({
       OTEL_TRACES_EXPORTER: "otlp",
-      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${port}/v1/traces`,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `${otlp.url}/`,
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
     });
-    expect(exporter).toBeDefined();
-    const tracing = setupTracing({ exporter: exporter! });
-    await inSpan("otlp.test", { "test.attr": 1 }, async () => {});
+    const tracing = setupTracing({ exporter: exporter!, batch: true, resource: { "test.run": "otlp" } });
+    await inSpan("otlp.parent", {}, () => inSpan("otlp.child", { "test.attr": 7 }, async () => {}));
+    expect(otlp.spans).toHaveLength(0);
     await tracing.shutdown();
-    await expect.poll(() => received.length, { timeout: 5000 }).toBeGreaterThan(0);
-    expect(received[0]?.path).toBe("/v1/traces");
-    expect(received[0]?.bytes).toBeGreaterThan(0);
+    const child = otlp.spans.find((s) => s.name === "otlp.child");
+    const parent = otlp.spans.find((s) => s.name === "otlp.parent");
+    expect(child?.attributes["test.attr"]).toBe(7);
+    expect(child?.parentSpanId).toBe(parent?.spanId);
+    expect(child?.traceId).toBe(parent?.traceId);
+    expect(child?.resource).toMatchObject({ "test.run": "otlp", "process.pid": process.pid });
   });
 });

@@ -1,0 +1,105 @@
+import { connect, type NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../bin/linkflow.ts";
+import { collectNodeReports, RUNTIME_SERVICE_NAME } from "../../runtime/index.ts";
+import { HttpCustomer } from "../support/http-customer.ts";
+import { type Cluster, SHARDS, startCluster } from "./cluster.ts";
+
+// What an SRE sees of a running cluster from outside its processes: the NATS micro
+// services the nodes register and the CLI reading Postgres and NATS.
+let c: Cluster;
+let nc: NatsConnection;
+let workflowId = "";
+const phone = "+14155550155";
+
+beforeAll(async () => {
+  c = await startCluster();
+  nc = await connect({ servers: c.natsUrl });
+  const w = await c.createWorkflow({ via: 0, template: "welcome", phone, key: "views-1" });
+  workflowId = w.id;
+  const customer = new HttpCustomer(w.link, c.twilio, phone);
+  await customer.waitFor("Confirm your details");
+  await customer.submit({ first_name: "Ada", last_name: "Lovelace" });
+  await customer.waitFor("All done");
+}, 120_000);
+
+afterAll(async () => {
+  await nc?.close();
+  await c?.stop();
+});
+
+async function cli(...argv: string[]) {
+  const saved = { DATABASE_URL: process.env.DATABASE_URL, NATS_URL: process.env.NATS_URL };
+  process.env.DATABASE_URL = c.databaseUrl;
+  process.env.NATS_URL = c.natsUrl;
+  try {
+    let out = "";
+    let err = "";
+    const code = await main(argv, { out: (x) => (out += x), err: (x) => (err += x) });
+    return { code, out, err };
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+describe("the cluster as SREs see it", () => {
+  it("each node process is a NATS micro service reporting its shards and lease epochs", async () => {
+    const infos = [];
+    for await (const i of await nc.services.client().info(RUNTIME_SERVICE_NAME)) infos.push(i);
+    const ids = c.nodes.map((n) => n.info.nodeId).sort();
+    expect(infos.map((i) => i.metadata?.node).sort()).toEqual(ids);
+    expect(infos[0]!.endpoints.map((e) => e.subject)).toEqual([
+      expect.stringMatching(/^linkflow\.node\..+\.status$/),
+    ]);
+    const reports = await collectNodeReports(nc);
+    expect(reports.map((r) => r.nodeId).sort()).toEqual(ids);
+    expect(reports.flatMap((r) => r.shards).sort((a, b) => a - b)).toEqual([...Array(SHARDS).keys()]);
+    for (const r of reports) {
+      expect(
+        Object.keys(r.epochs)
+          .map(Number)
+          .sort((a, b) => a - b),
+      ).toEqual(r.shards);
+      expect(Object.values(r.epochs).every((e) => e >= 1)).toBe(true);
+    }
+  });
+
+  it("linkflow cluster status lists both nodes with their shards, actors, timer lag and leases", async () => {
+    const status = await cli("cluster", "status");
+    expect(status.err).toBe("");
+    expect(status.code).toBe(0);
+    expect(status.out).toMatch(new RegExp(`^shards: ${SHARDS} {3}nodes: 2 `));
+    let held = 0;
+    for (const n of c.nodes) {
+      const row = status.out.split("\n").find((l) => l.startsWith(n.info.nodeId)) ?? "";
+      // Node, shards held, live active actors and queue, timer lag, then its leases as shard@epoch.
+      const m = new RegExp(
+        `^${n.info.nodeId}\\s+(\\d+)\\s+\\d+\\s+\\d+\\s+\\d+ ms\\s+((?:\\d+@\\d+ ?)+)$`,
+      ).exec(row);
+      expect(m, row).not.toBeNull();
+      expect(m![2]!.trim().split(" ")).toHaveLength(Number(m![1]));
+      held += Number(m![1]);
+    }
+    expect(held).toBe(SHARDS);
+  });
+
+  it("linkflow workflow show prints the journal's timeline without the customer's details", async () => {
+    const show = await cli("workflow", "show", workflowId);
+    expect(show.code).toBe(0);
+    const lines = show.out.split("\n");
+    expect(lines[0]).toMatch(new RegExp(`^${workflowId}  kind workflow  shard \\d+  events \\d+`));
+    const types = lines
+      .slice(2)
+      .map((l) => l.split(/\s+/)[4])
+      .filter(Boolean);
+    expect(types[0]).toBe("workflow.created");
+    expect(types, show.out).toEqual(expect.arrayContaining(["link.sent", "workflow.completed"]));
+    expect(show.out).not.toContain("Lovelace");
+    expect(show.out).not.toContain(phone);
+    const missing = await cli("workflow", "show", "wf_nope");
+    expect(missing.code).toBe(1);
+  });
+});
