@@ -158,6 +158,23 @@ describe("the status-change outbox", () => {
     ]);
   });
 
+  it("publishes a change again after a crash before it was marked, and the receiver keeps one event", async () => {
+    const p = await party();
+    const id = (await call(env.client, "createTransaction", env.request(p))).transaction!.id;
+    await until(async () => {
+      await env.txns.runDue();
+      return (await eventsOf(id)).length === 1;
+    }, "the pending change published");
+    // As if the node died between publishing and marking the change published.
+    await env.sql`update transactions.status_changes set published_at = null where transaction_id = ${id}
+      and status = 'pending'`;
+    const heardBefore = env.heard.filter((e) => e.transactionId === id).length;
+    await env.txns.runDue();
+    expect((await published(id))[0]?.published_at).not.toBeNull();
+    expect(env.heard.filter((e) => e.transactionId === id)).toHaveLength(heardBefore + 1);
+    expect(await eventsOf(id)).toEqual(["pending"]);
+  });
+
   it("leaves a batch another node holds until its lease lapses, then publishes it", async () => {
     const p = await party();
     await env.stopNotifications();
