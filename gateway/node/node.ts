@@ -52,7 +52,9 @@ import {
   OutboxSmsSender,
   type SmsSender,
   SmtpEmailSender,
+  TWILIO_STATUS_PATH,
   TwilioSmsSender,
+  twilioWebhookRoutes,
 } from "../../services/notifications/index.ts";
 import { createTransactionsService, migrateTransactions } from "../../services/transactions/index.ts";
 import {
@@ -210,6 +212,10 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
         ...(cfg.tuning?.webhookPollMs ? { pollIntervalMs: cfg.tuning.webhookPollMs } : {}),
         ...(cfg.tuning?.webhookBaseBackoffMs ? { baseBackoffMs: cfg.tuning.webhookBaseBackoffMs } : {}),
       },
+      // Twilio reports delivery to the route below; called per send, once the public URL is known.
+      ...(cfg.sms.kind === "twilio"
+        ? { smsStatusCallbackUrl: () => `${publicBaseUrl.replace(/\/$/, "")}${TWILIO_STATUS_PATH}` }
+        : {}),
     });
     closers.push(() => notifications.close());
     // The services call each other, so their address must be known before the server starts.
@@ -286,6 +292,14 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     routes.set("/metrics", async (req, res) => {
       await metrics(req, res);
     });
+    if (cfg.sms.kind === "twilio") {
+      // Delivery reports and inbound STOP/START/HELP, verified with the account's auth token.
+      const twilioRoutes = twilioWebhookRoutes(notifications, {
+        authToken: cfg.sms.authToken,
+        publicBaseUrl: () => publicBaseUrl,
+      });
+      for (const [path, handler] of Object.entries(twilioRoutes)) routes.set(path, handler);
+    }
     const devWebhooks: LinkflowNode["devWebhooks"] = [];
     let portal: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
     let consoleApp: Console | undefined;
@@ -406,7 +420,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       ),
     );
     closers.push(async () => {
-      health.setServing(false);
+      health.shutdown();
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           grpc.forceShutdown();
