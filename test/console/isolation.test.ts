@@ -14,7 +14,7 @@ let globex: ConsolePage;
 /** Globex's (business B's) objects: none of them may show up for Acme's users. */
 const b = { workflow: "", declined: "", delivery: "", hook: "", key: "", customer: "", childWorkflow: "" };
 /** Acme's own objects of the same kinds, which its pages must show (so "absent" means something). */
-const a = { workflow: "", customer: "", childWorkflow: "" };
+const a = { workflow: "", declined: "", customer: "", childWorkflow: "" };
 const GLOBEX_TEMPLATE = `template globex_terms "Globex secret terms" version 1
 
 link {
@@ -82,6 +82,8 @@ beforeAll(async () => {
   ).workflow!.id;
 
   a.workflow = await startWorkflow(h, h.a, "+14155550183");
+  a.declined = await declinedWorkflow(h, h.a, "acme-decliner@example.com");
+  await deliveredFor(h, h.a, a.declined);
   a.customer = (await createCustomer(h, h.a.businessId, { first: "Alice", last: "Acme" })).customerId;
   a.childWorkflow = (
     await call(
@@ -174,9 +176,9 @@ describe("a user of one business never sees another's data", () => {
       ["/console/workflows", [a.workflow]],
       ["/console/customers", [a.customer, "Alice Acme"]],
       ["/console/templates", ["welcome"]],
-      ["/console/webhooks", [h.stack.webhooks.url]],
+      ["/console/webhooks", [h.stack.webhooks.url, a.declined]],
       ["/console/keys", ["console"]],
-      ["/console/notifications", ["Notifications"]],
+      ["/console/notifications", [a.declined]],
       ["/console/audit", ["admin@acme.test"]],
       ["/console/users", ["viewer@acme.test"]],
     ];
@@ -186,6 +188,11 @@ describe("a user of one business never sees another's data", () => {
       for (const o of own) expect(html, `${path} shows ${o}`).toContain(o);
       expectNoGlobex(html, path);
     }
+    // The notifications the pages poll for.
+    const r = await acme.page.request.get(`${env.base}/console/api/notifications?after=evt_0`);
+    const feed = JSON.stringify(await r.json());
+    expect(feed).toContain(a.declined);
+    expectNoGlobex(feed, "the notifications feed");
     // The other way round too: Globex sees its own workflow and none of Acme's.
     await globex.goto("/console/workflows");
     expect(await globex.text("#workflow-table")).toContain(b.workflow);
