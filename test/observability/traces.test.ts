@@ -9,6 +9,9 @@ let c: Cluster;
 let workflowId = "";
 let link = "";
 let phone = "";
+/** The node whose API and page the clients use, and the one owning the workflow's shard. */
+let front = 0;
+let owner = 1;
 
 beforeAll(async () => {
   c = await startCluster();
@@ -19,6 +22,8 @@ afterAll(async () => {
 });
 
 const pid = (i: number) => c.nodes[i]!.info.pid;
+const frontPid = () => pid(front);
+const ownerPid = () => pid(owner);
 
 /**
  * Waits for a span matching `pred` whose trace also holds a span matching
@@ -48,17 +53,21 @@ async function waitForSpan(
 
 describe("traces across two node processes, exported over OTLP", () => {
   it("CreateWorkflow on one process → actor turn on the other (over NATS) → notifications → Twilio is one trace", async () => {
-    // The API is node 0; create until the workflow's shard is held by node 1.
+    // Create through each node's API in turn until a workflow lands on the other node's shards
+    // (alternating, so an uneven split of the shards cannot keep us from crossing).
     for (let i = 0; i < 16 && !workflowId; i++) {
       const to = `+1415555${String(2100 + i)}`;
+      const via = i % 2;
       const w = await c.createWorkflow({
-        via: 0,
+        via,
         template: "onboard_and_pay",
         phone: to,
         inputs: { amount: "40.00 USD" },
         key: `traces-${i}`,
       });
-      if ((await c.ownerOf(w.id)) === c.nodes[1]) {
+      if ((await c.ownerOf(w.id)) !== c.nodes[via]) {
+        front = via;
+        owner = 1 - via;
         workflowId = w.id;
         link = w.link;
         phone = to;
@@ -74,15 +83,15 @@ describe("traces across two node processes, exported over OTLP", () => {
       (s) => s.name === "sms.send twilio",
     );
     expect(turn.attributes).toMatchObject({
-      "linkflow.node": c.nodes[1]!.info.nodeId,
+      "linkflow.node": c.nodes[owner]!.info.nodeId,
       "linkflow.transport": "nats",
       "linkflow.template": "onboard_and_pay",
       "linkflow.shard": expect.any(Number),
     });
     expect(whereEach(ancestry(turn, trace))).toEqual([
-      `actor.turn@${pid(1)}`,
-      `actor.ask@${pid(0)}`,
-      `grpc.server CreateWorkflow@${pid(0)}`,
+      `actor.turn@${ownerPid()}`,
+      `actor.ask@${frontPid()}`,
+      `grpc.server CreateWorkflow@${frontPid()}`,
     ]);
     const root = trace.find((s) => s.name === "grpc.server CreateWorkflow")!;
     expect(root.parentSpanId).toBe("");
@@ -90,9 +99,9 @@ describe("traces across two node processes, exported over OTLP", () => {
     // The NATS round trip is the asking process's CLIENT span.
     const nats = trace.find((s) => s.name === "nats.request linkflow.shard")!;
     expect(whereEach(ancestry(nats, trace))).toEqual([
-      `nats.request linkflow.shard@${pid(0)}`,
-      `actor.ask@${pid(0)}`,
-      `grpc.server CreateWorkflow@${pid(0)}`,
+      `nats.request linkflow.shard@${frontPid()}`,
+      `actor.ask@${frontPid()}`,
+      `grpc.server CreateWorkflow@${frontPid()}`,
     ]);
     expect(nats.kind).toBe(3);
     const sms = trace.find((s) => s.name === "sms.send twilio")!;
@@ -106,7 +115,7 @@ describe("traces across two node processes, exported over OTLP", () => {
       "grpc.server CreateWorkflow",
     ]);
     // The effect ran where the actor lives; the SMS went out once.
-    expect(ancestry(sms, trace)[3]!.resource["process.pid"]).toBe(pid(1));
+    expect(ancestry(sms, trace)[3]!.resource["process.pid"]).toBe(ownerPid());
     expect(c.twilio.messages.filter((m) => m.to === phone && m.body.includes("/l/"))).toHaveLength(1);
     // Two processes, each with its own service instance, same service.
     expect(new Set(trace.map((s) => s.resource["service.instance.id"])).size).toBe(2);
@@ -115,13 +124,13 @@ describe("traces across two node processes, exported over OTLP", () => {
 
   it("a customer's payout approval on one process's page → actor on the other → accounts and transactions → Postgres is one trace", async () => {
     expect(link).not.toBe("");
-    // Node 0 serves the page; node 1 owns the workflow.
+    // The page is served by the process that does not own the workflow.
     await completeOnboarding(c, {
       link,
       phone,
       email: "grace@example.com",
       bank: { routing_number: "011000015", account_number: "000123456789" },
-      baseUrl: `http://${c.nodes[0]!.info.httpAddress}`,
+      baseUrl: `http://${c.nodes[front]!.info.httpAddress}`,
     });
 
     const { span: create, trace } = await waitForSpan(
@@ -130,12 +139,12 @@ describe("traces across two node processes, exported over OTLP", () => {
     );
     const chain = ancestry(create, trace);
     expect(whereEach(chain)).toEqual([
-      `grpc.server /linkflow.v1.TransactionsService/CreateTransaction@${pid(1)}`,
-      `grpc.client /linkflow.v1.TransactionsService/CreateTransaction@${pid(1)}`,
-      `actor.effect@${pid(1)}`,
-      `actor.turn@${pid(1)}`,
-      `actor.ask@${pid(0)}`,
-      `http.server POST /l/:token@${pid(0)}`,
+      `grpc.server /linkflow.v1.TransactionsService/CreateTransaction@${ownerPid()}`,
+      `grpc.client /linkflow.v1.TransactionsService/CreateTransaction@${ownerPid()}`,
+      `actor.effect@${ownerPid()}`,
+      `actor.turn@${ownerPid()}`,
+      `actor.ask@${frontPid()}`,
+      `http.server POST /l/:token@${frontPid()}`,
     ]);
     expect(chain.at(-1)!.parentSpanId).toBe("");
     expect(trace.some((s) => s.name === "grpc.server CreateWorkflow")).toBe(false);
@@ -166,13 +175,13 @@ describe("traces across two node processes, exported over OTLP", () => {
       OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "100000",
     });
     const from = (s: ReceivedSpan) => s.resource["process.pid"] === quiet.info.pid;
-    // Joining the cluster took leases and ran statements, all still batched.
+    // Joining the cluster ran statements (leases, membership), all still batched.
+    const index = c.nodes.indexOf(quiet);
     await expect
-      .poll(async () => {
-        const rows = await c.sql`select 1 from runtime.shard_leases where owner = ${quiet.info.nodeId}`;
-        return rows.length;
-      })
-      .toBeGreaterThan(0);
+      .poll(
+        async () => (await c.scrape(index)).find((s) => s.name === "linkflow_runtime_cluster_members")?.value,
+      )
+      .toBe(3);
     expect(c.otlp.spans.some(from)).toBe(false);
     await quiet.stop();
     expect(quiet.child.exitCode).toBe(0);
