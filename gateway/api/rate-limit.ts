@@ -16,6 +16,8 @@ export interface RateDecision {
  */
 export interface RateLimiter {
   take(key: string, cost?: number): Promise<RateDecision>;
+  /** Resolves when the limiter's store answers (health checks). */
+  ping?(): Promise<void>;
   close?(): Promise<void>;
 }
 
@@ -95,6 +97,10 @@ export class RedisRateLimiter implements RateLimiter {
       redis.defineCommand("linkflowTokenBucket", { numberOfKeys: 1, lua: TOKEN_BUCKET });
     }
     this.#redis = redis as BucketRedis;
+  }
+
+  async ping(): Promise<void> {
+    await this.#redis.ping();
   }
 
   async take(key: string, cost = 1): Promise<RateDecision> {

@@ -7,7 +7,14 @@ import {
   type ServerWritableStream,
   status,
 } from "@grpc/grpc-js";
-import { inServerSpan, LinkflowError, type Logger, type Sql, ValidationError } from "../../core/index.ts";
+import {
+  inServerSpan,
+  LinkflowError,
+  type Logger,
+  type Sql,
+  UnavailableError,
+  ValidationError,
+} from "../../core/index.ts";
 import { type CallOpts, idempotent, type ResponseCodec, toServiceError } from "../../services/grpc/index.ts";
 import type { ApiKeyAuthenticator, ApiTenant } from "./auth.ts";
 import type { RateLimiter } from "./rate-limit.ts";
@@ -41,6 +48,8 @@ export interface CallContext {
   deadline: number;
   /** Options for an internal call bounded by the caller's deadline. */
   callOpts(): CallOpts;
+  /** Aborted when the server closes its streams (shutdown); streaming handlers end then. */
+  signal: AbortSignal;
 }
 
 /** Appends a google.rpc.RetryInfo to an encoded google.rpc.Status (repeated fields concatenate). */
@@ -103,13 +112,30 @@ export interface RpcOptions {
  * same key, other request → FAILED_PRECONDITION `idempotency_key_reused`).
  */
 export class Rpc {
+  readonly #streams = new Set<AbortController>();
   constructor(private readonly o: RpcOptions) {}
 
+  /** Ends every open server stream with UNAVAILABLE (the client resumes elsewhere); for shutdown. */
+  closeStreams(): void {
+    for (const c of this.#streams) c.abort();
+  }
+
   /** Authenticates and charges the key's rate limit; used by unary and streaming calls. */
-  async context(metadata: Metadata, deadline: number): Promise<CallContext> {
+  async context(
+    metadata: Metadata,
+    deadline: number,
+    signal = new AbortController().signal,
+  ): Promise<CallContext> {
     const tenant = await this.o.auth.authenticate(metadata);
     if (this.o.limiter) {
-      const d = await this.o.limiter.take(`key:${tenant.keyId}`);
+      // Fails closed: without its store no limit can be enforced (health reports NOT_SERVING meanwhile).
+      const d = await this.o.limiter.take(`key:${tenant.keyId}`).catch((err: unknown) => {
+        throw new UnavailableError(
+          "rate_limit_unavailable",
+          "rate limits cannot be checked; retry shortly",
+          err,
+        );
+      });
       if (!d.allowed) throw new RateLimitedError(d.retryAfterMs);
     }
     // A call whose deadline passed while it was authenticated (or before it arrived) must not act.
@@ -119,6 +145,7 @@ export class Rpc {
       metadata,
       deadline,
       callOpts: () => ({ timeoutMs: checkDeadline(deadline) }),
+      signal,
     };
   }
 
@@ -183,19 +210,28 @@ export class Rpc {
   ): (call: ServerWritableStream<Req, Res>) => void {
     return (call) => {
       const deadline = deadlineOf(call);
-      inServerSpan(method, call.metadata, async () =>
-        fn(call, await this.context(call.metadata, deadline)),
-      ).then(
-        () => {
-          if (!call.cancelled) call.end();
-        },
-        (err) => {
-          if (call.cancelled) return;
-          if (!(err instanceof LinkflowError))
-            this.o.log.error("request failed", { method, error: (err as Error)?.name });
-          call.emit("error", apiError(err));
-        },
-      );
+      const closing = new AbortController();
+      this.#streams.add(closing);
+      inServerSpan(method, call.metadata, async () => {
+        await fn(call, await this.context(call.metadata, deadline, closing.signal));
+        if (closing.signal.aborted)
+          throw new UnavailableError(
+            "shutting_down",
+            "the server is shutting down; call again (on another node)",
+          );
+      })
+        .finally(() => this.#streams.delete(closing))
+        .then(
+          () => {
+            if (!call.cancelled) call.end();
+          },
+          (err) => {
+            if (call.cancelled) return;
+            if (!(err instanceof LinkflowError))
+              this.o.log.error("request failed", { method, error: (err as Error)?.name });
+            call.emit("error", apiError(err));
+          },
+        );
     };
   }
 }

@@ -1,5 +1,4 @@
 import type { Server } from "@grpc/grpc-js";
-import { HealthImplementation } from "grpc-health-check";
 import { createLogger, type Logger, type Sql } from "../../core/index.ts";
 import {
   type AccountsServiceClient,
@@ -23,6 +22,7 @@ import {
 } from "./account-services.ts";
 import { ApiKeyAuthenticator, type ChildBusinesses } from "./auth.ts";
 import { businessServiceImpl } from "./business-service.ts";
+import { ApiHealthService, type HealthProbe } from "./health.ts";
 import { MemoryRateLimiter, type RateLimiter } from "./rate-limit.ts";
 import { addReflection } from "./reflection.ts";
 import { Rpc } from "./rpc.ts";
@@ -51,11 +51,20 @@ export interface ApiDeps {
   projected?: boolean;
   /** gRPC server reflection for the public services (grpcurl); default on. */
   reflection?: boolean;
+  /** Probe timing of grpc.health.v1 (defaults: 1 s probe timeout, Watch re-checks every 2 s). */
+  health?: { probeTimeoutMs?: number; watchIntervalMs?: number };
 }
 
-/** The health service of the public API; set NOT_SERVING while draining. */
+/** The health service of the public API and its open streams. */
 export interface ApiHealth {
+  /** NOT_SERVING (false) while draining; SERVING again (true) when back. */
   setServing(serving: boolean): void;
+  /**
+   * For shutdown, before the server's tryShutdown: NOT_SERVING to every health
+   * watcher, then every open stream (health Watch, WatchWorkflow) ends, so a
+   * graceful shutdown is not held up until it is forced.
+   */
+  shutdown(): void;
 }
 
 /**
@@ -67,11 +76,13 @@ export interface ApiHealth {
 export function addPublicApi(server: Server, deps: ApiDeps): ApiHealth {
   const log = deps.log ?? createLogger({ component: "gateway.api" });
   const auth = new ApiKeyAuthenticator(deps.accounts, 30_000, deps.childBusinesses);
+  const limiter: RateLimiter | undefined =
+    deps.rateLimiter === false ? undefined : (deps.rateLimiter ?? new MemoryRateLimiter());
   const rpc = new Rpc({
     auth,
     log,
     ...(deps.sql ? { sql: deps.sql } : {}),
-    ...(deps.rateLimiter === false ? {} : { limiter: deps.rateLimiter ?? new MemoryRateLimiter() }),
+    ...(limiter ? { limiter } : {}),
   });
   const services: string[] = [];
   const add = (name: string, add: () => void) => {
@@ -124,15 +135,20 @@ export function addPublicApi(server: Server, deps: ApiDeps): ApiHealth {
     );
   }
   if (deps.reflection !== false) addReflection(server, services);
-  const health = new HealthImplementation(
-    Object.fromEntries([["", "SERVING"], ...services.map((s) => [s, "SERVING"])]),
-  );
+  // Without its database or its rate-limit store the API cannot answer: report NOT_SERVING.
+  const probes: HealthProbe[] = [];
+  const { sql: db } = deps;
+  if (db) probes.push(async () => void (await db`select 1`));
+  const ping = limiter?.ping?.bind(limiter);
+  if (ping) probes.push(ping);
+  const health = new ApiHealthService({ services, probes, ...deps.health });
   health.addToServer(server);
   return {
-    setServing(serving) {
-      const s = serving ? "SERVING" : "NOT_SERVING";
-      health.setStatus("", s);
-      for (const name of services) health.setStatus(name, s);
+    setServing: (serving) => health.setServing(serving),
+    shutdown() {
+      health.setServing(false);
+      rpc.closeStreams();
+      health.close();
     },
   };
 }

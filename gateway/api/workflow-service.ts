@@ -126,16 +126,18 @@ function parseList(req: ListRequest) {
   return { filter, pageSize: req.pageSize || 50, after, token };
 }
 
-/** Waits `ms`, or less when the call is cancelled; leaves no timer or listener behind. */
-function sleep(ms: number, call: EventEmitter): Promise<void> {
+/** Waits `ms`, or less when the call is cancelled or the server closes; leaves no timer or listener behind. */
+function sleep(ms: number, call: EventEmitter, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(t);
       call.removeListener("cancelled", done);
+      signal.removeEventListener("abort", done);
       resolve();
     };
     const t = setTimeout(done, ms);
     call.once("cancelled", done);
+    signal.addEventListener("abort", done, { once: true });
   });
 }
 
@@ -278,13 +280,13 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
     }),
     // Polls the journal and streams events newer than the last one sent; ends
     // after the workflow reaches a final status, on cancel, or at the deadline.
-    watchWorkflow: rpc.stream("WatchWorkflow", async (call, { tenant }) => {
+    watchWorkflow: rpc.stream("WatchWorkflow", async (call, { tenant, signal }) => {
       const id = requireWorkflowId(call.request.workflowId);
       let after = call.request.afterSequence;
       if (after < 0)
         throw new ValidationError([{ field: "after_sequence", description: "must be 0 or more" }]);
       let current = await workflows.get(tenant, id);
-      while (!call.cancelled) {
+      while (!call.cancelled && !signal.aborted) {
         const fresh = (await workflows.history(tenant, id)).filter((h) => h.seq > after);
         if (fresh.length > 0) {
           current = await workflows.get(tenant, id);
@@ -297,7 +299,7 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
           }
         }
         if (FINAL_STATUSES.has(current.status) && fresh.length === 0) return;
-        await sleep(WATCH_POLL_MS, call);
+        await sleep(WATCH_POLL_MS, call, signal);
       }
     }),
   };

@@ -7,7 +7,7 @@ import {
   status,
 } from "@grpc/grpc-js";
 import { expect } from "vitest";
-import { addPublicApi, type RateLimiter } from "../../gateway/api/index.ts";
+import { type ApiDeps, type ApiHealth, addPublicApi, type RateLimiter } from "../../gateway/api/index.ts";
 import { bootstrapBusiness } from "../../gateway/node/index.ts";
 import {
   AccountsServiceClient,
@@ -45,6 +45,8 @@ export interface ApiHarness {
   accounts: AccountsServiceClient;
   /** Internal transactions client (transactions are made by workflows; tests make them directly). */
   internalTransactions: TransactionsServiceClient;
+  /** The API's health handle (draining, shutdown). */
+  health: ApiHealth;
   client<C>(ctor: ClientCtor<C>): C;
   auth(key: string, actFor?: string): Metadata;
   /** Call options for business `a`'s key (acting for `actFor` when given). */
@@ -54,7 +56,9 @@ export interface ApiHarness {
   stop(): Promise<void>;
 }
 
-export async function startApi(opts: { rateLimiter?: RateLimiter | false } = {}): Promise<ApiHarness> {
+export async function startApi(
+  opts: { rateLimiter?: RateLimiter | false; health?: ApiDeps["health"] } = {},
+): Promise<ApiHarness> {
   const stack = await startStack({ tracing: false });
   const closers: Array<() => void | Promise<void>> = [() => stack.stop()];
   const stop = async () => {
@@ -72,7 +76,7 @@ export async function startApi(opts: { rateLimiter?: RateLimiter | false } = {})
       txns.close();
     });
     const server = new Server();
-    addPublicApi(server, {
+    const health = addPublicApi(server, {
       workflows: node.workflows,
       accounts,
       notifications,
@@ -81,6 +85,7 @@ export async function startApi(opts: { rateLimiter?: RateLimiter | false } = {})
       runtime: node.runtime,
       templates: node.templates,
       rateLimiter: opts.rateLimiter ?? false,
+      ...(opts.health ? { health: opts.health } : {}),
       // Until the accounts service lists child businesses, read them from its table.
       childBusinesses: async (businessId) =>
         (
@@ -93,7 +98,10 @@ export async function startApi(opts: { rateLimiter?: RateLimiter | false } = {})
         err ? reject(err) : resolve(p),
       ),
     );
-    closers.push(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
+    closers.push(() => {
+      health.shutdown();
+      return new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    });
     const address = `127.0.0.1:${port}`;
     const b = await bootstrapBusiness(internal, { name: "Globex" });
     const auth = (key: string, actFor?: string) => {
@@ -121,6 +129,7 @@ export async function startApi(opts: { rateLimiter?: RateLimiter | false } = {})
       transactions: client(TransactionServiceClient),
       accounts,
       internalTransactions: txns,
+      health,
       client,
       auth,
       asA: (actFor) => ({ metadata: auth(stack.business.apiKey, actFor) }),
