@@ -7,8 +7,8 @@ import {
   WebhookSubscriptionStatus,
 } from "../../proto/index.ts";
 import { call, readErrorCode, readFieldViolations } from "../../services/grpc/index.ts";
-import type { NotificationsServiceHandle } from "../../services/notifications/index.ts";
-import type { TwilioServerHandle } from "../infra/index.ts";
+import { type NotificationsServiceHandle, TWILIO_INBOUND_PATH } from "../../services/notifications/index.ts";
+import { type TwilioServerHandle, twilioSignature } from "../infra/index.ts";
 import { captureLogs, rejected } from "./helpers.ts";
 import { type NotificationsHarness, startNotificationsHarness } from "./notifications-harness.ts";
 
@@ -102,6 +102,47 @@ describe("inbound SMS keywords", () => {
     const bad = await service.handleInboundSms({ From: "not a number", Body: "STOP" });
     expect(bad.status).toBe(400);
     expect(logs.text()).not.toContain(PHONE);
+  });
+  it("through Twilio's signed inbound route: STOP, START and HELP; unsigned requests change nothing", async () => {
+    const from = "+15557650000";
+    const url = `${h.httpBaseUrl}${TWILIO_INBOUND_PATH}`;
+    const inbound = (text: string, signature?: string) => {
+      const form = { From: from, To: "+15550001111", Body: text, MessageSid: "SM1", AccountSid: "AC1" };
+      return fetch(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "x-twilio-signature": signature ?? twilioSignature(twilioServer.authToken, url, form),
+        },
+        body: new URLSearchParams(form).toString(),
+      });
+    };
+    const optedOut = async () =>
+      (await sql`select 1 from notifications.sms_opt_outs where phone = ${from}`).length === 1;
+    const send = (key: string) => call(client, "sendSms", { ...sms(key), to: from });
+
+    expect((await inbound("STOP", "forged")).status).toBe(403);
+    expect(await optedOut()).toBe(false);
+    const stop = await inbound("Stop please");
+    expect(stop.status).toBe(200);
+    expect(await stop.text()).toContain("<Response>");
+    expect(await optedOut()).toBe(true);
+    expect(readErrorCode(await rejected(send("route-stop-1")))).toBe("recipient_opted_out");
+
+    expect((await inbound("START")).status).toBe(200);
+    expect(await optedOut()).toBe(false);
+    await send("route-start-1");
+    expect(twilioServer.messages.filter((m) => m.to === from)).toHaveLength(1);
+
+    await inbound("stop");
+    await inbound("yes");
+    expect(await optedOut()).toBe(false);
+
+    expect((await inbound("help")).status).toBe(200);
+    const help = await twilioServer.waitForMessage(
+      (m) => m.to === from && m.body.includes("help@acme.example"),
+    );
+    expect(help.body).toContain("STOP");
   });
 });
 
