@@ -263,12 +263,15 @@ describe("webhook subscriptions", () => {
     expect(next.events[0]!.id < page.events[0]!.id).toBe(true);
     await sql`update notifications.events set created_at = now() - interval '31 days' where workflow_id = 'wf_list'
       and payload->>'k' = '1'`;
+    await sql`update notifications.events set created_at = now() - interval '29 days' where workflow_id = 'wf_list'
+      and payload->>'k' = '2'`;
     const recent = await call(client, "listEvents", {
       businessId: BIZ,
       type: "transaction.status_changed",
       workflowId: "wf_list",
     });
-    expect(recent.events).toHaveLength(1);
+    // Older than 30 days: gone from the listing; 29 days old: still there.
+    expect(recent.events.map((e) => JSON.parse(e.payloadJson).k)).toEqual([2]);
     expect(
       (await call(client, "listEvents", { businessId: OTHER, type: "", workflowId: "" })).events,
     ).toEqual([]);
