@@ -26,11 +26,17 @@ export function scrubLinkTokens(s: string, marker = "[redacted]"): string {
   return s.replace(/\/l\/[\w-]+/g, `/l/${marker}`);
 }
 
-/** Scrubs free text: phone numbers, long digit runs (account numbers), emails, link tokens and bearer keys. */
+/**
+ * Scrubs free text by shape: phone numbers, digit runs of 9 or more (long
+ * account numbers), emails, link tokens and API keys. Shorter account numbers
+ * are only safe as fields named for them (see `redact`).
+ */
 export function redactText(s: string): string {
   return scrubLinkTokens(
     s
       .replace(/\+?\d[\d -]{7,}\d/g, "[redacted-number]")
+      // North American numbers as people write them: (415) 555-0123, 415.555.0123.
+      .replace(/\(\d{3}\)\s?\d{3}[-.\s]?\d{4}|\b\d{3}\.\d{3}\.\d{4}\b/g, "[redacted-number]")
       .replace(/[\w.+-]+@[\w-]+\.[\w.]+/g, "[redacted-email]"),
   ).replace(/lf_(live|test)_[\w-]+/g, "[redacted-key]");
 }

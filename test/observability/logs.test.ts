@@ -79,6 +79,8 @@ describe("node logs after a whole onboarding with a bank account", () => {
       "phone (digits)": phone.slice(1),
       "phone (national)": phone.slice(2),
       "phone (dashed)": "415-555-0177",
+      "phone (written)": "(415) 555-0177",
+      "phone (dotted)": "415.555.0177",
       "account number": accountNumber,
       email,
       "API key": c.business.apiKey,
@@ -96,7 +98,7 @@ describe("node logs after a whole onboarding with a bank account", () => {
     logSink.write = (l) => lines.push(l);
     const link = `http://127.0.0.1/l/${token}`;
     try {
-      createLogger().info(`texted ${phone} the link ${link}`, {
+      createLogger().info(`texted ${phone} ((415) 555-0177, 415.555.0177) the link ${link}`, {
         account_number: accountNumber,
         bank_account: { accountNumber, routing_number: "011000015" },
         to: phone,
@@ -112,7 +114,7 @@ describe("node logs after a whole onboarding with a bank account", () => {
     expect(line.bank_account).toEqual({ accountNumber: "[redacted]", routing_number: "[redacted]" });
     expect(line.to).toBe("[redacted]");
     expect(line.authorization).toBe("[redacted]");
-    for (const secret of [phone, phone.slice(1), token, c.business.apiKey, email]) {
+    for (const secret of [phone, phone.slice(1), "555-0177", "555.0177", token, c.business.apiKey, email]) {
       expect(lines[0]).not.toContain(secret);
     }
     // Free text is only scrubbed by shape, which a 7-digit number does not have: the flow above
