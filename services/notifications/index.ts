@@ -7,6 +7,7 @@ import type { Sql } from "../../core/index.ts";
 import { migrate } from "../../core/index.ts";
 import { migrations } from "./migrations.ts";
 
+export type { InboundSmsResponse } from "./inbound-sms.ts";
 export { migrations } from "./migrations.ts";
 export { maskRecipient } from "./rows.ts";
 export type {
@@ -18,7 +19,7 @@ export type {
   SmsSender,
 } from "./senders.ts";
 export { OutboxEmailSender, OutboxSmsSender, SmtpEmailSender, TwilioSmsSender } from "./senders.ts";
-export type { InboundSmsResponse, NotificationsServiceDeps, NotificationsServiceHandle } from "./service.ts";
+export type { NotificationsServiceDeps, NotificationsServiceHandle } from "./service.ts";
 export { createNotificationsClient, createNotificationsService, matchesEventType } from "./service.ts";
 export type { SmsStatusReport } from "./sms-status.ts";
 export type { TwilioWebhookTarget } from "./twilio-http.ts";

@@ -24,7 +24,8 @@ import {
   type Event as WebhookEvent,
   type WebhookSubscription,
 } from "../../proto/index.ts";
-import { idempotent, isE164, unary, Violations } from "../grpc/index.ts";
+import { idempotent, unary, Violations } from "../grpc/index.ts";
+import { handleInboundSms, type InboundSmsResponse } from "./inbound-sms.ts";
 import { MessageLedger } from "./messages.ts";
 import {
   type DeliveryRow,
@@ -60,13 +61,6 @@ export interface NotificationsServiceDeps {
   smsStatusCallbackUrl?: () => string | undefined;
 }
 
-/** What the HTTP layer answers Twilio's inbound-message webhook with. */
-export interface InboundSmsResponse {
-  status: number;
-  contentType: string;
-  body: string;
-}
-
 export interface NotificationsServiceHandle {
   definition: ServiceDefinition;
   implementation: UntypedServiceImplementation;
@@ -89,11 +83,6 @@ export interface NotificationsServiceHandle {
   close(): Promise<void>;
 }
 
-/** Twilio's standard opt-out, opt-in and help keywords. */
-const STOP_WORDS = new Set(["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"]);
-const START_WORDS = new Set(["START", "UNSTOP", "YES"]);
-const HELP_WORDS = new Set(["HELP", "INFO"]);
-const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
 const EVENT_RETENTION_MS = 30 * 86_400_000;
 
 /** Whether a subscription's event type patterns match a type ("workflow.*", "*", exact; none = all). */
@@ -412,29 +401,6 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
 
   dispatcher.start();
 
-  async function handleInboundSms(form: Record<string, string>): Promise<InboundSmsResponse> {
-    const from = (form.From ?? "").trim();
-    const word = (form.Body ?? "").trim().split(/\s+/)[0]?.toUpperCase() ?? "";
-    const ok = { status: 200, contentType: "text/xml", body: EMPTY_TWIML };
-    if (!isE164(from))
-      return { status: 400, contentType: "text/plain", body: "From must be an E.164 number" };
-    if (STOP_WORDS.has(word)) {
-      await sql`insert into notifications.sms_opt_outs (phone, keyword, opted_out_at)
-        values (${from}, ${word}, ${now()}) on conflict (phone) do nothing`;
-      log.info("sms opt-out", { phone: from, keyword: word });
-    } else if (START_WORDS.has(word)) {
-      await sql`delete from notifications.sms_opt_outs where phone = ${from}`;
-      log.info("sms opt-in", { phone: from, keyword: word });
-    } else if (HELP_WORDS.has(word)) {
-      const reply =
-        deps.smsHelpReply ??
-        "Linkflow: for help, contact support@linkflow.example. Reply STOP to unsubscribe. Msg&data rates may apply.";
-      await deps.sms.send({ to: from, body: reply });
-      log.info("sms help answered", { phone: from });
-    }
-    return ok;
-  }
-
   async function loadSubscription(businessId: string, id: string): Promise<WebhookSubscription> {
     const [row] = await sql<SubscriptionRow[]>`
       select ${sql.unsafe(SUB_COLUMNS)} from notifications.webhook_subscriptions
@@ -558,7 +524,8 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
   });
 
   return {
-    handleInboundSms,
+    handleInboundSms: (form) =>
+      handleInboundSms({ sql, sms: deps.sms, log, now, helpReply: deps.smsHelpReply }, form),
     recordSmsStatus: (report) => recordSmsStatus(sql, clock, report),
     definition: NotificationsServiceService as unknown as ServiceDefinition,
     implementation: impl as unknown as UntypedServiceImplementation,
