@@ -25,6 +25,9 @@ import { type Gate, startGate } from "./gate.ts";
 
 export const SHARDS = 16;
 
+/** For `expect.poll`: the nodes share two cores with everything else, so give conditions time. */
+export const POLL = { timeout: 30_000, interval: 100 };
+
 export interface WorkflowRequest {
   via: number;
   template: string;
@@ -219,7 +222,10 @@ export async function startCluster(
       startWorkflow,
       async createWorkflow(o) {
         const id = await startWorkflow(o);
-        const sms = await twilio.waitForMessage((m) => m.to === o.phone && m.body.includes("/l/"));
+        const sms = await twilio.waitForMessage(
+          (m) => m.to === o.phone && m.body.includes("/l/"),
+          POLL.timeout,
+        );
         return { id, link: linkIn(sms.body) };
       },
       async scrape(i) {
@@ -253,18 +259,26 @@ export async function completeOnboarding(
 ): Promise<void> {
   const customer = new HttpCustomer(opts.link, c.twilio, opts.phone).on(opts.baseUrl);
   await customer.verify();
-  await customer.waitFor("Confirm your details");
+  await customer.waitFor("Confirm your details", POLL.timeout);
   await customer.submit({ first_name: "Grace", last_name: "Hopper", email: opts.email });
-  await customer.waitFor("Where should we send the money?");
+  await customer.waitFor("Where should we send the money?", POLL.timeout);
   await customer.submit({
     kind: "bank_account",
     ...opts.bank,
     account_type: "checking",
     name_on_account: "Grace Hopper",
   });
-  await customer.waitFor("Terms");
+  await customer.waitFor("Terms", POLL.timeout);
   await customer.submit({ accept_0: "on", accept_1: "on" });
-  await customer.waitFor("Review your payment");
+  await customer.waitFor("Review your payment", POLL.timeout);
   await customer.submit({ decision: "approve" });
-  await customer.waitFor("All done");
+  await customer.waitFor("All done", POLL.timeout);
+}
+
+/** Waits until the business has received (and accepted) the workflow's `workflow.completed` webhook. */
+export async function waitForCompletedWebhook(c: Cluster, workflowId: string): Promise<void> {
+  await c.webhooks.waitForDelivery((d) => {
+    const event = d.json as { type?: string; data?: { workflow_id?: string } } | undefined;
+    return d.status === 200 && event?.type === "workflow.completed" && event.data?.workflow_id === workflowId;
+  }, POLL.timeout);
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, logSink } from "../../core/index.ts";
-import { type Cluster, completeOnboarding, startCluster } from "./cluster.ts";
+import { type Cluster, completeOnboarding, startCluster, waitForCompletedWebhook } from "./cluster.ts";
 
 // The nodes run in their own processes at debug level; everything they print (stdout and
 // stderr) is what an SRE's log pipeline would store.
@@ -33,11 +33,7 @@ beforeAll(async () => {
     bank: { routing_number: "011000015", account_number: accountNumber },
     baseUrl: `http://${c.nodes[1]!.info.httpAddress}`,
   });
-  await c.webhooks.waitForDelivery(
-    (d) =>
-      (d.json as { type?: string; data?: { workflow_id?: string } }).type === "workflow.completed" &&
-      (d.json as { data?: { workflow_id?: string } }).data?.workflow_id === workflowId,
-  );
+  await waitForCompletedWebhook(c, workflowId);
   // Stopping drains both nodes, so their last lines are in too.
   await c.stop();
   output = c.nodes.map((n) => n.output()).join("\n");

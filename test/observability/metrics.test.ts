@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { parseMetrics } from "../../core/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { type Cluster, completeOnboarding, SHARDS, startCluster } from "./cluster.ts";
+import {
+  type Cluster,
+  completeOnboarding,
+  POLL,
+  SHARDS,
+  startCluster,
+  waitForCompletedWebhook,
+} from "./cluster.ts";
 
 type Samples = ReturnType<typeof parseMetrics>;
 
@@ -42,13 +49,8 @@ beforeAll(async () => {
     bank: { routing_number: "011000015", account_number: "000555666777" },
     baseUrl: `http://${c.nodes[1]!.info.httpAddress}`,
   });
-  await c.webhooks.waitForDelivery(
-    (d) =>
-      d.status === 200 &&
-      (d.json as { type?: string; data?: { workflow_id?: string } }).type === "workflow.completed" &&
-      (d.json as { data?: { workflow_id?: string } }).data?.workflow_id === workflowId,
-  );
-  await c.smtp.waitForMessage((m) => JSON.stringify(m).includes(email));
+  await waitForCompletedWebhook(c, workflowId);
+  await c.smtp.waitForMessage((m) => JSON.stringify(m).includes(email), POLL.timeout);
 }, 180_000);
 
 afterAll(async () => {
@@ -118,9 +120,7 @@ describe("/metrics of each node process after a workflow", () => {
   });
 
   it("passivates the idle actor: nothing stays active, every activation was passivated", async () => {
-    await expect
-      .poll(async () => (await total("linkflow_runtime_actors_active")) === 0, { timeout: 15_000 })
-      .toBe(true);
+    await expect.poll(async () => (await total("linkflow_runtime_actors_active")) === 0, POLL).toBe(true);
     const owner = await c.scrape(await ownerIndex(workflowId));
     const passivations = value(owner, "linkflow_runtime_actor_passivations_total");
     expect(passivations).toBeGreaterThanOrEqual(1);
@@ -138,13 +138,15 @@ describe("/metrics of each node process after a workflow", () => {
     });
     const owner = await ownerIndex(id);
     try {
-      await expect.poll(() => c.smsGate.waiting).toBe(1);
+      await expect.poll(() => c.smsGate.waiting, POLL).toBe(1);
       expect(value(await c.scrape(owner), "linkflow_runtime_effects_in_flight")).toBe(1);
     } finally {
       c.smsGate.release();
     }
-    await c.twilio.waitForMessage((m) => m.to === to);
-    await expect.poll(async () => value(await c.scrape(owner), "linkflow_runtime_effects_in_flight")).toBe(0);
+    await c.twilio.waitForMessage((m) => m.to === to, POLL.timeout);
+    await expect
+      .poll(async () => value(await c.scrape(owner), "linkflow_runtime_effects_in_flight"), POLL)
+      .toBe(0);
   });
 
   it("shows commands queued in the actor's mailbox while the journal cannot commit", async () => {
@@ -156,7 +158,9 @@ describe("/metrics of each node process after a workflow", () => {
     });
     const owner = await ownerIndex(id);
     // The SMS's result has been journaled: nothing else is on its way to the actor.
-    await expect.poll(async () => value(await c.scrape(owner), "linkflow_runtime_effects_in_flight")).toBe(0);
+    await expect
+      .poll(async () => value(await c.scrape(owner), "linkflow_runtime_effects_in_flight"), POLL)
+      .toBe(0);
     const extend = (i: number) =>
       call(
         c.apis[owner]!,
@@ -171,7 +175,7 @@ describe("/metrics of each node process after a workflow", () => {
       replies = [1, 2, 3].map(extend);
       // Three in the mailbox: one in its turn, waiting on the commit, two behind it.
       await expect
-        .poll(async () => value(await c.scrape(owner), "linkflow_runtime_mailbox_depth_max"))
+        .poll(async () => value(await c.scrape(owner), "linkflow_runtime_mailbox_depth_max"), POLL)
         .toBe(3);
       expect(value(await c.scrape(owner), "linkflow_runtime_mailbox_queued")).toBe(3);
     });
@@ -183,16 +187,16 @@ describe("/metrics of each node process after a workflow", () => {
 
   it("counts every SMS, email and webhook delivery as the receiving servers saw them", async () => {
     await expect
-      .poll(async () => total("linkflow_notifications_sent_total", { channel: "sms" }))
+      .poll(async () => total("linkflow_notifications_sent_total", { channel: "sms" }), POLL)
       .toBe(c.twilio.messages.length);
     expect(c.twilio.messages.length).toBeGreaterThanOrEqual(3);
     await expect
-      .poll(async () => total("linkflow_notifications_sent_total", { channel: "email" }))
+      .poll(async () => total("linkflow_notifications_sent_total", { channel: "email" }), POLL)
       .toBe(c.smtp.messages.length);
     expect(c.smtp.messages.length).toBeGreaterThanOrEqual(1);
     const seen = c.webhooks.deliveries;
     await expect
-      .poll(async () => total("linkflow_webhook_deliveries_total", { outcome: "delivered" }))
+      .poll(async () => total("linkflow_webhook_deliveries_total", { outcome: "delivered" }), POLL)
       .toBe(seen.filter((d) => d.status === 200).length);
     expect(await total("linkflow_webhook_deliveries_total", { outcome: "retrying" })).toBe(
       seen.filter((d) => d.status === 500).length,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ReceivedSpan } from "../infra/index.ts";
-import { type Cluster, completeOnboarding, startCluster } from "./cluster.ts";
+import { type Cluster, completeOnboarding, POLL, startCluster } from "./cluster.ts";
 import { ancestry, descendants, traceOf, whereEach } from "./spans.ts";
 
 // Each node is its own process exporting over OTLP/HTTP to a loopback receiver, so a trace
@@ -36,17 +36,14 @@ async function waitForSpan(
 ): Promise<{ span: ReceivedSpan; trace: ReceivedSpan[] }> {
   let found: { span: ReceivedSpan; trace: ReceivedSpan[] } | undefined;
   await expect
-    .poll(
-      () => {
-        for (const span of c.otlp.spans.filter(pred)) {
-          const trace = traceOf(c.otlp.spans, span.traceId);
-          const complete = (s: ReceivedSpan) => ancestry(s, trace).at(-1)?.parentSpanId === "";
-          if (trace.some((s) => also(s) && complete(s)) && complete(span)) found = { span, trace };
-        }
-        return found !== undefined;
-      },
-      { timeout: 30_000 },
-    )
+    .poll(() => {
+      for (const span of c.otlp.spans.filter(pred)) {
+        const trace = traceOf(c.otlp.spans, span.traceId);
+        const complete = (s: ReceivedSpan) => ancestry(s, trace).at(-1)?.parentSpanId === "";
+        if (trace.some((s) => also(s) && complete(s)) && complete(span)) found = { span, trace };
+      }
+      return found !== undefined;
+    }, POLL)
     .toBe(true);
   return found!;
 }
@@ -180,6 +177,7 @@ describe("traces across two node processes, exported over OTLP", () => {
     await expect
       .poll(
         async () => (await c.scrape(index)).find((s) => s.name === "linkflow_runtime_cluster_members")?.value,
+        POLL,
       )
       .toBe(3);
     expect(c.otlp.spans.some(from)).toBe(false);
