@@ -59,6 +59,7 @@ describe("traces across two node processes, exported over OTLP", () => {
         via,
         template: "onboard_and_pay",
         phone: to,
+        email: "grace@example.com",
         inputs: { amount: "40.00 USD" },
         key: `traces-${i}`,
       });
@@ -163,6 +164,35 @@ describe("traces across two node processes, exported over OTLP", () => {
       .join("\n");
     expect(all).toMatch(/\$1/);
     expect(all).not.toContain("000123456789");
+  });
+
+  it("the completion email and webhook are client spans of the workflow's traces", async () => {
+    const { span: email, trace } = await waitForSpan(
+      (s) => s.name === "email.send smtp",
+      (s) => s.name === "actor.turn" && s.attributes["linkflow.actor_id"] === workflowId,
+    );
+    expect(email.kind).toBe(3);
+    expect(whereEach(ancestry(email, trace).slice(0, 5))).toEqual([
+      `email.send smtp@${ownerPid()}`,
+      `grpc.server /linkflow.v1.NotificationsService/SendEmail@${ownerPid()}`,
+      `grpc.client /linkflow.v1.NotificationsService/SendEmail@${ownerPid()}`,
+      `actor.effect@${ownerPid()}`,
+      `actor.turn@${ownerPid()}`,
+    ]);
+    expect(c.smtp.messages.filter((m) => JSON.stringify(m).includes("grace@example.com"))).toHaveLength(1);
+    // Each delivery attempt is a span carrying the receiver's answer.
+    await expect
+      .poll(
+        () =>
+          c.otlp.spans.filter(
+            (s) =>
+              s.name === "webhook.send" &&
+              s.attributes["linkflow.event_type"] === "workflow.completed" &&
+              s.attributes["http.response.status_code"] === 200,
+          ).length,
+        POLL,
+      )
+      .toBe(1);
   });
 
   it("a node stopped with SIGTERM flushes the spans it still batched", async () => {
