@@ -7,6 +7,7 @@ import type { Sql } from "../../core/index.ts";
 import { migrate } from "../../core/index.ts";
 import { migrations } from "./migrations.ts";
 
+export { matchesEventType } from "./event-rpcs.ts";
 export type { InboundSmsResponse } from "./inbound-sms.ts";
 export { migrations } from "./migrations.ts";
 export { maskRecipient } from "./rows.ts";
@@ -20,7 +21,7 @@ export type {
 } from "./senders.ts";
 export { OutboxEmailSender, OutboxSmsSender, SmtpEmailSender, TwilioSmsSender } from "./senders.ts";
 export type { NotificationsServiceDeps, NotificationsServiceHandle } from "./service.ts";
-export { createNotificationsClient, createNotificationsService, matchesEventType } from "./service.ts";
+export { createNotificationsClient, createNotificationsService } from "./service.ts";
 export type { SmsStatusReport } from "./sms-status.ts";
 export type { TwilioWebhookTarget } from "./twilio-http.ts";
 export { TWILIO_INBOUND_PATH, TWILIO_STATUS_PATH, twilioWebhookRoutes } from "./twilio-http.ts";

@@ -131,14 +131,12 @@ describe("delivery status in the notification history", () => {
     const to = nextPhone();
     const sent = await call(h.client, "sendSms", sms("wf_status1", to, "status-send-1"));
     const msg = h.twilio.messages.find((m) => m.to === to)!;
-    // The loopback answers a create with "queued", as Twilio does.
-    expect(sent.notification).toMatchObject({
-      providerMessageId: msg.sid,
-      error: "",
-    });
+    expect(sent.notification).toMatchObject({ providerMessageId: msg.sid, error: "" });
+    // The callbacks may already have overtaken the send's own answer ("queued"); the later status wins.
     expect([
       NotificationStatus.NOTIFICATION_STATUS_QUEUED,
       NotificationStatus.NOTIFICATION_STATUS_SENT,
+      NotificationStatus.NOTIFICATION_STATUS_DELIVERED,
     ]).toContain(sent.notification?.status);
     expect(msg.statusCallback).toBe(
       `${h.httpBaseUrl}${TWILIO_STATUS_PATH}?notification_id=${sent.notification?.id}`,
@@ -166,6 +164,21 @@ describe("delivery status in the notification history", () => {
       (l) => l[0]?.status === NotificationStatus.NOTIFICATION_STATUS_FAILED,
     );
     expect(failed?.error).toContain("30006");
+  });
+
+  it("without status callbacks, the history keeps the status Twilio answered the send with", async () => {
+    const to = nextPhone();
+    const node = await startNode({});
+    try {
+      const sent = await call(node.client, "sendSms", sms("wf_no_callback", to, "no-callback-1"));
+      // The loopback answers a create with "queued", as Twilio does.
+      expect(sent.notification?.status).toBe(NotificationStatus.NOTIFICATION_STATUS_QUEUED);
+      expect(h.twilio.messages.find((m) => m.to === to)?.statusCallback).toBeNull();
+      const [row] = await history(h.client, "wf_no_callback");
+      expect(row?.status).toBe(NotificationStatus.NOTIFICATION_STATUS_QUEUED);
+    } finally {
+      await node.stop();
+    }
   });
 
   it("accepts only callbacks signed with the account's token, and never moves a final status back", async () => {
