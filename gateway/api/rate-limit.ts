@@ -1,4 +1,20 @@
+import { status } from "@grpc/grpc-js";
 import type { Redis } from "ioredis";
+import { LinkflowError } from "../../core/index.ts";
+
+/** The per-key request budget is spent; retry after `retryAfterMs`. */
+export class RateLimitedError extends LinkflowError {
+  override readonly name = "RateLimitedError";
+  constructor(
+    readonly retryAfterMs: number,
+    message = `too many requests for this API key; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+  ) {
+    super("rate_limited", message, {
+      grpcStatus: status.RESOURCE_EXHAUSTED,
+      retryable: true,
+    });
+  }
+}
 
 /** What a limiter says about one request. */
 export interface RateDecision {
@@ -16,6 +32,8 @@ export interface RateDecision {
  */
 export interface RateLimiter {
   take(key: string, cost?: number): Promise<RateDecision>;
+  /** The same store with another limit (and its own buckets), e.g. for failed authentications. */
+  withLimit?(limit: RateLimit, prefix: string): RateLimiter;
   /** Resolves when the limiter's store answers (health checks). */
   ping?(): Promise<void>;
   close?(): Promise<void>;
@@ -36,6 +54,11 @@ export class MemoryRateLimiter implements RateLimiter {
     private readonly limit: RateLimit = DEFAULT_RATE_LIMIT,
     private readonly now: () => number = Date.now,
   ) {}
+
+  withLimit(limit: RateLimit, prefix: string): RateLimiter {
+    const other = new MemoryRateLimiter(limit, this.now);
+    return { take: (key, cost) => other.take(prefix + key, cost) };
+  }
 
   async take(key: string, cost = 1): Promise<RateDecision> {
     const now = this.now();
@@ -97,6 +120,10 @@ export class RedisRateLimiter implements RateLimiter {
       redis.defineCommand("linkflowTokenBucket", { numberOfKeys: 1, lua: TOKEN_BUCKET });
     }
     this.#redis = redis as BucketRedis;
+  }
+
+  withLimit(limit: RateLimit, prefix: string): RateLimiter {
+    return new RedisRateLimiter(this.#redis, limit, this.prefix + prefix);
   }
 
   async ping(): Promise<void> {

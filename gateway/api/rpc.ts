@@ -17,28 +17,14 @@ import {
 } from "../../core/index.ts";
 import { type CallOpts, idempotent, type ResponseCodec, toServiceError } from "../../services/grpc/index.ts";
 import type { ApiKeyAuthenticator, ApiTenant } from "./auth.ts";
-import type { RateLimiter } from "./rate-limit.ts";
+import { type AuthFailureGuard, isBadKey } from "./auth-guard.ts";
+import { RateLimitedError, type RateLimiter } from "./rate-limit.ts";
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{6,255}$/;
 const DETAILS_KEY = "grpc-status-details-bin";
 const RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo";
 /** Used when the caller sets no deadline. */
 const DEFAULT_TIMEOUT_MS = 30_000;
-
-/** The per-key request budget is spent; retry after `retryAfterMs`. */
-export class RateLimitedError extends LinkflowError {
-  override readonly name = "RateLimitedError";
-  constructor(readonly retryAfterMs: number) {
-    super(
-      "rate_limited",
-      `too many requests for this API key; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
-      {
-        grpcStatus: status.RESOURCE_EXHAUSTED,
-        retryable: true,
-      },
-    );
-  }
-}
 
 /** What a handler knows about its call. */
 export interface CallContext {
@@ -103,7 +89,13 @@ export interface RpcOptions {
   log: Logger;
   /** Where the API's own idempotency keys are kept (schema `workflows`); without it keys only reach the services. */
   sql?: Sql;
+  /** The per-address budget of failed authentications. */
+  authGuard?: AuthFailureGuard;
+  /** Server streams one key may hold open at once on this node; default 20. */
+  maxStreamsPerKey?: number;
 }
+
+const DEFAULT_MAX_STREAMS_PER_KEY = 20;
 
 /**
  * The public API's call pipeline: server span, API-key authentication,
@@ -113,6 +105,7 @@ export interface RpcOptions {
  */
 export class Rpc {
   readonly #streams = new Set<AbortController>();
+  readonly #openStreams = new Map<string, number>();
   constructor(private readonly o: RpcOptions) {}
 
   /** Ends every open server stream with UNAVAILABLE (the client resumes elsewhere); for shutdown. */
@@ -120,13 +113,23 @@ export class Rpc {
     for (const c of this.#streams) c.abort();
   }
 
-  /** Authenticates and charges the key's rate limit; used by unary and streaming calls. */
-  async context(
-    metadata: Metadata,
-    deadline: number,
-    signal = new AbortController().signal,
-  ): Promise<CallContext> {
-    const tenant = await this.o.auth.authenticate(metadata);
+  /**
+   * Authenticates (within the peer's budget of failed authentications) and
+   * charges the key's rate limit; used by unary and streaming calls.
+   */
+  async context(call: {
+    metadata: Metadata;
+    deadline: number;
+    peer: string;
+    signal?: AbortSignal;
+  }): Promise<CallContext> {
+    const { metadata, deadline, peer } = call;
+    const guard = this.o.authGuard;
+    await guard?.admit(peer);
+    const tenant = await this.o.auth.authenticate(metadata).catch((err: unknown) => {
+      if (guard && isBadKey(err)) return guard.failed(peer, err);
+      throw err;
+    });
     if (this.o.limiter) {
       // Fails closed: without its store no limit can be enforced (health reports NOT_SERVING meanwhile).
       const d = await this.o.limiter.take(`key:${tenant.keyId}`).catch((err: unknown) => {
@@ -145,7 +148,7 @@ export class Rpc {
       metadata,
       deadline,
       callOpts: () => ({ timeoutMs: checkDeadline(deadline) }),
-      signal,
+      signal: call.signal ?? new AbortController().signal,
     };
   }
 
@@ -156,7 +159,7 @@ export class Rpc {
     return (call: ServerUnaryCall<Req, Res>, cb) => {
       const deadline = deadlineOf(call);
       inServerSpan(method, call.metadata, async () =>
-        fn(call.request, await this.context(call.metadata, deadline)),
+        fn(call.request, await this.context({ metadata: call.metadata, deadline, peer: call.getPeer() })),
       ).then(
         (res) => cb(null, res),
         (err) => {
@@ -213,7 +216,29 @@ export class Rpc {
       const closing = new AbortController();
       this.#streams.add(closing);
       inServerSpan(method, call.metadata, async () => {
-        await fn(call, await this.context(call.metadata, deadline, closing.signal));
+        const ctx = await this.context({
+          metadata: call.metadata,
+          deadline,
+          peer: call.getPeer(),
+          signal: closing.signal,
+        });
+        // Streams hold a handler for as long as they run: a key gets a bounded number at once on a node.
+        const key = ctx.tenant.keyId;
+        const open = this.#openStreams.get(key) ?? 0;
+        if (open >= (this.o.maxStreamsPerKey ?? DEFAULT_MAX_STREAMS_PER_KEY)) {
+          throw new RateLimitedError(
+            1000,
+            `too many open streams for this API key (at most ${this.o.maxStreamsPerKey ?? DEFAULT_MAX_STREAMS_PER_KEY}); close one first`,
+          );
+        }
+        this.#openStreams.set(key, open + 1);
+        try {
+          await fn(call, ctx);
+        } finally {
+          const left = (this.#openStreams.get(key) ?? 1) - 1;
+          if (left > 0) this.#openStreams.set(key, left);
+          else this.#openStreams.delete(key);
+        }
         if (closing.signal.aborted)
           throw new UnavailableError(
             "shutting_down",

@@ -21,9 +21,10 @@ import {
   transactionServiceImpl,
 } from "./account-services.ts";
 import { ApiKeyAuthenticator, type ChildBusinesses } from "./auth.ts";
+import { AuthFailureGuard, DEFAULT_AUTH_FAILURE_LIMIT } from "./auth-guard.ts";
 import { businessServiceImpl } from "./business-service.ts";
 import { ApiHealthService, type HealthProbe } from "./health.ts";
-import { MemoryRateLimiter, type RateLimiter } from "./rate-limit.ts";
+import { MemoryRateLimiter, type RateLimit, type RateLimiter } from "./rate-limit.ts";
 import { addReflection } from "./reflection.ts";
 import { Rpc } from "./rpc.ts";
 import { templateServiceImpl } from "./template-service.ts";
@@ -43,8 +44,15 @@ export interface ApiDeps {
   templates?: TemplateStore;
   /** Enables TransactionService. */
   transactions?: TransactionsServiceClient;
-  /** Per-API-key rate limit; default: in memory, a burst of 100 then 50 a second. `false` turns it off. */
+  /**
+   * Per-API-key rate limit; default: in memory, a burst of 100 then 50 a second. `false` turns it off
+   * (and the failed-authentication limit with it).
+   */
   rateLimiter?: RateLimiter | false;
+  /** Failed authentications per client address, in the rate limiter's store; default 20, then one per 5 s. */
+  authFailureLimit?: RateLimit;
+  /** Server streams (WatchWorkflow) one key may hold open at once on a node; default 20. */
+  maxStreamsPerKey?: number;
   /** The child businesses of a business (parent keys see and act for them); default: none. */
   childBusinesses?: ChildBusinesses;
   /** The runtime feeds the workflow read model (a WorkflowProjector on `onCommitted`). */
@@ -78,11 +86,14 @@ export function addPublicApi(server: Server, deps: ApiDeps): ApiHealth {
   const auth = new ApiKeyAuthenticator(deps.accounts, 30_000, deps.childBusinesses);
   const limiter: RateLimiter | undefined =
     deps.rateLimiter === false ? undefined : (deps.rateLimiter ?? new MemoryRateLimiter());
+  const authFailures = limiter?.withLimit?.(deps.authFailureLimit ?? DEFAULT_AUTH_FAILURE_LIMIT, "authfail:");
   const rpc = new Rpc({
     auth,
     log,
     ...(deps.sql ? { sql: deps.sql } : {}),
     ...(limiter ? { limiter } : {}),
+    ...(authFailures ? { authGuard: new AuthFailureGuard(authFailures) } : {}),
+    ...(deps.maxStreamsPerKey ? { maxStreamsPerKey: deps.maxStreamsPerKey } : {}),
   });
   const services: string[] = [];
   const add = (name: string, add: () => void) => {

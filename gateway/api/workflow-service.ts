@@ -287,6 +287,8 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
         throw new ValidationError([{ field: "after_sequence", description: "must be 0 or more" }]);
       let current = await workflows.get(tenant, id);
       while (!call.cancelled && !signal.aborted) {
+        // `current` was read before this journal read: if it was final, the journal holds its last event.
+        const ended = FINAL_STATUSES.has(current.status);
         const fresh = (await workflows.history(tenant, id)).filter((h) => h.seq > after);
         if (fresh.length > 0) {
           current = await workflows.get(tenant, id);
@@ -298,7 +300,7 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
             if (event) call.write({ event, workflow });
           }
         }
-        if (FINAL_STATUSES.has(current.status) && fresh.length === 0) return;
+        if (ended) return;
         await sleep(WATCH_POLL_MS, call, signal);
       }
     }),

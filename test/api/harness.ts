@@ -57,7 +57,10 @@ export interface ApiHarness {
 }
 
 export async function startApi(
-  opts: { rateLimiter?: RateLimiter | false; health?: ApiDeps["health"] } = {},
+  opts: { rateLimiter?: RateLimiter | false } & Pick<
+    ApiDeps,
+    "health" | "authFailureLimit" | "maxStreamsPerKey"
+  > = {},
 ): Promise<ApiHarness> {
   const stack = await startStack({ tracing: false });
   const closers: Array<() => void | Promise<void>> = [() => stack.stop()];
@@ -86,6 +89,8 @@ export async function startApi(
       templates: node.templates,
       rateLimiter: opts.rateLimiter ?? false,
       ...(opts.health ? { health: opts.health } : {}),
+      ...(opts.authFailureLimit ? { authFailureLimit: opts.authFailureLimit } : {}),
+      ...(opts.maxStreamsPerKey ? { maxStreamsPerKey: opts.maxStreamsPerKey } : {}),
       // Until the accounts service lists child businesses, read them from its table.
       childBusinesses: async (businessId) =>
         (

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryRateLimiter, type RateLimiter, RedisRateLimiter } from "../../gateway/api/index.ts";
 import { call, readErrorCode } from "../../services/grpc/index.ts";
 import { startRedis } from "../infra/index.ts";
-import { type ApiHarness, startApi } from "./harness.ts";
+import { type ApiHarness, createWorkflowRequest, failure, startApi } from "./harness.ts";
 
 const RETRY_INFO = "google.rpc.RetryInfo";
 
@@ -24,7 +24,12 @@ for (const kind of ["redis", "memory"] as const) {
       } else {
         limiter = new MemoryRateLimiter(limit);
       }
-      api = await startApi({ rateLimiter: limiter });
+      api = await startApi({
+        rateLimiter: limiter,
+        // Slow refill: a spent budget stays spent for the rest of the test.
+        authFailureLimit: { burst: 3, perSecond: 0.01 },
+        maxStreamsPerKey: 2,
+      });
     });
     afterAll(async () => {
       await api?.stop();
@@ -66,6 +71,89 @@ for (const kind of ["redis", "memory"] as const) {
       // The bucket refills: after the advised wait the key may call again.
       await new Promise((r) => setTimeout(r, retryAfter + 50));
       await call(api.templates, "listTemplates", { includeArchived: false }, asA);
+    });
+
+    /** A fresh key of business `a`, so a test spends its own bucket. */
+    const freshKey = async (name: string) =>
+      (await call(api.accounts, "createApiKey", { businessId: api.a.businessId, name, idempotencyKey: "" }))
+        .apiKey;
+
+    /** Opens a WatchWorkflow with `key` and records what it sends and how it ends. */
+    const watch = (key: string, workflowId: string) => {
+      const s = api.workflows.watchWorkflow({ workflowId, afterSequence: 0 }, api.auth(key));
+      const got: unknown[] = [];
+      const done = new Promise<{ code: number; reason?: string; details?: string }>((resolve) => {
+        s.on("data", (m) => got.push(m));
+        s.on("error", (e: Error & { code: number; details: string }) =>
+          resolve({ code: e.code, reason: readErrorCode(e), details: e.details }),
+        );
+        s.on("end", () => resolve({ code: status.OK }));
+      });
+      return { s, got, done };
+    };
+
+    /** An active workflow of business `a`, made with a key of its own (other keys' budgets stay untouched). */
+    const newWorkflow = async (phone: string) => {
+      const as = { metadata: api.auth(await freshKey(`setup-${phone}`)) };
+      const id = (
+        await call(api.workflows, "createWorkflow", createWorkflowRequest({ customerPhone: phone }), as)
+      ).workflow!.id;
+      return { id, as };
+    };
+
+    it("charges every WatchWorkflow it opens to the key's budget", async () => {
+      const key = await freshKey("watch-rate");
+      const { id, as } = await newWorkflow("+14155550701");
+      await call(api.workflows, "cancelWorkflow", { workflowId: id, reason: "", idempotencyKey: "" }, as);
+      // A finished workflow's watch replays its events and ends, so only the rate limit can refuse one.
+      let refusedAfter = -1;
+      for (let i = 0; i < 30 && refusedAfter < 0; i++) {
+        const r = await watch(key, id).done;
+        if (r.code !== status.OK) {
+          expect(r).toMatchObject({ code: status.RESOURCE_EXHAUSTED, reason: "rate_limited" });
+          refusedAfter = i;
+        }
+      }
+      expect(refusedAfter).toBeGreaterThanOrEqual(5);
+    });
+
+    it("caps the streams one key holds open at once", async () => {
+      const key = await freshKey("watch-cap");
+      const { id } = await newWorkflow("+14155550702");
+      const w1 = watch(key, id);
+      const w2 = watch(key, id);
+      await expect.poll(() => w1.got.length > 0 && w2.got.length > 0).toBe(true);
+      const third = await watch(key, id).done;
+      expect(third).toMatchObject({ code: status.RESOURCE_EXHAUSTED, reason: "rate_limited" });
+      expect(third.details).toContain("open streams");
+      // Another key is not held back by this one's streams.
+      const other = watch(await freshKey("watch-cap-other"), id);
+      await expect.poll(() => other.got.length).toBeGreaterThan(0);
+      // Closing one frees its place.
+      w1.s.cancel();
+      expect((await w1.done).code).toBe(status.CANCELLED);
+      const w3 = watch(key, id);
+      await expect.poll(() => w3.got.length).toBeGreaterThan(0);
+      for (const w of [w2, w3, other]) w.s.cancel();
+      await Promise.all([w2.done, w3.done, other.done]);
+    });
+
+    // Runs last: it spends this address's budget of failed authentications for the rest of the file.
+    it("limits failed authentications per address, before any key is checked", async () => {
+      const list = (key: string) =>
+        call(api.templates, "listTemplates", { includeArchived: false }, { metadata: api.auth(key) });
+      const valid = await freshKey("after-lockout");
+      for (const bad of ["lf_test_guess0000000000000001", "lf_test_guess0000000000000002", ""]) {
+        expect(await failure(list(bad)), bad || "(no key)").toMatchObject({ code: status.UNAUTHENTICATED });
+      }
+      const refused = await failure(list("lf_test_guess0000000000000003"));
+      expect(refused).toMatchObject({ code: status.RESOURCE_EXHAUSTED, reason: "rate_limited" });
+      // By design a valid key from the same address is refused too: answering it would tell a guesser it found one.
+      expect(await failure(list(valid))).toMatchObject({
+        code: status.RESOURCE_EXHAUSTED,
+        reason: "rate_limited",
+      });
+      expect(await failure(list(api.a.apiKey))).toMatchObject({ code: status.RESOURCE_EXHAUSTED });
     });
 
     if (kind === "redis") {
