@@ -105,6 +105,7 @@ export function addPublicApi(server: Server, deps: ApiDeps): ApiHealth {
       WorkflowServiceService,
       workflowServiceImpl({
         workflows: deps.workflows,
+        accounts: deps.accounts,
         notifications: deps.notifications,
         rpc,
         ...(deps.sql && deps.runtime

@@ -3,7 +3,9 @@ import type { EventEmitter } from "node:events";
 import { status } from "@grpc/grpc-js";
 import { type FieldViolation, LinkflowError, ValidationError } from "../../core/index.ts";
 import {
+  type AccountsServiceClient,
   CancelWorkflowResponse,
+  type Customer,
   ExtendExpiryResponse,
   type NotificationsServiceClient,
   notificationOriginToJSON,
@@ -23,6 +25,7 @@ import { channelOf, requestedChannel, toEventMessage, toWorkflowMessage } from "
 import type { Rpc } from "./rpc.ts";
 
 const WF_ID = /^wf_[0-9a-z]{26}$/;
+const CUS_ID = /^cus_[0-9A-Za-z_]{1,60}$/;
 const WATCH_POLL_MS = 200;
 
 function requireWorkflowId(id: string): string {
@@ -71,7 +74,7 @@ function parseList(req: ListRequest) {
     if (name) statuses.push(name);
     else v.push({ field: "statuses", description: `${s} is not a workflow status` });
   }
-  if (req.customerId && !/^cus_[0-9A-Za-z_]{1,60}$/.test(req.customerId))
+  if (req.customerId && !CUS_ID.test(req.customerId))
     v.push({ field: "customer_id", description: "must be a customer id like cus_…" });
   if ((req.externalId?.length ?? 0) > 255)
     v.push({ field: "external_id", description: "must be at most 255 characters" });
@@ -149,8 +152,17 @@ function ownerOf(history: { event: { type: string } }[]): string | undefined {
   return created?.businessId;
 }
 
+/** A customer's phone and email: an individual's own, or a business's primary contact's. */
+function contactOf(c: Customer | undefined): { phone: string; email: string } {
+  const p = c?.profile;
+  const contact = p?.$case === "individual" ? p.value : p?.value.primaryContact;
+  return { phone: contact?.phone ?? "", email: contact?.email ?? "" };
+}
+
 export interface WorkflowServiceDeps {
   workflows: Workflows;
+  /** Resolves CreateWorkflow's customer_id within the tenant. */
+  accounts: AccountsServiceClient;
   notifications: NotificationsServiceClient;
   rpc: Rpc;
   queries?: WorkflowQueries;
@@ -172,13 +184,34 @@ export function workflowServiceImpl(deps: WorkflowServiceDeps): WorkflowServiceS
 
   return {
     // Workflows.create deduplicates on the key itself; the response holds the customer's link, so it is not stored here.
-    createWorkflow: rpc.mutation("CreateWorkflow", null, async (req, { tenant }) => {
+    createWorkflow: rpc.mutation("CreateWorkflow", null, async (req, ctx) => {
+      const { tenant } = ctx;
+      // What the workflows service cannot see: an unknown enum number reads as "unspecified" there.
+      const v: FieldViolation[] = [];
+      if (req.channel && requestedChannel(req.channel) === undefined)
+        v.push({ field: "channel", description: `${req.channel} is not a channel` });
+      if (req.customerId && !CUS_ID.test(req.customerId))
+        v.push({ field: "customer_id", description: "must be a customer id like cus_…" });
+      if (v.length > 0) throw new ValidationError(v);
+      let phone = req.customerPhone;
+      let email = req.customerEmail;
+      if (req.customerId) {
+        // The customer must be this business's (another tenant's answers NOT_FOUND) ...
+        const { customer } = await callOrThrow(
+          deps.accounts,
+          "getCustomer",
+          { businessId: tenant.businessId, customerId: req.customerId },
+          ctx.callOpts(),
+        );
+        // ... and, unless the request says otherwise, the link goes to its own phone and email.
+        if (!phone && !email) ({ phone, email } = contactOf(customer));
+      }
       const { workflow, linkUrl } = await workflows.create(tenant, {
         templateName: req.templateName,
         templateVersion: req.templateVersion,
         inputs: req.inputs,
-        customerPhone: req.customerPhone,
-        customerEmail: req.customerEmail,
+        customerPhone: phone,
+        customerEmail: email,
         customerId: req.customerId,
         channel: requestedChannel(req.channel),
         externalId: req.externalId,

@@ -1,6 +1,6 @@
 import { type CallOptions, type Metadata, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Channel, WorkflowStatus } from "../../proto/index.ts";
+import { Channel, type CreateWorkflowRequest, WorkflowStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import {
   type ApiHarness,
@@ -348,5 +348,114 @@ describe("deadlines", () => {
     await call(api.workflows, "createWorkflow", createWorkflowRequest({ customerPhone: phone }), api.asA());
     await api.stack.twilio.waitForMessage((m) => m.to === phone && m.body.includes("/l/"));
     expect(linkSms(phone)).toHaveLength(1);
+  });
+});
+
+describe("CreateWorkflow and CancelWorkflow: bad input and other tenants' objects", () => {
+  it("names every invalid field of CreateWorkflow, and nothing is created or sent", async () => {
+    const phone = "+14155550351";
+    const ok = createWorkflowRequest({ customerPhone: phone, externalId: "bad-create" });
+    const pay = { ...ok, templateName: "onboard_and_pay" };
+    const create = (over: Partial<CreateWorkflowRequest>) =>
+      call(api.workflows, "createWorkflow", { ...ok, ...over }, api.asA());
+    await expectViolations([
+      [() => create({ templateName: "" }), "template_name"],
+      [() => create({ templateVersion: -1 }), "template_version"],
+      [
+        () => call(api.workflows, "createWorkflow", { ...pay, inputs: { amount: "lots" } }, api.asA()),
+        "inputs.amount",
+      ],
+      [() => call(api.workflows, "createWorkflow", { ...pay, inputs: {} }, api.asA()), "inputs.amount"],
+      [() => create({ inputs: { nickname: "x" } }), "inputs.nickname"],
+      [() => create({ customerPhone: "555-0123" }), "customer_phone"],
+      [() => create({ customerPhone: "" }), "customer_phone"],
+      [() => create({ customerEmail: "not-an-email" }), "customer_email"],
+      [() => create({ customerId: "customer-1" }), "customer_id"],
+      [() => create({ channel: 9 as Channel }), "channel"],
+      [() => create({ channel: Channel.CHANNEL_EMAIL }), "customer_email"],
+      [() => create({ externalId: "e".repeat(256) }), "external_id"],
+      [() => create({ memo: "m".repeat(501) }), "memo"],
+      [() => create({ expiresIn: { seconds: 30, nanos: 0 } }), "expires_in"],
+      [() => create({ expiresIn: { seconds: 91 * 86_400, nanos: 0 } }), "expires_in"],
+      [() => create({ idempotencyKey: "abc" }), "idempotency_key"],
+    ]);
+    const listed = await call(
+      api.workflows,
+      "listWorkflows",
+      {
+        pageSize: 0,
+        pageToken: "",
+        statuses: [],
+        customerId: "",
+        externalId: "bad-create",
+        templateName: "",
+      },
+      api.asA(),
+    );
+    expect(listed.workflows).toEqual([]);
+    expect(linkSms(phone)).toEqual([]);
+  });
+
+  it("a customer_id is the tenant's own customer: theirs is NOT_FOUND, ours gets the link on its phone", async () => {
+    const customer = async (phone: string, as: ReturnType<ApiHarness["asA"]>) =>
+      (
+        await call(
+          api.customers,
+          "createCustomer",
+          {
+            profile: {
+              $case: "individual",
+              value: { firstName: "Ada", lastName: "B", email: "", phone, addresses: [] },
+            },
+            externalId: "",
+            idempotencyKey: "",
+          },
+          as,
+        )
+      ).customer!.id;
+    const theirs = await customer("+14155550361", api.asB());
+    for (const over of [{}, { customerPhone: "+14155550362" }]) {
+      expect(
+        await failure(
+          call(
+            api.workflows,
+            "createWorkflow",
+            createWorkflowRequest({ customerId: theirs, ...over }),
+            api.asA(),
+          ),
+        ),
+      ).toMatchObject({ code: status.NOT_FOUND });
+    }
+    expect(linkSms("+14155550362")).toEqual([]);
+
+    const ours = await customer("+14155550363", api.asA());
+    const { workflow } = await call(
+      api.workflows,
+      "createWorkflow",
+      createWorkflowRequest({ customerId: ours }),
+      api.asA(),
+    );
+    expect(workflow?.customerId).toBe(ours);
+    await api.stack.twilio.waitForMessage((m) => m.to === "+14155550363" && m.body.includes("/l/"));
+  });
+
+  it("names every invalid field of CancelWorkflow, and the workflow stays active", async () => {
+    const id = await sentWorkflow("+14155550371");
+    const cancel = (over: Record<string, string>) =>
+      call(
+        api.workflows,
+        "cancelWorkflow",
+        { workflowId: id, reason: "", idempotencyKey: "", ...over },
+        api.asA(),
+      );
+    await expectViolations([
+      [() => cancel({ workflowId: "" }), "workflow_id"],
+      [() => cancel({ workflowId: "wf_0" }), "workflow_id"],
+      [() => cancel({ reason: "r".repeat(501) }), "reason"],
+      [() => cancel({ idempotencyKey: "tiny" }), "idempotency_key"],
+    ]);
+    expect((await call(api.workflows, "getWorkflow", { workflowId: id }, api.asA())).workflow?.status).toBe(
+      WorkflowStatus.WORKFLOW_STATUS_LINK_SENT,
+    );
   });
 });
