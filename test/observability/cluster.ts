@@ -12,6 +12,7 @@ import {
   type SmtpServerHandle,
   startNats,
   startOtlpReceiver,
+  startRedis,
   startSmtpServer,
   startTwilioServer,
   startWebhookReceiver,
@@ -91,6 +92,9 @@ export async function startCluster(
     stops.push(() => db.drop());
     const nats = await startNats();
     stops.push(() => nats.stop());
+    // Sessions, one-time codes and rate limits live in Redis, as in a real cluster.
+    const redis = await startRedis();
+    stops.push(() => redis.stop());
     const otlp = await startOtlpReceiver();
     stops.push(() => otlp.stop());
     const twilio = await startTwilioServer();
@@ -105,6 +109,7 @@ export async function startCluster(
     const cfg: NodeConfig = {
       databaseUrl: db.url,
       transport: { kind: "nats", servers: nats.urls },
+      redisUrl: redis.url,
       grpcAddr: "127.0.0.1:0",
       httpAddr: "127.0.0.1:0",
       internalAddr: "127.0.0.1:0",

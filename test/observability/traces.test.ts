@@ -164,6 +164,12 @@ describe("traces across two node processes, exported over OTLP", () => {
       .join("\n");
     expect(all).toMatch(/\$1/);
     expect(all).not.toContain("000123456789");
+    // The page's rate limits are Redis commands under the page's span, without their keys (ids).
+    const page = chain.at(-1)!;
+    const redis = descendants(page, trace).filter((s) => s.name.startsWith("redis."));
+    expect(redis.length).toBeGreaterThan(0);
+    expect(redis.every((s) => s.kind === 3 && s.attributes["db.system"] === "redis")).toBe(true);
+    expect(JSON.stringify(redis.map((s) => s.attributes))).not.toContain(workflowId);
   });
 
   it("the completion email and webhook are client spans of the workflow's traces", async () => {
