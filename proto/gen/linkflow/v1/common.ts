@@ -93,7 +93,7 @@ export interface Address {
 
 /** Cursor pagination for list calls. */
 export interface PageRequest {
-  /** At most this many items; 0 means the server default (50), capped at 500. */
+  /** At most this many items; 0 means the server default (50); more than 500 is refused (INVALID_ARGUMENT). */
   pageSize: number;
   /** The next_page_token of the previous page; empty for the first page. */
   pageToken: string;
