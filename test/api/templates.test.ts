@@ -2,7 +2,7 @@ import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DiagnosticSeverity } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { type ApiHarness, failure, startApi } from "./harness.ts";
+import { type ApiHarness, expectIdempotent, failure, startApi } from "./harness.ts";
 
 const source = (
   version: number,
@@ -306,6 +306,19 @@ describe("TemplateService", () => {
         ),
       ),
     ).toMatchObject({ code: status.FAILED_PRECONDITION, reason: "template_shared" });
+  });
+
+  it("archives once per idempotency key; the key with another version is refused", async () => {
+    const req = { name: "payroll_welcome", version: 1, idempotencyKey: "archive-1-once" };
+    const archived = await expectIdempotent(
+      () => call(api.templates, "archiveTemplate", req, api.asA()),
+      () => call(api.templates, "archiveTemplate", { ...req, version: 2 }, api.asA()),
+    );
+    expect(archived.template).toMatchObject({ version: 1, archived: true });
+    expect(
+      (await call(api.templates, "getTemplate", { name: "payroll_welcome", version: 1 }, api.asA())).template
+        ?.archived,
+    ).toBe(true);
   });
 
   it("requires an API key", async () => {
