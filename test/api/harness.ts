@@ -1,5 +1,6 @@
 import {
   type ChannelCredentials,
+  type ClientReadableStream,
   credentials,
   Metadata,
   Server,
@@ -213,4 +214,28 @@ export async function expectIdempotent<R>(
     reason: "idempotency_key_reused",
   });
   return a;
+}
+
+/** How a server stream ended: its status code, and for a failure its error code and details. */
+export interface StreamEnd {
+  code: number;
+  reason?: string | undefined;
+  details?: string | undefined;
+}
+
+/** Collects what a server stream sends (`got`) and how it ends (`done`); `stream` to cancel it. */
+export function collect<T>(stream: ClientReadableStream<T>): {
+  stream: ClientReadableStream<T>;
+  got: T[];
+  done: Promise<StreamEnd>;
+} {
+  const got: T[] = [];
+  const done = new Promise<StreamEnd>((resolve) => {
+    stream.on("data", (m: T) => got.push(m));
+    stream.on("error", (e: Error & { code: number; details: string }) =>
+      resolve({ code: e.code, reason: readErrorCode(e), details: e.details }),
+    );
+    stream.on("end", () => resolve({ code: status.OK }));
+  });
+  return { stream, got, done };
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisRateLimiter } from "../../gateway/api/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import { startRedis } from "../infra/index.ts";
-import { type ApiHarness, failure, startApi } from "./harness.ts";
+import { type ApiHarness, collect, failure, startApi } from "./harness.ts";
 
 const SERVICES = [
   "",
@@ -38,16 +38,10 @@ const check = (h: HealthClient, service: string) =>
     h.Check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))),
   );
 
-/** Every status a Watch stream sends, and how it ended. */
+/** A Watch stream: the statuses it sent so far, and how it ends. */
 function watch(h: HealthClient, service: string) {
-  const got: string[] = [];
-  const stream = h.Watch({ service });
-  const done = new Promise<{ code: number }>((resolve) => {
-    stream.on("data", (m: { status: string }) => got.push(m.status));
-    stream.on("error", (e: { code: number }) => resolve({ code: e.code }));
-    stream.on("end", () => resolve({ code: status.OK }));
-  });
-  return { got, done, stream };
+  const c = collect(h.Watch({ service }));
+  return { ...c, statuses: () => c.got.map((m) => m.status) };
 }
 
 describe("grpc.health.v1 of the public API", () => {
@@ -71,19 +65,19 @@ describe("grpc.health.v1 of the public API", () => {
     const overall = watch(health, "");
     const workflows = watch(health, "linkflow.v1.WorkflowService");
     const unknown = watch(health, "no.such.Service");
-    await expect.poll(() => overall.got).toEqual(["SERVING"]);
-    await expect.poll(() => workflows.got).toEqual(["SERVING"]);
-    await expect.poll(() => unknown.got).toEqual(["SERVICE_UNKNOWN"]);
+    await expect.poll(() => overall.statuses()).toEqual(["SERVING"]);
+    await expect.poll(() => workflows.statuses()).toEqual(["SERVING"]);
+    await expect.poll(() => unknown.statuses()).toEqual(["SERVICE_UNKNOWN"]);
 
     api.health.setServing(false);
-    await expect.poll(() => overall.got).toEqual(["SERVING", "NOT_SERVING"]);
-    await expect.poll(() => workflows.got).toEqual(["SERVING", "NOT_SERVING"]);
+    await expect.poll(() => overall.statuses()).toEqual(["SERVING", "NOT_SERVING"]);
+    await expect.poll(() => workflows.statuses()).toEqual(["SERVING", "NOT_SERVING"]);
     for (const s of SERVICES) expect(await check(health, s), s || "(overall)").toBe("NOT_SERVING");
 
     api.health.setServing(true);
-    await expect.poll(() => overall.got).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
+    await expect.poll(() => overall.statuses()).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
     for (const s of SERVICES) expect(await check(health, s), s || "(overall)").toBe("SERVING");
-    expect(unknown.got).toEqual(["SERVICE_UNKNOWN"]);
+    expect(unknown.statuses()).toEqual(["SERVICE_UNKNOWN"]);
     for (const w of [overall, workflows, unknown]) {
       w.stream.cancel();
       expect((await w.done).code).toBe(status.CANCELLED);
@@ -108,25 +102,18 @@ describe("grpc.health.v1 of the public API", () => {
       },
       api.asA(),
     );
-    const events: string[] = [];
-    const wf = api.workflows.watchWorkflow(
-      { workflowId: workflow!.id, afterSequence: 0 },
-      api.auth(api.a.apiKey),
+    const wf = collect(
+      api.workflows.watchWorkflow({ workflowId: workflow!.id, afterSequence: 0 }, api.auth(api.a.apiKey)),
     );
-    const wfDone = new Promise<number>((resolve) => {
-      wf.on("data", (m: { event?: { type: string } }) => events.push(m.event?.type ?? ""));
-      wf.on("error", (e: { code: number }) => resolve(e.code));
-      wf.on("end", () => resolve(status.OK));
-    });
-    await expect.poll(() => events).toContain("workflow.created");
+    await expect.poll(() => wf.got.map((m) => m.event?.type)).toContain("workflow.created");
     const overall = watch(health, "");
-    await expect.poll(() => overall.got).toEqual(["SERVING"]);
+    await expect.poll(() => overall.statuses()).toEqual(["SERVING"]);
 
     api.health.shutdown();
     expect(await overall.done).toEqual({ code: status.OK });
-    expect(overall.got).toEqual(["SERVING", "NOT_SERVING"]);
+    expect(overall.statuses()).toEqual(["SERVING", "NOT_SERVING"]);
     // The workflow watch ends retryably, so its client resumes from its last sequence on another node.
-    expect(await wfDone).toBe(status.UNAVAILABLE);
+    expect(await wf.done).toMatchObject({ code: status.UNAVAILABLE, reason: "shutting_down" });
     expect(await check(health, "")).toBe("NOT_SERVING");
   });
 });
@@ -158,12 +145,12 @@ describe("grpc.health.v1 with a dependency down", () => {
   it("reports NOT_SERVING while the rate-limit store is unreachable, and calls fail retryably", async () => {
     expect(await check(health, "")).toBe("SERVING");
     const watcher = watch(health, "linkflow.v1.TemplateService");
-    await expect.poll(() => watcher.got).toEqual(["SERVING"]);
+    await expect.poll(() => watcher.statuses()).toEqual(["SERVING"]);
 
     await redisServer.stop();
     await expect.poll(() => check(health, ""), { timeout: 10_000 }).toBe("NOT_SERVING");
     expect(await check(health, "linkflow.v1.WorkflowService")).toBe("NOT_SERVING");
-    await expect.poll(() => watcher.got, { timeout: 10_000 }).toEqual(["SERVING", "NOT_SERVING"]);
+    await expect.poll(() => watcher.statuses(), { timeout: 10_000 }).toEqual(["SERVING", "NOT_SERVING"]);
     expect(
       await failure(call(api.templates, "listTemplates", { includeArchived: false }, api.asA())),
     ).toMatchObject({ code: status.UNAVAILABLE, reason: "rate_limit_unavailable" });
@@ -185,10 +172,10 @@ describe("grpc.health.v1 of a node shutting down", () => {
 
   it("a watcher of the node's public API hears NOT_SERVING, then its stream ends as the node stops", async () => {
     const overall = watch(health, "");
-    await expect.poll(() => overall.got).toEqual(["SERVING"]);
+    await expect.poll(() => overall.statuses()).toEqual(["SERVING"]);
     const stopping = api.stack.node.stop();
     expect(await overall.done).toEqual({ code: status.OK });
-    expect(overall.got).toEqual(["SERVING", "NOT_SERVING"]);
+    expect(overall.statuses()).toEqual(["SERVING", "NOT_SERVING"]);
     await stopping;
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryRateLimiter, type RateLimiter, RedisRateLimiter } from "../../gateway/api/index.ts";
 import { call, readErrorCode } from "../../services/grpc/index.ts";
 import { startRedis } from "../infra/index.ts";
-import { type ApiHarness, createWorkflowRequest, failure, startApi } from "./harness.ts";
+import { type ApiHarness, collect, createWorkflowRequest, failure, startApi } from "./harness.ts";
 
 const RETRY_INFO = "google.rpc.RetryInfo";
 
@@ -78,19 +78,8 @@ for (const kind of ["redis", "memory"] as const) {
       (await call(api.accounts, "createApiKey", { businessId: api.a.businessId, name, idempotencyKey: "" }))
         .apiKey;
 
-    /** Opens a WatchWorkflow with `key` and records what it sends and how it ends. */
-    const watch = (key: string, workflowId: string) => {
-      const s = api.workflows.watchWorkflow({ workflowId, afterSequence: 0 }, api.auth(key));
-      const got: unknown[] = [];
-      const done = new Promise<{ code: number; reason?: string; details?: string }>((resolve) => {
-        s.on("data", (m) => got.push(m));
-        s.on("error", (e: Error & { code: number; details: string }) =>
-          resolve({ code: e.code, reason: readErrorCode(e), details: e.details }),
-        );
-        s.on("end", () => resolve({ code: status.OK }));
-      });
-      return { s, got, done };
-    };
+    const watch = (key: string, workflowId: string) =>
+      collect(api.workflows.watchWorkflow({ workflowId, afterSequence: 0 }, api.auth(key)));
 
     /** An active workflow of business `a`, made with a key of its own (other keys' budgets stay untouched). */
     const newWorkflow = async (phone: string) => {
@@ -130,11 +119,11 @@ for (const kind of ["redis", "memory"] as const) {
       const other = watch(await freshKey("watch-cap-other"), id);
       await expect.poll(() => other.got.length).toBeGreaterThan(0);
       // Closing one frees its place.
-      w1.s.cancel();
+      w1.stream.cancel();
       expect((await w1.done).code).toBe(status.CANCELLED);
       const w3 = watch(key, id);
       await expect.poll(() => w3.got.length).toBeGreaterThan(0);
-      for (const w of [w2, w3, other]) w.s.cancel();
+      for (const w of [w2, w3, other]) w.stream.cancel();
       await Promise.all([w2.done, w3.done, other.done]);
     });
 
