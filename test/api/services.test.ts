@@ -315,14 +315,17 @@ describe("WebhookService", () => {
         )
       ).events,
     ).toEqual([]);
+    // The event goes to both of the business's subscriptions (the stack's and this test's).
     let deliveryId = "";
+    let otherDeliveryId = "";
     await expect
       .poll(async () => {
         const d = await call(api.webhooks, "listWebhookDeliveries", { eventId, pageSize: 0 }, api.asA());
         deliveryId = d.deliveries[0]?.id ?? "";
-        return deliveryId;
+        otherDeliveryId = d.deliveries[1]?.id ?? "";
+        return d.deliveries.length;
       })
-      .not.toBe("");
+      .toBe(2);
     const again = await call(
       api.webhooks,
       "redeliverWebhook",
@@ -338,6 +341,16 @@ describe("WebhookService", () => {
         api.asA(),
       ),
     ).toEqual(again);
+    expect(
+      await failure(
+        call(
+          api.webhooks,
+          "redeliverWebhook",
+          { deliveryId: otherDeliveryId, idempotencyKey: "redeliver-1-abc" },
+          api.asA(),
+        ),
+      ),
+    ).toMatchObject({ code: status.FAILED_PRECONDITION, reason: "idempotency_key_reused" });
     expect(
       await failure(call(api.webhooks, "redeliverWebhook", { deliveryId, idempotencyKey: "" }, api.asB())),
     ).toMatchObject({
