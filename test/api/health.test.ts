@@ -22,6 +22,10 @@ const SERVICES = [
 interface HealthClient {
   Check(req: { service: string }, cb: (err: { code: number } | null, res: { status: string }) => void): void;
   Watch(req: { service: string }): ClientReadableStream<{ status: string }>;
+  List(
+    req: object,
+    cb: (err: { code: number } | null, res: { statuses: Record<string, { status: string }> }) => void,
+  ): void;
   close(): void;
 }
 
@@ -59,6 +63,11 @@ describe("grpc.health.v1 of the public API", () => {
   it("Check answers SERVING overall and for every public service; an unknown name is NOT_FOUND", async () => {
     for (const s of SERVICES) expect(await check(health, s), s || "(overall)").toBe("SERVING");
     expect(await check(health, "linkflow.v1.AccountsService").catch((e) => e.code)).toBe(status.NOT_FOUND);
+    const listed = await new Promise<Record<string, { status: string }>>((resolve, reject) =>
+      health.List({}, (err, res) => (err ? reject(err) : resolve(res.statuses))),
+    );
+    expect(Object.keys(listed).sort()).toEqual([...SERVICES].sort());
+    expect(new Set(Object.values(listed).map((s) => s.status))).toEqual(new Set(["SERVING"]));
   });
 
   it("draining turns every service NOT_SERVING, for Check and for watchers, and back", async () => {
