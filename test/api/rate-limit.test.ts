@@ -87,28 +87,12 @@ for (const kind of ["redis", "memory"] as const) {
       const id = (
         await call(api.workflows, "createWorkflow", createWorkflowRequest({ customerPhone: phone }), as)
       ).workflow!.id;
-      return { id, as };
+      return id;
     };
-
-    it("charges every WatchWorkflow it opens to the key's budget", async () => {
-      const key = await freshKey("watch-rate");
-      const { id, as } = await newWorkflow("+14155550701");
-      await call(api.workflows, "cancelWorkflow", { workflowId: id, reason: "", idempotencyKey: "" }, as);
-      // A finished workflow's watch replays its events and ends, so only the rate limit can refuse one.
-      let refusedAfter = -1;
-      for (let i = 0; i < 30 && refusedAfter < 0; i++) {
-        const r = await watch(key, id).done;
-        if (r.code !== status.OK) {
-          expect(r).toMatchObject({ code: status.RESOURCE_EXHAUSTED, reason: "rate_limited" });
-          refusedAfter = i;
-        }
-      }
-      expect(refusedAfter).toBeGreaterThanOrEqual(5);
-    });
 
     it("caps the streams one key holds open at once", async () => {
       const key = await freshKey("watch-cap");
-      const { id } = await newWorkflow("+14155550702");
+      const id = await newWorkflow("+14155550702");
       const w1 = watch(key, id);
       const w2 = watch(key, id);
       await expect.poll(() => w1.got.length > 0 && w2.got.length > 0).toBe(true);
