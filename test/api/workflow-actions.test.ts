@@ -439,6 +439,29 @@ describe("CreateWorkflow and CancelWorkflow: bad input and other tenants' object
     await api.stack.twilio.waitForMessage((m) => m.to === "+14155550363" && m.body.includes("/l/"));
   });
 
+  it("another tenant's private template is NOT_FOUND to CreateWorkflow", async () => {
+    const source = `template globex_only "Globex onboarding" version 1
+
+link {
+  send via sms
+  expires in 7 days
+}
+
+step profile "Confirm your details" {
+  collect individual { first_name, last_name required }
+}
+`;
+    await call(api.templates, "publishTemplate", { source, fileName: "", idempotencyKey: "" }, api.asB());
+    const req = createWorkflowRequest({ templateName: "globex_only", customerPhone: "+14155550364" });
+    expect(await failure(call(api.workflows, "createWorkflow", req, api.asA()))).toMatchObject({
+      code: status.NOT_FOUND,
+    });
+    // Its owner can use it.
+    expect((await call(api.workflows, "createWorkflow", req, api.asB())).workflow?.templateName).toBe(
+      "globex_only",
+    );
+  });
+
   it("names every invalid field of CancelWorkflow, and the workflow stays active", async () => {
     const id = await sentWorkflow("+14155550371");
     const cancel = (over: Record<string, string>) =>
