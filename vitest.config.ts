@@ -12,6 +12,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: [
+            "core/**/*.test.ts",
             "dsl/**/*.test.ts",
             "runtime/**/*.test.ts",
             "services/**/*.test.ts",

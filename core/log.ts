@@ -27,14 +27,24 @@ export function scrubLinkTokens(s: string, marker = "[redacted]"): string {
 }
 
 /**
+ * A calendar date (or date and time) in ISO 8601 form: 2026-11-22, 2026-11-22T06:05:21.123Z,
+ * 2026-11-22 06:05. Its digits and dashes look like a number to the scrubber, but it is no
+ * one's phone or account, and SREs need it in the text.
+ */
+const ISO_DATE =
+  /\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![\d-])/;
+/** An ISO date (kept) or a run of 9+ digits, spaces and dashes (a phone or account number). */
+const DATE_OR_NUMBER = new RegExp(`(?<![\\d-])(${ISO_DATE.source})|\\+?\\d[\\d -]{7,}\\d`, "g");
+
+/**
  * Scrubs free text by shape: phone numbers, digit runs of 9 or more (long
- * account numbers), emails, link tokens and API keys. Shorter account numbers
- * are only safe as fields named for them (see `redact`).
+ * account numbers), emails, link tokens and API keys; ISO dates stay. Shorter
+ * account numbers are only safe as fields named for them (see `redact`).
  */
 export function redactText(s: string): string {
   return scrubLinkTokens(
     s
-      .replace(/\+?\d[\d -]{7,}\d/g, "[redacted-number]")
+      .replace(DATE_OR_NUMBER, (m, date?: string) => (date ? m : "[redacted-number]"))
       // North American numbers as people write them: (415) 555-0123, 415.555.0123.
       .replace(/\(\d{3}\)\s?\d{3}[-.\s]?\d{4}|\b\d{3}\.\d{3}\.\d{4}\b/g, "[redacted-number]")
       .replace(/[\w.+-]+@[\w-]+\.[\w.]+/g, "[redacted-email]"),
