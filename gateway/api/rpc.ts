@@ -15,12 +15,18 @@ import {
   UnavailableError,
   ValidationError,
 } from "../../core/index.ts";
-import { type CallOpts, idempotent, type ResponseCodec, toServiceError } from "../../services/grpc/index.ts";
+import {
+  type CallOpts,
+  IDEMPOTENCY_KEY_RULE,
+  idempotent,
+  isIdempotencyKey,
+  type ResponseCodec,
+  toServiceError,
+} from "../../services/grpc/index.ts";
 import type { ApiKeyAuthenticator, ApiTenant } from "./auth.ts";
 import { type AuthFailureGuard, isBadKey } from "./auth-guard.ts";
 import { RateLimitedError, type RateLimiter } from "./rate-limit.ts";
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{6,255}$/;
 const DETAILS_KEY = "grpc-status-details-bin";
 const RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo";
 /** Used when the caller sets no deadline. */
@@ -187,10 +193,8 @@ export class Rpc {
   ): handleUnaryCall<Req, Res> {
     return this.unary<Req, Res>(method, async (req, ctx) => {
       const key = req.idempotencyKey ?? "";
-      if (key !== "" && !IDEMPOTENCY_KEY.test(key)) {
-        throw new ValidationError([
-          { field: "idempotency_key", description: "must be 6 to 255 printable characters" },
-        ]);
+      if (key !== "" && !isIdempotencyKey(key)) {
+        throw new ValidationError([{ field: "idempotency_key", description: IDEMPOTENCY_KEY_RULE }]);
       }
       if (!key || !this.o.sql || !codec) return fn(req, ctx);
       const { idempotencyKey: _, ...request } = req;
