@@ -31,7 +31,7 @@ import {
   SetCustomerStatusResponse,
   UpdateCustomerResponse,
 } from "../../proto/index.ts";
-import { idempotent, type ResponseCodec, unary, Violations } from "../grpc/index.ts";
+import { type HealthProbe, idempotent, type ResponseCodec, unary, Violations } from "../grpc/index.ts";
 import { checkKeyring, type Keyring, openNumber, sealNumber } from "./crypto.ts";
 import { disconnectAccounts, financialHandlers, requireCustomer } from "./financial.ts";
 import { normalizeProfile, type Profile, validateProfile } from "./validation.ts";
@@ -152,6 +152,8 @@ function keyFromRow(r: {
 export function createAccountsService(deps: AccountsServiceDeps): {
   definition: ServiceDefinition;
   implementation: UntypedServiceImplementation;
+  /** Resolves when the service's database answers (its grpc.health.v1 status). */
+  probe: HealthProbe;
 } {
   const { sql } = deps;
   const clock = deps.clock ?? systemClock;
@@ -520,6 +522,9 @@ export function createAccountsService(deps: AccountsServiceDeps): {
   return {
     definition: AccountsServiceService as unknown as ServiceDefinition,
     implementation: impl as unknown as UntypedServiceImplementation,
+    probe: async () => {
+      await sql`select 1`;
+    },
   };
 }
 

@@ -6,6 +6,8 @@
 export { fromServiceError, readErrorCode, readFieldViolations, toServiceError } from "./errors.ts";
 export type { CallOpts, UnaryMethod } from "./handlers.ts";
 export { call, callOrThrow, unary } from "./handlers.ts";
+export type { GrpcService, HealthProbe } from "./health.ts";
+export { ServerHealth, serviceName } from "./health.ts";
 export type { ResponseCodec } from "./idempotency.ts";
 export {
   IDEMPOTENCY_KEY_RULE,

@@ -1,29 +1,27 @@
-import {
-  Server,
-  ServerCredentials,
-  type ServiceDefinition,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { type GrpcService, ServerHealth } from "./health.ts";
 
 export interface ListeningServer {
   server: Server;
+  /** grpc.health.v1 of the served services. */
+  health: ServerHealth;
   /** `127.0.0.1:<port>` */
   address: string;
   port: number;
-  /** Graceful shutdown, then forced after `graceMs`. Idempotent. */
+  /** Reports NOT_SERVING, then shuts down gracefully, forced after `graceMs`. Idempotent. */
   close(graceMs?: number): Promise<void>;
 }
 
 /**
  * Starts a grpc-js server with the given services on `address` (default
- * loopback, random port). Used by tests and by the single-node composer.
+ * loopback, random port), with grpc.health.v1 reporting each of them (see
+ * ServerHealth). Used by tests and by the single-node composer.
  */
-export async function listen(
-  services: { definition: ServiceDefinition; implementation: UntypedServiceImplementation }[],
-  address = "127.0.0.1:0",
-): Promise<ListeningServer> {
+export async function listen(services: GrpcService[], address = "127.0.0.1:0"): Promise<ListeningServer> {
   const server = new Server();
   for (const s of services) server.addService(s.definition, s.implementation);
+  const health = new ServerHealth(services);
+  server.addService(health.definition, health.implementation);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(err) : resolve(p),
@@ -33,10 +31,12 @@ export async function listen(
   let closing: Promise<void> | undefined;
   return {
     server,
+    health,
     port,
     address: `${host}:${port}`,
     close(graceMs = 2000) {
       closing ??= new Promise<void>((resolve) => {
+        health.drain();
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve();

@@ -5,6 +5,7 @@ import {
   type NotificationsServiceServer,
   NotificationsServiceService,
 } from "../../proto/index.ts";
+import type { HealthProbe } from "../grpc/index.ts";
 import type { RpcContext } from "./context.ts";
 import { eventRpcs } from "./event-rpcs.ts";
 import { handleInboundSms, type InboundSmsResponse } from "./inbound-sms.ts";
@@ -36,6 +37,8 @@ export interface NotificationsServiceDeps {
 export interface NotificationsServiceHandle {
   definition: ServiceDefinition;
   implementation: UntypedServiceImplementation;
+  /** Resolves when the service's database answers (its grpc.health.v1 status). */
+  probe: HealthProbe;
   /** The webhook dispatcher (already started); `kick()` to look for due deliveries now. */
   dispatcher: WebhookDispatcher;
   /**
@@ -83,6 +86,9 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
     recordSmsStatus: (report) => recordSmsStatus(sql, clock, report),
     definition: NotificationsServiceService as unknown as ServiceDefinition,
     implementation: impl as unknown as UntypedServiceImplementation,
+    probe: async () => {
+      await sql`select 1`;
+    },
     dispatcher,
     close: () => dispatcher.close(),
   };

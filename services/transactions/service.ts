@@ -26,7 +26,7 @@ import {
   type TransactionsServiceServer,
   TransactionsServiceService,
 } from "../../proto/index.ts";
-import { callOrThrow, idempotent, unary, Violations } from "../grpc/index.ts";
+import { callOrThrow, type HealthProbe, idempotent, unary, Violations } from "../grpc/index.ts";
 import { type DbStatus, nextStep, type RailsOptions } from "./rails.ts";
 
 export interface TransactionLimits {
@@ -68,6 +68,8 @@ export interface TransactionStatusChangeEvent {
 export interface TransactionsServiceHandle {
   definition: ServiceDefinition;
   implementation: UntypedServiceImplementation;
+  /** Resolves when the service's database answers (its grpc.health.v1 status). */
+  probe: HealthProbe;
   /** Subscribes to status changes; returns the unsubscribe function. */
   onStatusChange(listener: (event: TransactionStatusChangeEvent) => void): () => void;
   /** Runs the rails simulator and the event outbox now; resolves when done. */
@@ -534,6 +536,9 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
   return {
     definition: TransactionsServiceService as unknown as ServiceDefinition,
     implementation: impl as unknown as UntypedServiceImplementation,
+    probe: async () => {
+      await sql`select 1`;
+    },
     onStatusChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
