@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from "nats";
+import { connect, JSONCodec, type NatsConnection, RequestStrategy } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../bin/linkflow.ts";
 import { collectNodeReports, RUNTIME_SERVICE_NAME } from "../../runtime/index.ts";
@@ -65,6 +65,67 @@ describe("the cluster as SREs see it", () => {
       ).toEqual(r.shards);
       expect(Object.values(r.epochs).every((e) => e >= 1)).toBe(true);
     }
+  });
+
+  it("answers the micro protocol's $SRV discovery subjects in the shape `nats micro ls|info|stats` reads", async () => {
+    const json = JSONCodec<Record<string, unknown>>();
+    const ask = async (subject: string) => {
+      const out: Record<string, unknown>[] = [];
+      const it = await nc.requestMany(subject, undefined, { strategy: RequestStrategy.Timer, maxWait: 1000 });
+      for await (const m of it) out.push(json.decode(m.data));
+      return out.filter((r) => r.name === RUNTIME_SERVICE_NAME);
+    };
+    const ids = c.nodes.map((n) => n.info.nodeId).sort();
+    // `nats micro ls`: one answer per node process on the unfiltered subject.
+    const pings = await ask("$SRV.PING");
+    expect(pings.map((p) => p.type)).toEqual([
+      "io.nats.micro.v1.ping_response",
+      "io.nats.micro.v1.ping_response",
+    ]);
+    expect(pings.map((p) => (p.metadata as Record<string, string>).node).sort()).toEqual(ids);
+    for (const p of pings)
+      expect(p).toMatchObject({ id: expect.any(String), version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+    // `nats micro info linkflow-runtime`: endpoints with subject and queue group.
+    const infos = await ask(`$SRV.INFO.${RUNTIME_SERVICE_NAME}`);
+    expect(infos).toHaveLength(2);
+    for (const i of infos) {
+      const node = (i.metadata as Record<string, string>).node;
+      expect(i).toMatchObject({
+        type: "io.nats.micro.v1.info_response",
+        description: expect.any(String),
+        endpoints: [
+          { name: "status", subject: `linkflow.node.${node}.status`, queue_group: expect.any(String) },
+        ],
+      });
+    }
+    // `nats micro stats linkflow-runtime <id>`: one instance by id, counting the requests it served.
+    const one = pings[0]!;
+    const node = (one.metadata as Record<string, string>).node!;
+    const statsOf = async () => {
+      const answers = await ask(`$SRV.STATS.${RUNTIME_SERVICE_NAME}.${one.id}`);
+      expect(answers).toHaveLength(1);
+      return answers[0]!;
+    };
+    const before = await statsOf();
+    expect(before).toMatchObject({
+      type: "io.nats.micro.v1.stats_response",
+      id: one.id,
+      started: expect.any(String),
+    });
+    const served = (s: Record<string, unknown>) =>
+      (s.endpoints as { num_requests: number }[])[0]!.num_requests;
+    for (let i = 0; i < 3; i++) {
+      const reply = json.decode(
+        (await nc.request(`linkflow.node.${node}.status`, undefined, { timeout: 5000 })).data,
+      );
+      expect(reply.nodeId).toBe(node);
+    }
+    const after = await statsOf();
+    expect(served(after) - served(before)).toBe(3);
+    // The stats answer carries the node's live report.
+    const data = (after.endpoints as { data?: { nodeId?: string; shards?: number[] } }[])[0]!.data;
+    expect(data?.nodeId).toBe(node);
+    expect(data?.shards?.length).toBeGreaterThan(0);
   });
 
   it("linkflow cluster status lists both nodes with their shards, actors, timer lag and leases", async () => {

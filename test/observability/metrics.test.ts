@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { parseMetrics } from "../../core/index.ts";
 import { call } from "../../services/grpc/index.ts";
@@ -242,5 +243,66 @@ describe("/metrics of each node process after a workflow", () => {
         code: "OK",
       }),
     ).toBe(c.twilio.messages.length);
+    // Every handled call was also timed, under the same method.
+    for (const method of [
+      "/linkflow.v1.WorkflowService/CreateWorkflow",
+      "/linkflow.v1.NotificationsService/SendSms",
+    ]) {
+      expect(await total("linkflow_grpc_server_handling_seconds_count", { method }), method).toBe(
+        await total("linkflow_grpc_server_handled_total", { method }),
+      );
+    }
+  });
+});
+
+describe("the Grafana dashboard of deploy/", () => {
+  it("queries only series the nodes export, grouped by labels they carry, and covers the issue's metrics", async () => {
+    const dashboard = JSON.parse(
+      await readFile(new URL("../../deploy/grafana/dashboards/linkflow.json", import.meta.url), "utf8"),
+    ) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const exprs = dashboard.panels.flatMap((p) =>
+      (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })),
+    );
+    expect(exprs.length).toBeGreaterThanOrEqual(10);
+    const scraped = [...(await c.scrape(0)), ...(await c.scrape(1))];
+    const queried = new Set<string>();
+    for (const { panel, expr } of exprs) {
+      const names = [...expr.matchAll(/\b(linkflow_[a-z0-9_]+)\b/g)].map((m) => m[1]!);
+      expect(names.length, `${panel}: ${expr}`).toBeGreaterThan(0);
+      const groupings = [...expr.matchAll(/\bby \(([^)]*)\)/g)].flatMap((m) => m[1]!.split(/,\s*/));
+      for (const name of names) {
+        queried.add(name.replace(/_(bucket|sum|count)$/, ""));
+        const samples = scraped.filter((s) => s.name === name);
+        expect(samples.length, `${panel}: ${name} is not on /metrics`).toBeGreaterThan(0);
+        for (const label of groupings) {
+          expect(
+            samples.some((s) => label in s.labels),
+            `${panel}: ${name} has no label ${label}`,
+          ).toBe(true);
+        }
+      }
+    }
+    // One panel at least for each metric the issue asks for.
+    for (const name of [
+      "linkflow_runtime_actor_activations_total",
+      "linkflow_runtime_actor_passivations_total",
+      "linkflow_runtime_actors_active",
+      "linkflow_runtime_mailbox_depth_max",
+      "linkflow_runtime_turn_duration_seconds",
+      "linkflow_runtime_journal_batch_size",
+      "linkflow_runtime_journal_commit_duration_seconds",
+      "linkflow_runtime_timer_lag_seconds",
+      "linkflow_runtime_effects_in_flight",
+      "linkflow_runtime_effects_retried_total",
+      "linkflow_runtime_shards_owned",
+      "linkflow_runtime_rebalances_total",
+      "linkflow_nats_reconnects_total",
+      "linkflow_grpc_server_handled_total",
+      "linkflow_grpc_server_handling_seconds",
+      "linkflow_webhook_deliveries_total",
+      "linkflow_notifications_sent_total",
+    ]) {
+      expect(queried.has(name), name).toBe(true);
+    }
   });
 });

@@ -1,6 +1,10 @@
+import { readFile } from "node:fs/promises";
+import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compileTemplate } from "../../dsl/index.ts";
+import { shardOf } from "../../runtime/index.ts";
 import type { ReceivedSpan } from "../infra/index.ts";
-import { type Cluster, completeOnboarding, POLL, startCluster } from "./cluster.ts";
+import { type Cluster, completeOnboarding, POLL, SHARDS, startCluster } from "./cluster.ts";
 import { ancestry, descendants, traceOf, whereEach } from "./spans.ts";
 
 // Each node is its own process exporting over OTLP/HTTP to a loopback receiver, so a trace
@@ -13,11 +17,23 @@ let phone = "";
 let front = 0;
 let owner = 1;
 
+/** The `traceparent` header of every shard request, as another NATS subscriber sees it on the wire. */
+const shardHeaders: { subject: string; traceparent?: string }[] = [];
+let spy: NatsConnection;
+
 beforeAll(async () => {
   c = await startCluster();
+  spy = await connect({ servers: c.natsUrl, name: "traces-spy" });
+  // A plain (non-queue) subscriber gets a copy of each request and never answers it.
+  spy.subscribe("linkflow.shard.>", {
+    callback: (_err, msg) =>
+      shardHeaders.push({ subject: msg.subject, traceparent: msg.headers?.get("traceparent") || undefined }),
+  });
+  await spy.flush();
 }, 120_000);
 
 afterAll(async () => {
+  await spy?.close();
   await c?.stop();
 });
 
@@ -80,12 +96,18 @@ describe("traces across two node processes, exported over OTLP", () => {
         s.attributes["linkflow.command"] === "create",
       (s) => s.name === "sms.send twilio",
     );
+    const template = compileTemplate(
+      await readFile(new URL("../../examples/onboard_and_pay.flow", import.meta.url), "utf8"),
+    ).program!.template;
     expect(turn.attributes).toMatchObject({
       "linkflow.node": c.nodes[owner]!.info.nodeId,
       "linkflow.transport": "nats",
-      "linkflow.template": "onboard_and_pay",
-      "linkflow.shard": expect.any(Number),
+      "linkflow.template": template.name,
+      "linkflow.template_version": template.version,
+      "linkflow.shard": shardOf(workflowId, SHARDS),
     });
+    // The create turn journaled the workflow's first events.
+    expect(turn.attributes["linkflow.events"]).toBeGreaterThanOrEqual(1);
     expect(whereEach(ancestry(turn, trace))).toEqual([
       `actor.turn@${ownerPid()}`,
       `actor.ask@${frontPid()}`,
@@ -102,6 +124,12 @@ describe("traces across two node processes, exported over OTLP", () => {
       `grpc.server CreateWorkflow@${frontPid()}`,
     ]);
     expect(nats.kind).toBe(3);
+    // On the wire the command carried the asking span's context as a W3C header on the shard's subject.
+    const ask = trace.find((s) => s.spanId === turn.parentSpanId)!;
+    expect(shardHeaders).toContainEqual({
+      subject: `linkflow.shard.${shardOf(workflowId, SHARDS)}`,
+      traceparent: `00-${ask.traceId}-${ask.spanId}-01`,
+    });
     const sms = trace.find((s) => s.name === "sms.send twilio")!;
     expect(ancestry(sms, trace).map((s) => s.name)).toEqual([
       "sms.send twilio",
