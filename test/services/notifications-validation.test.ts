@@ -5,6 +5,7 @@ import {
   NotificationsServiceService,
 } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
+import { uncoveredFields } from "./field-coverage.ts";
 import { expectViolations } from "./helpers.ts";
 import { type NotificationsHarness, startNotificationsHarness } from "./notifications-harness.ts";
 
@@ -200,6 +201,11 @@ const rows: Row[] = [
 describe("notifications: bad input on every field", () => {
   it("covers every RPC of the service", () => {
     expect(new Set(rows.map((r) => r.at(0)))).toEqual(new Set(Object.keys(NotificationsServiceService)));
+  });
+
+  it("covers every request field of every RPC", () => {
+    const refusals = rows.map(([method, , , field]) => ({ method, fields: [field] }));
+    expect(uncoveredFields(NotificationsServiceService, refusals)).toEqual([]);
   });
 
   it.each(rows)("%s: %s → INVALID_ARGUMENT on %s", async (method, label, change, field) => {

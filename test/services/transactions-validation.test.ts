@@ -1,7 +1,13 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CreateTransactionRequest, TransactionDirection, TransactionMethod } from "../../proto/index.ts";
+import {
+  type CreateTransactionRequest,
+  TransactionDirection,
+  TransactionMethod,
+  TransactionsServiceService,
+} from "../../proto/index.ts";
 import { call, readErrorCode } from "../../services/grpc/index.ts";
+import { type Refusal, uncoveredFields } from "./field-coverage.ts";
 import { expectViolations, rejected } from "./helpers.ts";
 import { startTransactions, type TransactionsStack } from "./stack.ts";
 
@@ -10,6 +16,8 @@ const M = TransactionMethod;
 
 let env: TransactionsStack;
 let s: { biz: string; cus: string; debit: string; bank: string };
+/** Every refusal the tables below expect, to check that they try every field of every RPC. */
+const refusals: Refusal[] = [];
 
 beforeAll(async () => {
   env = await startTransactions();
@@ -79,6 +87,7 @@ describe("CreateTransaction refuses bad input field by field", () => {
     ["workflow id of another kind", () => ({ workflowId: "txn_1" }), "workflow_id"],
     ["over-long external id", () => ({ externalId: "e".repeat(101) }), "external_id"],
   ];
+  refusals.push(...rows.map(([, , field]) => ({ method: "createTransaction", fields: [field] })));
   it.each(rows)("%s → %s", async (label, over, field) => {
     const before = await count();
     await expectViolations(call(env.client, "createTransaction", env.request(s, over())), [field], label);
@@ -140,6 +149,18 @@ describe("the other transaction RPCs refuse bad input field by field", () => {
       ["transaction_id"],
     ],
     [
+      "get: business id of another kind",
+      "getTransaction",
+      () => ({ businessId: "txn_1", transactionId: "txn_1" }),
+      ["business_id"],
+    ],
+    [
+      "cancel: empty ids",
+      "cancelTransaction",
+      () => ({ businessId: "", transactionId: "", reason: "" }),
+      ["business_id", "transaction_id"],
+    ],
+    [
       "cancel: over-long reason",
       "cancelTransaction",
       () => ({ businessId: s.biz, transactionId: "txn_1", reason: "r".repeat(501) }),
@@ -188,6 +209,7 @@ describe("the other transaction RPCs refuse bad input field by field", () => {
       ["page.page_token"],
     ],
   ];
+  refusals.push(...rows.map(([, method, , fields]) => ({ method, fields })));
   it.each(rows)("%s", async (label, method, request, fields) => {
     await expectViolations(call(env.client, method as "getTransaction", request() as never), fields, label);
   });
@@ -218,5 +240,11 @@ describe("the other transaction RPCs refuse bad input field by field", () => {
         await rejected(call(env.client, "getTransaction", { businessId: biz, transactionId: "txn_nope" })),
       ),
     ).toBe("not_found");
+  });
+});
+
+describe("the tables above", () => {
+  it("try bad input on every request field of every transactions RPC", () => {
+    expect(uncoveredFields(TransactionsServiceService, refusals)).toEqual([]);
   });
 });
