@@ -61,8 +61,8 @@ export interface Cluster {
   startWorkflow(opts: WorkflowRequest): Promise<string>;
   /** Creates a workflow and returns it with the link texted to the customer. */
   createWorkflow(opts: WorkflowRequest): Promise<{ id: string; link: string }>;
-  /** Starts one more node process with these variables on top of the cluster's. */
-  addNode(env?: NodeJS.ProcessEnv): Promise<NodeChild>;
+  /** Starts one more node process with these variables, and this configuration, on top of the cluster's. */
+  addNode(env?: NodeJS.ProcessEnv, config?: Partial<NodeConfig>): Promise<NodeChild>;
   /** The samples of node `i`'s `/metrics`. */
   scrape(i: number): Promise<ReturnType<typeof parseMetrics>>;
   /** SIGTERM to every node (their batched spans are flushed), then the servers. Idempotent. */
@@ -146,8 +146,11 @@ export async function startCluster(
       ...opts.env,
     };
     const nodes: NodeChild[] = [];
-    const launch = async (more: NodeJS.ProcessEnv = {}) => {
-      const n = await spawnNode(cfg, { env: { ...env, ...more }, captureOutput: opts.captureOutput });
+    const launch = async (more: NodeJS.ProcessEnv = {}, config: Partial<NodeConfig> = {}) => {
+      const n = await spawnNode(
+        { ...cfg, ...config },
+        { env: { ...env, ...more }, captureOutput: opts.captureOutput },
+      );
       nodes.push(n);
       stops.push(() => n.stop());
       return n;

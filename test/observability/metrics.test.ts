@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
+import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { parseMetrics } from "../../core/index.ts";
+import { collectNodeReports } from "../../runtime/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import {
   type Cluster,
@@ -10,6 +12,7 @@ import {
   startCluster,
   waitForCompletedWebhook,
 } from "./cluster.ts";
+import { startTcpCut } from "./tcp-cut.ts";
 
 type Samples = ReturnType<typeof parseMetrics>;
 
@@ -303,6 +306,37 @@ describe("the Grafana dashboard of deploy/", () => {
       "linkflow_notifications_sent_total",
     ]) {
       expect(queried.has(name), name).toBe(true);
+    }
+  });
+});
+
+// Last: a third node joins (and leaves), which moves shards under the tests above.
+describe("a node's NATS connection", () => {
+  it("is counted as one disconnect and one reconnect when the network cuts it, and the node carries on", async () => {
+    const cut = await startTcpCut(c.natsUrl.replace(/^nats:\/\//, ""));
+    const nc = await connect({ servers: c.natsUrl });
+    try {
+      const n = await c.addNode({}, { transport: { kind: "nats", servers: [`nats://${cut.address}`] } });
+      const i = c.nodes.indexOf(n);
+      const sample = async (name: string) => value(await c.scrape(i), name);
+      await expect.poll(() => sample("linkflow_runtime_cluster_members"), POLL).toBe(3);
+      expect(await sample("linkflow_nats_reconnects_total")).toBe(0);
+      expect(await sample("linkflow_nats_disconnects_total")).toBe(0);
+      const accepted = cut.accepted;
+      cut.cut();
+      await expect.poll(() => sample("linkflow_nats_reconnects_total"), POLL).toBe(1);
+      expect(await sample("linkflow_nats_disconnects_total")).toBe(1);
+      expect(cut.accepted).toBeGreaterThan(accepted);
+      // Back on NATS: it answers the micro protocol on its new connection.
+      await expect
+        .poll(async () => (await collectNodeReports(nc)).some((r) => r.nodeId === n.info.nodeId), POLL)
+        .toBe(true);
+      // The nodes that were never cut saw nothing.
+      expect(await total("linkflow_nats_reconnects_total")).toBe(0);
+      await n.stop();
+    } finally {
+      await nc.close();
+      await cut.stop();
     }
   });
 });
