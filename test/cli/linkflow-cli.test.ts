@@ -9,6 +9,7 @@ const linkflow = (...args: string[]) =>
   spawnSync(process.execPath, ["--import", "tsx", "bin/linkflow.ts", ...args], {
     cwd: root,
     encoding: "utf8",
+    env: { ...process.env, DATABASE_URL: "", NATS_URL: "" },
   });
 
 describe("the linkflow CLI", () => {
@@ -48,6 +49,23 @@ describe("the linkflow CLI", () => {
     const g = linkflow("graph", "examples/onboard_and_pay.flow");
     expect(g.status).toBe(0);
     expect(g.stdout).toMatch(/payout/);
+  });
+
+  it("lists the SRE commands, and says what they need instead of failing obscurely", () => {
+    const help = linkflow("--help");
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^ {2}cluster +cluster operations/m);
+    expect(help.stdout).toMatch(/^ {2}workflow +workflow operations/m);
+    expect(linkflow("cluster", "--help").stdout).toMatch(
+      /status +nodes, shards, owners, epochs, active actors and timer lag/,
+    );
+    const status = linkflow("cluster", "status");
+    expect(status.status).toBe(2);
+    expect(status.stderr).toBe("error: set DATABASE_URL to the cluster's PostgreSQL\n");
+    const show = linkflow("workflow", "show");
+    expect(show.status).toBe(2);
+    expect(show.stderr).toBe("usage: linkflow workflow show <id>\n");
+    expect(linkflow("workflow", "show", "wf_1").stderr).toMatch(/set DATABASE_URL/);
   });
 
   it("diagrams writes the grammar as railroad diagrams", () => {
