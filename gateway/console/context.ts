@@ -43,6 +43,12 @@ export interface Page {
   nav?: string;
   body: Html;
   status?: number;
+  /**
+   * The page has [data-live] regions the script refreshes in place. Without
+   * JavaScript the page offers to reload itself instead (opt-in, so a form being
+   * filled in is not wiped by a reload).
+   */
+  live?: boolean;
 }
 
 export type Result = Page | { redirect: string } | { json: unknown; status?: number };
@@ -58,13 +64,23 @@ const NAV: [string, string, Role][] = [
   ["users", "Users", "viewer"],
 ];
 
+/** Seconds between reloads of a live page when JavaScript is off and the user asked for them. */
+export const NO_SCRIPT_REFRESH_S = 5;
+
 export function layout(ctx: Ctx | undefined, page: Page): string {
+  const live = page.live && ctx && (ctx.req.method === "GET" || ctx.req.method === "HEAD");
+  const refreshing = live && ctx.url.searchParams.get("refresh") === "on";
+  const toggled = new URL(ctx?.url ?? "http://console.invalid/");
+  if (refreshing) toggled.searchParams.delete("refresh");
+  else toggled.searchParams.set("refresh", "on");
+  const toggle = `${toggled.pathname}${toggled.search}`;
   const head = html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${page.title} · Linkflow console</title>
 <link rel="stylesheet" href="/console/static/console.css">
 <script src="/console/static/console.js" defer></script>
 ${ctx ? html`<meta name="csrf-token" content="${ctx.csrf}">` : ""}
+${refreshing ? html`<noscript><meta http-equiv="refresh" content="${NO_SCRIPT_REFRESH_S}"></noscript>` : ""}
 </head><body>
 <a class="skip" href="#main">Skip to content</a>`;
   const header = ctx
@@ -87,7 +103,14 @@ ${
 <form method="post" action="/console/logout"><input type="hidden" name="_csrf" value="${ctx.csrf}"><button type="submit" class="secondary">Sign out</button></form>
 </div></header>`
     : "";
-  return html`${head}${header}<main id="main">${page.body}</main>
+  const noScript = live
+    ? html`<noscript><p class="hint" id="no-script-refresh">${
+        refreshing
+          ? html`This page reloads every ${NO_SCRIPT_REFRESH_S} seconds. <a href="${toggle}">Stop reloading</a>`
+          : html`Without JavaScript this page does not update by itself. <a href="${toggle}">Reload it every ${NO_SCRIPT_REFRESH_S} seconds</a>`
+      }</p></noscript>`
+    : "";
+  return html`${head}${header}<main id="main">${noScript}${page.body}</main>
 <div class="toasts" id="toasts" role="status" aria-live="polite"></div>
 </body></html>`.value;
 }

@@ -161,7 +161,16 @@ ${
 <td data-label="Attempts">${d.attempts}</td><td data-label="When">${fmtTime(d.deliveredAt ?? d.createdAt)}</td>
 <td>${ctx.user.role !== "viewer" && d.status !== DeliveryStatus.DELIVERY_STATUS_PENDING ? html`<form method="post" action="/console/webhooks/deliveries/${d.id}/redeliver">${csrfField(ctx)}<button type="submit" class="secondary">Redeliver</button></form>` : ""}</td></tr>`;
   })}</tbody></table></section>`;
-  return { title: "Webhooks", nav: "webhooks", body };
+  return { title: "Webhooks", nav: "webhooks", body, live: true };
+}
+
+/**
+ * Whether a listed key (known by its plaintext prefix) is the one the console
+ * calls the API with. A different key sharing the prefix is also protected: the
+ * price of never revoking the console's own key, which would lock every user out.
+ */
+function usedByConsole(ctx: Ctx, prefix: string): boolean {
+  return ctx.caller.apiKey.startsWith(prefix);
 }
 
 /** /console/keys… — create (shown once), list, revoke. */
@@ -181,6 +190,19 @@ export async function apiKeys(ctx: Ctx, method: string, path: string): Promise<R
     } else if (m3) {
       if (ctx.form.get("confirm") !== "yes")
         return { title: "Confirm", nav: "keys", body: errorBox("Tick the box to confirm."), status: 422 };
+      const { keys: listed } = await rpc(ctx.caller, ctx.api.businesses, "listApiKeys", {
+        businessId: ctx.businessId,
+      });
+      const target = listed.find((k) => k.id === m3[1]);
+      if (target && usedByConsole(ctx, target.prefix)) {
+        await ctx.audit("apikey.revoke", target.id, "denied", { reason: "console_key" });
+        return {
+          title: "Not revoked",
+          nav: "keys",
+          body: html`<h1>Not revoked</h1>${errorBox("This is the key the console itself uses: revoking it would lock everyone out of the console. Ask your Linkflow operator to replace the console's key first.")}<p><a href="/console/keys">Back to API keys</a></p>`,
+          status: 409,
+        };
+      }
       await rpc(ctx.caller, ctx.api.businesses, "revokeApiKey", {
         keyId: m3[1]!,
         businessId: ctx.businessId,
@@ -197,9 +219,9 @@ export async function apiKeys(ctx: Ctx, method: string, path: string): Promise<R
 <tbody>${keys.map(
     (
       k,
-    ) => html`<tr><td data-label="Name">${k.name}${k.name === "console" ? html`<br><span class="hint">used by this console</span>` : ""}</td><td data-label="Key" class="mono">${k.prefix}…</td>
+    ) => html`<tr><td data-label="Name">${k.name}${usedByConsole(ctx, k.prefix) ? html`<br><span class="hint">used by this console; it cannot be revoked here</span>` : ""}</td><td data-label="Key" class="mono">${k.prefix}…</td>
 <td data-label="Created">${fmtTime(k.createdAt)}</td><td data-label="Status">${k.revokedAt ? html`<span class="badge revoked">revoked ${fmtTime(k.revokedAt)}</span>` : html`<span class="badge active">active</span>`}</td>
-<td>${admin && !k.revokedAt ? html`<form method="post" action="/console/keys/${k.id}/revoke">${csrfField(ctx)}${confirmBox(`revoke-${k.id}`, "Revoke; callers using it stop working")}<button type="submit" class="danger">Revoke</button></form>` : ""}</td></tr>`,
+<td>${admin && !k.revokedAt && !usedByConsole(ctx, k.prefix) ? html`<form method="post" action="/console/keys/${k.id}/revoke">${csrfField(ctx)}${confirmBox(`revoke-${k.id}`, "Revoke; callers using it stop working")}<button type="submit" class="danger">Revoke</button></form>` : ""}</td></tr>`,
   )}</tbody></table>
 ${admin ? html`<form method="post" action="/console/keys" class="card"><h2>New API key</h2>${csrfField(ctx)}<label for="key-name">Name</label><input id="key-name" name="name" required maxlength="100"><button type="submit">Create key</button></form>` : ""}`;
   return { title: "API keys", nav: "keys", body };
@@ -377,7 +399,7 @@ export async function notificationsPage(ctx: Ctx): Promise<Result> {
     (e) =>
       html`<li>${fmtTime(e.createdAt)} — <a href="/console/workflows/${e.workflowId}">${describeEvent(e.type, e.workflowId)}</a></li>`,
   )}</ul></div>`;
-  return { title: "Notifications", nav: "notifications", body };
+  return { title: "Notifications", nav: "notifications", body, live: true };
 }
 
 /** GET /console/api/notifications?after=<event id> — for the toasts. */

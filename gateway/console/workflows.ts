@@ -124,7 +124,7 @@ ${found.workflows.length === 0 ? html`<p>No workflows match.</p>` : ""}
 <nav class="pager" aria-label="Pages">${pageToken ? html`<a href="/console/workflows?${new URLSearchParams([...q].filter(([k]) => k !== "page")).toString()}">First page</a>` : ""}${found.nextPageToken ? html`<a href="/console/workflows?${nextQuery.toString()}">Next page</a>` : ""}</nav>`
     : errorBox(found.message)
 }`;
-  return { title: "Workflows", nav: "workflows", body };
+  return { title: "Workflows", nav: "workflows", body, live: true };
 }
 
 function channelName(c: Channel): string {
@@ -210,7 +210,7 @@ ${confirmBox("cancel-confirm", "Yes, cancel this workflow; the customer's link s
 <section class="card" id="wf-timeline" data-live aria-labelledby="tl-h"><h2 id="tl-h">Timeline</h2>
 <ol class="timeline">${items.map((i) => html`<li class="${i.cls}"><time>${fmtTime(new Date(i.at))}</time> — ${i.text}</li>`)}</ol>
 </section>`;
-  return { title: `Workflow ${w.id}`, nav: "workflows", body };
+  return { title: `Workflow ${w.id}`, nav: "workflows", body, live: true };
 }
 
 /** POST /console/workflows/:id/{link,resend,extend,cancel}. */

@@ -1,13 +1,15 @@
 import { existsSync } from "node:fs";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FinancialAccountStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import type { ApiHarness } from "../api/harness.ts";
-import type { ChromiumHandle } from "../infra/index.ts";
+import { type ChromiumHandle, verifyWebhookSignature } from "../infra/index.ts";
 import { CustomerOnPhone } from "../support/customer.ts";
+import { HttpCustomer } from "../support/http-customer.ts";
 import { linkIn } from "../support/stack.ts";
-import { createCustomer, declinedWorkflow } from "./fixtures.ts";
-import { type ConsoleEnv, ConsolePage, PASSWORD, startConsole } from "./setup.ts";
+import { createCustomer, declinedWorkflow, startWorkflow } from "./fixtures.ts";
+import { type ConsoleEnv, ConsolePage, DESKTOP, PASSWORD, startConsole } from "./setup.ts";
 
 let env: ConsoleEnv;
 let h: ApiHarness;
@@ -27,10 +29,12 @@ describe("business console", () => {
   let ui: ConsolePage;
   let admin: Page;
   let completedId = "";
+  /** The secret the walk-through rotated the stack's webhook subscription to. */
+  let rotated = "";
 
   it("refuses a wrong password, then signs in with a CSP and no secrets in the page", async () => {
     const ctx = await env.desktop();
-    ui = new ConsolePage(await ctx.newPage(), base, env.shots);
+    ui = new ConsolePage(await ctx.newPage(), base, env.shots, env.neverShown);
     const page = ui.page;
     await ui.goto("/console/login");
     await page.getByLabel("Email").fill("admin@acme.test");
@@ -65,11 +69,21 @@ describe("business console", () => {
     await admin.waitForURL(/\/console\/workflows\/wf_/);
     completedId = /\/(wf_[0-9a-z]+)$/.exec(admin.url())![1]!;
 
-    // The customer finishes it on a phone in a second browser context.
+    // The customer finishes it on a phone in a second browser context; the business's tab
+    // follows each stage without being reloaded (the marker would be gone after a reload).
+    await admin.evaluate("window.__sameDocument = true");
     const sms = await h.stack.twilio.waitForMessage((m) => m.to === phone);
+    await expect
+      .poll(() => admin.getAttribute("#wf-facts [data-status]", "data-status"), { timeout: 20_000 })
+      .toBe("link_sent");
     const customer = new CustomerOnPhone(await browser.newPhonePage(), h.stack.twilio, phone);
     await customer.page.goto(linkIn(sms.body));
     await customer.waitForTitle("Confirm your details");
+    await expect
+      .poll(() => admin.getAttribute("#wf-facts [data-status]", "data-status"), { timeout: 20_000 })
+      .toMatch(/^(opened|in_progress)$/);
+    await expect.poll(() => admin.textContent("#wf-timeline"), { timeout: 20_000 }).toContain("link.opened");
+    await ui.shot("workflow opened by the customer");
     await customer.fill({ "First name": "Ada", "Last name": "Lovelace" });
     await customer.continue();
     await customer.page.waitForSelector("h1.done", { timeout: 15_000 });
@@ -82,11 +96,36 @@ describe("business console", () => {
       .locator(".toast", { hasText: `completed workflow ${completedId}` })
       .waitFor({ timeout: 20_000 });
     expect(await admin.textContent("#wf-timeline")).toContain("workflow.completed");
+    expect(await admin.evaluate("window.__sameDocument")).toBe(true);
     await ui.shot("workflow completed");
 
-    // The list finds it by phone and by status.
-    await ui.goto(`/console/workflows?status=completed`);
-    expect(await admin.textContent("#workflow-table")).toContain(completedId);
+    // The list's search (through the form) finds it by phone, id and name, and not by another phone.
+    await ui.goto("/console/workflows");
+    const search = async (q: string) => {
+      await admin.getByLabel("Search").fill(q);
+      await admin.getByRole("button", { name: "Apply" }).click();
+      await admin.waitForURL((u) => u.searchParams.get("q") === q);
+      return (await admin.textContent("#workflow-table")) ?? "";
+    };
+    expect(await search(phone)).toContain(completedId);
+    expect(await search(completedId)).toContain(completedId);
+    expect(await search("Lovelace")).toContain(completedId);
+    expect(await search("+14155550199")).not.toContain(completedId);
+    await ui.shot("search without a match");
+    // Filters by status, template and creation date, each also leaving it out when it does not match.
+    const today = new Date().toISOString().slice(0, 10);
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const listed = async (query: string) => {
+      await ui.goto(`/console/workflows?${query}`);
+      return (await admin.textContent("#workflow-table")) ?? "";
+    };
+    expect(await listed("status=completed")).toContain(completedId);
+    expect(await listed("status=declined")).not.toContain(completedId);
+    expect(await listed("template=welcome")).toContain(completedId);
+    expect(await listed("template=terms_only")).not.toContain(completedId);
+    expect(await listed(`from=${today}&to=${today}`)).toContain(completedId);
+    expect(await listed(`from=${tomorrow}`)).not.toContain(completedId);
+    expect(await admin.inputValue("#f-from")).toBe(tomorrow);
   });
 
   it("copies the link, resends and cancels another workflow", async () => {
@@ -122,8 +161,20 @@ describe("business console", () => {
     expect(events.filter((e) => /resen/.test(e.type))).toHaveLength(2);
     await admin.reload();
 
+    const expiry = async () =>
+      (await call(h.workflows, "getWorkflow", { workflowId: id }, { metadata: h.auth(h.a.apiKey) })).workflow!
+        .expireAt!;
+    const shown = (d: Date) => `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+    const before = await expiry();
+    expect(await admin.textContent("#wf-facts")).toContain(shown(before));
+    await admin.getByLabel("Extend expiry by (days)").fill("3");
     await admin.getByRole("button", { name: "Extend expiry" }).click();
     await expect.poll(() => admin.textContent(".flash")).toContain("extended");
+    expect((await expiry()).getTime() - before.getTime()).toBe(3 * 86_400_000);
+    const facts = (await admin.textContent("#wf-facts")) ?? "";
+    expect(facts).toContain(shown(await expiry()));
+    expect(facts).not.toContain(shown(before));
+    await ui.shot("workflow extended");
 
     await admin.getByLabel("Reason for cancelling").fill("sent to the wrong person");
     await admin.getByLabel(/Yes, cancel this workflow/).check();
@@ -167,10 +218,16 @@ describe("business console", () => {
 
   it("rotates a webhook secret, creates and revokes an API key", async () => {
     await ui.goto(`/console/webhooks`);
-    await admin.getByRole("button", { name: "Rotate secret" }).first().click();
+    const card = admin.locator(".card[data-subscription]", { hasText: h.stack.webhooks.url });
+    await card.getByRole("button", { name: "Rotate secret" }).click();
     await expect.poll(() => admin.inputValue("#new-secret")).toMatch(/.{16,}/);
+    rotated = await admin.inputValue("#new-secret");
     expect(await admin.textContent("body")).toContain("shown only once");
     await ui.shot("webhook rotated");
+    // Shown once: the webhooks page never holds it again.
+    await ui.goto(`/console/webhooks`);
+    expect(await admin.content()).not.toContain(rotated);
+    expect(await card.textContent()).toContain("previous secret valid until");
 
     await ui.goto(`/console/keys`);
     await admin.getByLabel("Name").fill("reporting");
@@ -219,7 +276,7 @@ describe("business console", () => {
   });
 
   it("works on a phone: workflows, a customer and the notifications page", async () => {
-    const phone = new ConsolePage(await browser.newPhonePage(), base, env.shots);
+    const phone = new ConsolePage(await browser.newPhonePage(), base, env.shots, env.neverShown);
     const page = phone.page;
     await phone.goto("/console/login");
     await page.getByLabel("Email").fill("operator@acme.test");
@@ -250,22 +307,53 @@ describe("business console", () => {
         return admin.getByRole("button", { name: "Redeliver" }).count();
       })
       .toBeGreaterThan(0);
+    // The declined workflow's delivery: the log shows the receiver's response code.
+    const row = admin.locator("#deliveries tr", { hasText: declined });
+    expect(await row.locator('td[data-label="Response"]').textContent()).toContain("200");
     const before = h.stack.webhooks.deliveries.length;
-    await admin.getByRole("button", { name: "Redeliver" }).first().click();
+    await row.getByRole("button", { name: "Redeliver" }).click();
     await expect.poll(() => admin.textContent(".flash")).toContain("Redelivery queued");
     await expect.poll(() => h.stack.webhooks.deliveries.length).toBeGreaterThan(before);
+    const again = h.stack.webhooks.deliveries.slice(before).find((d) => d.body.includes(declined));
+    expect(again).toBeDefined();
+    // Signed with the secret the console rotated to (the one it showed once).
+    expect(rotated).not.toBe("");
+    expect(
+      verifyWebhookSignature(again!.headers["linkflow-signature"], again!.body, [rotated]),
+    ).toBeUndefined();
+    expect(
+      verifyWebhookSignature(again!.headers["linkflow-signature"], again!.body, ["not-it"]),
+    ).toBeDefined();
     await ui.shot("redelivered");
+    // The list's search finds the declined workflow by the customer's email.
+    await ui.goto(`/console/workflows?q=${encodeURIComponent("decliner@example.com")}`);
+    expect(await admin.textContent("#workflow-table")).toContain(declined);
 
     // Disconnect a customer's financial data: the accounts are erased, the customer stays.
     const { customerId } = await createCustomer(h, h.a.businessId, { first: "Dana", last: "Connect" }, true);
     await ui.goto(`/console/customers/${customerId}`);
     expect(await admin.textContent("main")).toContain("4321");
     expect(await admin.content()).not.toContain("000987654321");
+    const account = admin.locator("tr", { hasText: "Checking" });
+    expect(await account.locator('td[data-label="Status"]').textContent()).toBe("active");
     await admin.locator("#disconnect-confirm").check();
     await admin.getByRole("button", { name: "Disconnect financial data" }).click();
     await admin.waitForLoadState();
-    await expect.poll(async () => (await admin.textContent("main"))?.toLowerCase()).toContain("disconnected");
+    await expect.poll(() => admin.textContent(".flash")).toContain("Financial data disconnected.");
     await ui.shot("customer disconnected");
+    // The account is really gone or disconnected in the API, and the page no longer lists it as active.
+    const { financialAccounts } = await call(
+      h.financialAccounts,
+      "listFinancialAccounts",
+      { customerId },
+      { metadata: h.auth(h.a.apiKey) },
+    );
+    expect(financialAccounts.map((a) => a.status)).toEqual([
+      FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_DISCONNECTED,
+    ]);
+    expect(await account.locator('td[data-label="Status"]').textContent()).toBe("disconnected");
+    // The customer record stays, still active.
+    expect(await admin.textContent("dl.facts")).toContain("active");
     await ui.goto("/console/customers");
     expect(await ui.text("table")).toContain("Dana Connect");
   });
@@ -296,6 +384,72 @@ describe("business console", () => {
     expect(await added.text("header")).toContain("new-operator@acme.test (operator)");
     await ui.goto("/console/audit");
     expect(await ui.text("table")).toMatch(/admin@acme\.test\s*user\.create\s*new-operator@acme\.test\s*ok/);
+  });
+
+  it("never lets an admin revoke the API key the console itself uses", async () => {
+    const asA = { metadata: h.auth(h.a.apiKey) };
+    const own = (await call(h.businesses, "listApiKeys", { businessId: "" }, asA)).keys.find((k) =>
+      env.consoleKeyA.startsWith(k.prefix),
+    )!;
+    expect(own.revokedAt).toBeUndefined();
+    await ui.goto("/console/keys");
+    const row = admin.locator("tr", { hasText: own.prefix });
+    expect(await row.textContent()).toContain("used by this console");
+    expect(await row.getByRole("button", { name: "Revoke" }).count()).toBe(0);
+    // Another key's Revoke is still offered, so the missing one is not just an empty page.
+    const other = await call(
+      h.businesses,
+      "createApiKey",
+      { businessId: "", name: "spare", idempotencyKey: "console-test-spare" },
+      asA,
+    );
+    await ui.goto("/console/keys");
+    expect(
+      await admin.locator("tr", { hasText: "spare" }).getByRole("button", { name: "Revoke" }).count(),
+    ).toBe(1);
+
+    // A forged form is refused, audited, and the key and the console keep working.
+    const r = await ui.post(`/console/keys/${own.id}/revoke`, { confirm: "yes" });
+    expect(r.status()).toBe(409);
+    expect(await r.text()).toContain("the key the console itself uses");
+    const after = (await call(h.businesses, "listApiKeys", { businessId: "" }, asA)).keys;
+    expect(after.find((k) => k.id === own.id)?.revokedAt).toBeUndefined();
+    await ui.goto("/console/workflows");
+    expect(await admin.textContent("#workflow-table")).toContain(completedId);
+    const [denied] = await h.stack.node.sql<{ outcome: string }[]>`
+      select outcome from console.audit where action = 'apikey.revoke' and target = ${own.id}`;
+    expect(denied?.outcome).toBe("denied");
+    expect(other.key!.id).not.toBe(own.id);
+  });
+
+  it("without JavaScript, a workflow page reloads itself on request and follows the customer", async () => {
+    const phone = "+14155550163";
+    const id = await startWorkflow(h, h.a, phone);
+    const ctx = await browser.browser.newContext({ viewport: DESKTOP, javaScriptEnabled: false });
+    const noJs = new ConsolePage(await ctx.newPage(), base, env.shots, env.neverShown);
+    const page = noJs.page;
+    await noJs.goto("/console/login");
+    await page.getByLabel("Email").fill("viewer@acme.test");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(/\/console\/workflows/);
+    await noJs.goto(`/console/workflows/${id}`);
+    expect(await page.getAttribute("#wf-facts [data-status]", "data-status")).toBe("link_sent");
+    await page.getByRole("link", { name: /Reload it every \d+ seconds/ }).click();
+    await page.waitForURL(/refresh=on/);
+    expect(await noJs.text("#no-script-refresh")).toContain("Stop reloading");
+
+    const sms = h.stack.twilio.messages.find((m) => m.to === phone)!;
+    const customer = new HttpCustomer(
+      linkIn(sms.body).replace(/^http:\/\/[^/]+/, `http://${h.stack.node.httpAddress}`),
+    );
+    await customer.open();
+    // Nothing here reloads the page: only its own meta refresh can show the new status.
+    await expect
+      .poll(() => page.getAttribute("#wf-facts [data-status]", "data-status"), { timeout: 30_000 })
+      .toMatch(/^(opened|in_progress)$/);
+    await noJs.shot("reloaded without javascript");
+    await ctx.close();
   });
 
   it("saved a screenshot of every console page it reached", () => {

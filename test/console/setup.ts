@@ -18,6 +18,8 @@ export class ConsolePage {
     readonly page: Page,
     readonly base: string,
     private readonly shots: Screenshots,
+    /** Secrets no page may ever contain (the API keys the console and the harness use). */
+    private readonly secrets: () => string[] = () => [],
   ) {}
 
   /** Opens a console path, checks the status, and saves a screenshot of the page. */
@@ -31,11 +33,26 @@ export class ConsolePage {
   /** Screenshots the page as it is now, labelled with its title (and `label`). */
   async shot(label = ""): Promise<void> {
     await this.page.waitForLoadState();
+    await this.expectNoSecrets();
     // Ids left out: the same page gets the same file name on every run.
     const title = (await this.page.title())
       .replace(/ · Linkflow console$/, "")
       .replace(/\b(wf|cus|whs|dlv|key|evt)_[0-9a-z]+/g, "");
     await this.shots.take(this.page, label ? `${title} ${label}` : title);
+  }
+
+  /**
+   * The page source holds none of the secrets, nor this tab's session token
+   * (the cookie is HttpOnly; the page must not hand it out either). Failures
+   * name the page, never the secret.
+   */
+  async expectNoSecrets(): Promise<void> {
+    const source = await this.page.content();
+    const session = (await this.page.context().cookies())
+      .filter((c) => c.name === "lf_console")
+      .map((c) => c.value);
+    for (const [i, secret] of [...this.secrets(), ...session].entries())
+      if (secret) expect(source.includes(secret), `${this.page.url()} holds secret #${i}`).toBe(false);
   }
 
   /** The page's CSRF token (the meta tag every signed-in page carries). */
@@ -71,6 +88,8 @@ export interface ConsoleEnv {
   childB: string;
   /** Every screenshot the file's console pages saved. */
   shots: Screenshots;
+  /** The API keys no console page may contain: the console's for A and B, and the harness's own. */
+  neverShown(): string[];
   desktop(): Promise<BrowserContext>;
   /** Signs `email` in (users: `<role>@acme.test` for A, `admin@globex.test` for B) in a new desktop context. */
   signIn(email: string): Promise<ConsolePage>;
@@ -148,6 +167,7 @@ export async function startConsole(): Promise<ConsoleEnv> {
     const base = `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}`;
     const shots = new Screenshots();
     const desktop = () => browser.browser.newContext({ viewport: DESKTOP, locale: "en-US" });
+    const neverShown = () => [consoleKeyA, consoleKeyB, h.a.apiKey, h.b.apiKey];
     return {
       h,
       browser,
@@ -158,11 +178,12 @@ export async function startConsole(): Promise<ConsoleEnv> {
       childA,
       childB,
       shots,
+      neverShown,
       desktop,
       async signIn(email) {
         const ctx = await desktop();
         closers.push(() => ctx.close());
-        const page = new ConsolePage(await ctx.newPage(), base, shots);
+        const page = new ConsolePage(await ctx.newPage(), base, shots, neverShown);
         await page.goto("/console/login");
         await page.page.getByLabel("Email").fill(email);
         await page.page.getByLabel("Password").fill(PASSWORD);
