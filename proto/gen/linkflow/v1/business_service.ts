@@ -1057,8 +1057,12 @@ export const BusinessServiceRevokeApiKeyResponse: MessageFns<BusinessServiceRevo
 
 /**
  * The caller's business, its child businesses and API keys. A parent business
- * may act for a child: its key sees the children's objects, and a call made
- * with `linkflow-business-id: <child id>` metadata acts as that child.
+ * may act for a child. Without metadata, a parent's key reads its children's
+ * workflows and templates next to its own (status overviews). Customers,
+ * financial accounts and transactions hold the child's customers' personal
+ * and payment data, so they are reached only by a call made with
+ * `linkflow-business-id: <child id>` metadata, which acts as that child for
+ * every RPC (and is the only way to change a child's objects).
  */
 export type BusinessServiceService = typeof BusinessServiceService;
 export const BusinessServiceService = {
