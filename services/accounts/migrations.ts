@@ -107,4 +107,22 @@ create table document_acceptances (
 create index document_acceptances_customer on document_acceptances (business_id, customer_id, id);
 `,
   },
+  {
+    id: 3,
+    name: "enhanced PII appended to customers",
+    sql: `
+create table customer_enhanced_pii (
+  customer_id text primary key references customers(id),
+  business_id text not null references businesses(id),
+  key_id text not null,
+  ciphertext bytea not null,
+  has_date_of_birth boolean not null,
+  tax_id_last4 text not null,
+  document_type text not null,
+  document_country text not null,
+  document_last4 text not null,
+  updated_at timestamptz not null
+);
+`,
+  },
 ];

@@ -19,6 +19,7 @@ import {
   type AccountsServiceServer,
   AccountsServiceService,
   type ApiKey,
+  AppendEnhancedPiiResponse,
   type Business,
   BusinessProfile,
   CreateApiKeyResponse,
@@ -33,6 +34,14 @@ import {
 } from "../../proto/index.ts";
 import { type HealthProbe, idempotent, type ResponseCodec, unary, Violations } from "../grpc/index.ts";
 import { checkKeyring, type Keyring, openNumber, sealNumber } from "./crypto.ts";
+import {
+  appendEnhancedPii,
+  appendedFields,
+  enhancedPiiOf,
+  eraseEnhancedPii,
+  fingerprinted,
+  validateEnhancedPii,
+} from "./enhanced-pii.ts";
 import { disconnectAccounts, financialHandlers, requireCustomer } from "./financial.ts";
 import { normalizeProfile, type Profile, validateProfile } from "./validation.ts";
 
@@ -205,6 +214,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
         reason: h.reason,
         changedAt: h.changed_at,
       })),
+      enhancedPii: await enhancedPiiOf(db, customerId),
     };
   }
 
@@ -485,6 +495,46 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       );
     }),
 
+    appendEnhancedPii: unary(async (req) => {
+      const v = new Violations();
+      customerIds(v, req.businessId, req.customerId);
+      validateEnhancedPii(v, req, now());
+      v.idempotencyKey("idempotency_key", req.idempotencyKey);
+      v.throwIfAny();
+      const keyring = deps.keyring;
+      if (!keyring) {
+        throw new FailedPreconditionError(
+          "encryption_not_configured",
+          "enhanced PII needs an encryption keyring (LINKFLOW_ENCRYPTION_KEYS)",
+        );
+      }
+      const { idempotencyKey, ...request } = req;
+      return idempotent(
+        sql,
+        {
+          schema: "accounts",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "AppendEnhancedPii",
+          // The hash of a bare date of birth or tax id could be reversed by trying them all.
+          request: fingerprinted(keyring, request),
+          codec: AppendEnhancedPiiResponse,
+        },
+        async (tx) => {
+          await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
+          const at = now();
+          await appendEnhancedPii(tx, keyring, req, at);
+          await tx`update accounts.customers set updated_at = ${at} where id = ${req.customerId}`;
+          log.info("enhanced pii appended", {
+            business_id: req.businessId,
+            customer_id: req.customerId,
+            fields: appendedFields(req),
+          });
+          return { customer: await loadCustomer(tx, req.businessId, req.customerId) };
+        },
+      );
+    }),
+
     deleteCustomer: unary(async (req) => {
       const v = new Violations();
       customerIds(v, req.businessId, req.customerId);
@@ -505,6 +555,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
           await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
           const at = now();
           const accounts = await disconnectAccounts(tx, req.customerId, at, "customer deleted");
+          await eraseEnhancedPii(tx, req.customerId);
           await tx`update accounts.customers set deleted_at = ${at}, updated_at = ${at} where id = ${req.customerId}`;
           log.info("customer deleted", {
             business_id: req.businessId,

@@ -170,6 +170,22 @@ const MUTATIONS: {
     effect: (c) =>
       one(env.sql`select count(*)::int as n from accounts.document_acceptances where customer_id = ${c.cus}`),
   },
+  {
+    method: "appendEnhancedPii",
+    request: (c, key, v) => ({
+      businessId: c.biz,
+      customerId: c.cus,
+      dateOfBirth: "1984-07-19",
+      taxId: v ? "123-45-6788" : "123-45-6789",
+      identityDocument: undefined,
+      idempotencyKey: key,
+    }),
+    effect: (c) =>
+      one(
+        env.sql`select coalesce((select (extract(epoch from updated_at) * 1000)::bigint
+          from accounts.customer_enhanced_pii where customer_id = ${c.cus}), 0) as n`,
+      ),
+  },
 ];
 
 const rpc = (method: UnaryMethod<AccountsServiceClient>, request: object) =>

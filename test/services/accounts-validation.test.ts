@@ -568,6 +568,14 @@ const financialBase: Record<string, () => Record<string, unknown>> = {
     workflowId: "wf_1",
   }),
   listDocumentAcceptances: () => ({ businessId: biz, customerId: cus, documentId: "terms-of-service" }),
+  appendEnhancedPii: () => ({
+    businessId: biz,
+    customerId: cus,
+    dateOfBirth: "1984-07-19",
+    taxId: "123-45-6789",
+    identityDocument: { type: "passport", number: "X9Q4417726", country: "GB" },
+    idempotencyKey: "",
+  }),
 };
 
 /** The id fields, refused the same way on every RPC that has them. */
@@ -581,6 +589,7 @@ const idRows: FieldRow[] = Object.entries({
   checkTransactable: ["business_id", "customer_id", "financial_account_id"],
   recordDocumentAcceptance: ["business_id", "customer_id"],
   listDocumentAcceptances: ["business_id", "customer_id"],
+  appendEnhancedPii: ["business_id", "customer_id"],
 }).flatMap(([method, fields]) =>
   fields.flatMap((field): FieldRow[] => {
     const key = field.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
@@ -598,6 +607,7 @@ const keyRows: FieldRow[] = [
   "setFinancialAccountStatus",
   "disconnectFinancialData",
   "recordDocumentAcceptance",
+  "appendEnhancedPii",
 ].flatMap((method): FieldRow[] => [
   [method, "5-character idempotency key", () => ({ idempotencyKey: "abcde" }), "idempotency_key"],
   [method, "256-character idempotency key", () => ({ idempotencyKey: x(256) }), "idempotency_key"],
@@ -762,18 +772,61 @@ const financialRows: FieldRow[] = [
   ["recordDocumentAcceptance", "user agent over 1000", () => ({ userAgent: x(1001) }), "user_agent"],
   ["recordDocumentAcceptance", "workflow id of another kind", () => ({ workflowId: "cus_1" }), "workflow_id"],
   ["listDocumentAcceptances", "document id with a space", () => ({ documentId: "a b" }), "document_id"],
+  [
+    "appendEnhancedPii",
+    "nothing to append",
+    () => ({ dateOfBirth: "", taxId: "", identityDocument: undefined }),
+    "date_of_birth",
+  ],
+  [
+    "appendEnhancedPii",
+    "date of birth not YYYY-MM-DD",
+    () => ({ dateOfBirth: "19/07/1984" }),
+    "date_of_birth",
+  ],
+  ["appendEnhancedPii", "30 February", () => ({ dateOfBirth: "1984-02-30" }), "date_of_birth"],
+  ["appendEnhancedPii", "born tomorrow", () => ({ dateOfBirth: "2025-06-17" }), "date_of_birth"],
+  ["appendEnhancedPii", "born before 1900", () => ({ dateOfBirth: "1899-12-31" }), "date_of_birth"],
+  ["appendEnhancedPii", "8-digit tax id", () => ({ taxId: "12345678" }), "tax_id"],
+  ["appendEnhancedPii", "tax id with a letter", () => ({ taxId: "123-45-678x" }), "tax_id"],
+  ["appendEnhancedPii", "tax id starting 000", () => ({ taxId: "000-12-3456" }), "tax_id"],
+  [
+    "appendEnhancedPii",
+    "unknown document type",
+    () => ({ identityDocument: { type: "library_card", number: "X9Q4417726", country: "GB" } }),
+    "identity_document.type",
+  ],
+  [
+    "appendEnhancedPii",
+    "3-character document number",
+    () => ({ identityDocument: { type: "passport", number: "X9Q", country: "GB" } }),
+    "identity_document.number",
+  ],
+  [
+    "appendEnhancedPii",
+    "document number with a space",
+    () => ({ identityDocument: { type: "passport", number: "X9Q 4417726", country: "GB" } }),
+    "identity_document.number",
+  ],
+  [
+    "appendEnhancedPii",
+    "lower-case country",
+    () => ({ identityDocument: { type: "passport", number: "X9Q4417726", country: "gb" } }),
+    "identity_document.country",
+  ],
 ];
 refusals.push(...financialRows.map(([method, , , field]) => ({ method, fields: [field] })));
 
-describe("financial accounts and document acceptances, field by field", () => {
+describe("financial accounts, document acceptances and enhanced PII, field by field", () => {
   const counts = async () =>
     (
-      await env.sql<{ accounts: number; history: number; acceptances: number; idem: number }[]>`
+      await env.sql<{ accounts: number; history: number; acceptances: number; pii: number; idem: number }[]>`
         select (select count(*)::int from accounts.financial_accounts where customer_id = ${cus}) as accounts,
                (select count(*)::int from accounts.financial_account_status_history h
                   join accounts.financial_accounts f on f.id = h.financial_account_id
                   where f.customer_id = ${cus}) as history,
                (select count(*)::int from accounts.document_acceptances where customer_id = ${cus}) as acceptances,
+               (select count(*)::int from accounts.customer_enhanced_pii where customer_id = ${cus}) as pii,
                (select count(*)::int from accounts.idempotency where business_id = ${biz}) as idem`
     )[0];
 

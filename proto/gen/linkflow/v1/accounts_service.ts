@@ -396,6 +396,47 @@ export interface Customer {
   createdAt?: Date | undefined;
   updatedAt?: Date | undefined;
   statusHistory: CustomerStatusChange[];
+  /** Unset until enhanced PII is appended. */
+  enhancedPii?: EnhancedPii | undefined;
+}
+
+/** The enhanced PII on file, masked: never the values themselves. */
+export interface EnhancedPii {
+  dateOfBirthOnFile: boolean;
+  /** The last four digits of the tax id; empty when none is on file. */
+  taxIdLast4: string;
+  /** "passport", "drivers_license" or "national_id"; empty when none is on file. */
+  identityDocumentType: string;
+  /** ISO 3166-1 alpha-2 of the document's issuer. */
+  identityDocumentCountry: string;
+  identityDocumentLast4: string;
+  updatedAt?: Date | undefined;
+}
+
+/** An identity document as given. */
+export interface IdentityDocumentInput {
+  /** "passport", "drivers_license" or "national_id". */
+  type: string;
+  /** 4 to 30 letters or digits. */
+  number: string;
+  /** ISO 3166-1 alpha-2 of the issuer, e.g. "US". */
+  country: string;
+}
+
+export interface AppendEnhancedPiiRequest {
+  businessId: string;
+  customerId: string;
+  /** "YYYY-MM-DD", a real date in the past; empty keeps what is on file. */
+  dateOfBirth: string;
+  /** US SSN or ITIN: 9 digits, dashes ignored; empty keeps what is on file. */
+  taxId: string;
+  /** Unset keeps what is on file. */
+  identityDocument?: IdentityDocumentInput | undefined;
+  idempotencyKey: string;
+}
+
+export interface AppendEnhancedPiiResponse {
+  customer?: Customer | undefined;
 }
 
 export interface CustomerStatusChange {
@@ -2366,6 +2407,7 @@ function createBaseCustomer(): Customer {
     createdAt: undefined,
     updatedAt: undefined,
     statusHistory: [],
+    enhancedPii: undefined,
   };
 }
 
@@ -2399,6 +2441,9 @@ export const Customer: MessageFns<Customer> = {
     }
     for (const v of message.statusHistory) {
       CustomerStatusChange.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.enhancedPii !== undefined) {
+      EnhancedPii.encode(message.enhancedPii, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -2488,6 +2533,14 @@ export const Customer: MessageFns<Customer> = {
             message.statusHistory.push(CustomerStatusChange.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.enhancedPii = EnhancedPii.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2534,6 +2587,11 @@ export const Customer: MessageFns<Customer> = {
         : globalThis.Array.isArray(object?.status_history)
         ? object.status_history.map((e: any) => CustomerStatusChange.fromJSON(e))
         : [],
+      enhancedPii: isSet(object.enhancedPii)
+        ? EnhancedPii.fromJSON(object.enhancedPii)
+        : isSet(object.enhanced_pii)
+        ? EnhancedPii.fromJSON(object.enhanced_pii)
+        : undefined,
     };
   },
 
@@ -2565,6 +2623,9 @@ export const Customer: MessageFns<Customer> = {
     if (message.statusHistory?.length) {
       obj.statusHistory = message.statusHistory.map((e) => CustomerStatusChange.toJSON(e));
     }
+    if (message.enhancedPii !== undefined) {
+      obj.enhancedPii = EnhancedPii.toJSON(message.enhancedPii);
+    }
     return obj;
   },
 
@@ -2594,6 +2655,541 @@ export const Customer: MessageFns<Customer> = {
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
     message.statusHistory = object.statusHistory?.map((e) => CustomerStatusChange.fromPartial(e)) || [];
+    message.enhancedPii = (object.enhancedPii !== undefined && object.enhancedPii !== null)
+      ? EnhancedPii.fromPartial(object.enhancedPii)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseEnhancedPii(): EnhancedPii {
+  return {
+    dateOfBirthOnFile: false,
+    taxIdLast4: "",
+    identityDocumentType: "",
+    identityDocumentCountry: "",
+    identityDocumentLast4: "",
+    updatedAt: undefined,
+  };
+}
+
+export const EnhancedPii: MessageFns<EnhancedPii> = {
+  encode(message: EnhancedPii, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dateOfBirthOnFile !== false) {
+      writer.uint32(8).bool(message.dateOfBirthOnFile);
+    }
+    if (message.taxIdLast4 !== "") {
+      writer.uint32(18).string(message.taxIdLast4);
+    }
+    if (message.identityDocumentType !== "") {
+      writer.uint32(26).string(message.identityDocumentType);
+    }
+    if (message.identityDocumentCountry !== "") {
+      writer.uint32(34).string(message.identityDocumentCountry);
+    }
+    if (message.identityDocumentLast4 !== "") {
+      writer.uint32(42).string(message.identityDocumentLast4);
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnhancedPii {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnhancedPii();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.dateOfBirthOnFile = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.taxIdLast4 = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.identityDocumentType = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.identityDocumentCountry = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.identityDocumentLast4 = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnhancedPii {
+    return {
+      dateOfBirthOnFile: isSet(object.dateOfBirthOnFile)
+        ? globalThis.Boolean(object.dateOfBirthOnFile)
+        : isSet(object.date_of_birth_on_file)
+        ? globalThis.Boolean(object.date_of_birth_on_file)
+        : false,
+      taxIdLast4: isSet(object.taxIdLast4)
+        ? globalThis.String(object.taxIdLast4)
+        : isSet(object.tax_id_last4)
+        ? globalThis.String(object.tax_id_last4)
+        : "",
+      identityDocumentType: isSet(object.identityDocumentType)
+        ? globalThis.String(object.identityDocumentType)
+        : isSet(object.identity_document_type)
+        ? globalThis.String(object.identity_document_type)
+        : "",
+      identityDocumentCountry: isSet(object.identityDocumentCountry)
+        ? globalThis.String(object.identityDocumentCountry)
+        : isSet(object.identity_document_country)
+        ? globalThis.String(object.identity_document_country)
+        : "",
+      identityDocumentLast4: isSet(object.identityDocumentLast4)
+        ? globalThis.String(object.identityDocumentLast4)
+        : isSet(object.identity_document_last4)
+        ? globalThis.String(object.identity_document_last4)
+        : "",
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: EnhancedPii): unknown {
+    const obj: any = {};
+    if (message.dateOfBirthOnFile !== false) {
+      obj.dateOfBirthOnFile = message.dateOfBirthOnFile;
+    }
+    if (message.taxIdLast4 !== "") {
+      obj.taxIdLast4 = message.taxIdLast4;
+    }
+    if (message.identityDocumentType !== "") {
+      obj.identityDocumentType = message.identityDocumentType;
+    }
+    if (message.identityDocumentCountry !== "") {
+      obj.identityDocumentCountry = message.identityDocumentCountry;
+    }
+    if (message.identityDocumentLast4 !== "") {
+      obj.identityDocumentLast4 = message.identityDocumentLast4;
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EnhancedPii>, I>>(base?: I): EnhancedPii {
+    return EnhancedPii.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EnhancedPii>, I>>(object: I): EnhancedPii {
+    const message = createBaseEnhancedPii();
+    message.dateOfBirthOnFile = object.dateOfBirthOnFile ?? false;
+    message.taxIdLast4 = object.taxIdLast4 ?? "";
+    message.identityDocumentType = object.identityDocumentType ?? "";
+    message.identityDocumentCountry = object.identityDocumentCountry ?? "";
+    message.identityDocumentLast4 = object.identityDocumentLast4 ?? "";
+    message.updatedAt = object.updatedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseIdentityDocumentInput(): IdentityDocumentInput {
+  return { type: "", number: "", country: "" };
+}
+
+export const IdentityDocumentInput: MessageFns<IdentityDocumentInput> = {
+  encode(message: IdentityDocumentInput, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== "") {
+      writer.uint32(10).string(message.type);
+    }
+    if (message.number !== "") {
+      writer.uint32(18).string(message.number);
+    }
+    if (message.country !== "") {
+      writer.uint32(26).string(message.country);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IdentityDocumentInput {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIdentityDocumentInput();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.number = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.country = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IdentityDocumentInput {
+    return {
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      number: isSet(object.number) ? globalThis.String(object.number) : "",
+      country: isSet(object.country) ? globalThis.String(object.country) : "",
+    };
+  },
+
+  toJSON(message: IdentityDocumentInput): unknown {
+    const obj: any = {};
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.number !== "") {
+      obj.number = message.number;
+    }
+    if (message.country !== "") {
+      obj.country = message.country;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IdentityDocumentInput>, I>>(base?: I): IdentityDocumentInput {
+    return IdentityDocumentInput.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IdentityDocumentInput>, I>>(object: I): IdentityDocumentInput {
+    const message = createBaseIdentityDocumentInput();
+    message.type = object.type ?? "";
+    message.number = object.number ?? "";
+    message.country = object.country ?? "";
+    return message;
+  },
+};
+
+function createBaseAppendEnhancedPiiRequest(): AppendEnhancedPiiRequest {
+  return {
+    businessId: "",
+    customerId: "",
+    dateOfBirth: "",
+    taxId: "",
+    identityDocument: undefined,
+    idempotencyKey: "",
+  };
+}
+
+export const AppendEnhancedPiiRequest: MessageFns<AppendEnhancedPiiRequest> = {
+  encode(message: AppendEnhancedPiiRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(18).string(message.customerId);
+    }
+    if (message.dateOfBirth !== "") {
+      writer.uint32(26).string(message.dateOfBirth);
+    }
+    if (message.taxId !== "") {
+      writer.uint32(34).string(message.taxId);
+    }
+    if (message.identityDocument !== undefined) {
+      IdentityDocumentInput.encode(message.identityDocument, writer.uint32(42).fork()).join();
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(50).string(message.idempotencyKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AppendEnhancedPiiRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAppendEnhancedPiiRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.dateOfBirth = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.taxId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.identityDocument = IdentityDocumentInput.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AppendEnhancedPiiRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      dateOfBirth: isSet(object.dateOfBirth)
+        ? globalThis.String(object.dateOfBirth)
+        : isSet(object.date_of_birth)
+        ? globalThis.String(object.date_of_birth)
+        : "",
+      taxId: isSet(object.taxId)
+        ? globalThis.String(object.taxId)
+        : isSet(object.tax_id)
+        ? globalThis.String(object.tax_id)
+        : "",
+      identityDocument: isSet(object.identityDocument)
+        ? IdentityDocumentInput.fromJSON(object.identityDocument)
+        : isSet(object.identity_document)
+        ? IdentityDocumentInput.fromJSON(object.identity_document)
+        : undefined,
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+    };
+  },
+
+  toJSON(message: AppendEnhancedPiiRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.dateOfBirth !== "") {
+      obj.dateOfBirth = message.dateOfBirth;
+    }
+    if (message.taxId !== "") {
+      obj.taxId = message.taxId;
+    }
+    if (message.identityDocument !== undefined) {
+      obj.identityDocument = IdentityDocumentInput.toJSON(message.identityDocument);
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AppendEnhancedPiiRequest>, I>>(base?: I): AppendEnhancedPiiRequest {
+    return AppendEnhancedPiiRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AppendEnhancedPiiRequest>, I>>(object: I): AppendEnhancedPiiRequest {
+    const message = createBaseAppendEnhancedPiiRequest();
+    message.businessId = object.businessId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.dateOfBirth = object.dateOfBirth ?? "";
+    message.taxId = object.taxId ?? "";
+    message.identityDocument = (object.identityDocument !== undefined && object.identityDocument !== null)
+      ? IdentityDocumentInput.fromPartial(object.identityDocument)
+      : undefined;
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    return message;
+  },
+};
+
+function createBaseAppendEnhancedPiiResponse(): AppendEnhancedPiiResponse {
+  return { customer: undefined };
+}
+
+export const AppendEnhancedPiiResponse: MessageFns<AppendEnhancedPiiResponse> = {
+  encode(message: AppendEnhancedPiiResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.customer !== undefined) {
+      Customer.encode(message.customer, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AppendEnhancedPiiResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAppendEnhancedPiiResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.customer = Customer.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AppendEnhancedPiiResponse {
+    return { customer: isSet(object.customer) ? Customer.fromJSON(object.customer) : undefined };
+  },
+
+  toJSON(message: AppendEnhancedPiiResponse): unknown {
+    const obj: any = {};
+    if (message.customer !== undefined) {
+      obj.customer = Customer.toJSON(message.customer);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AppendEnhancedPiiResponse>, I>>(base?: I): AppendEnhancedPiiResponse {
+    return AppendEnhancedPiiResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AppendEnhancedPiiResponse>, I>>(object: I): AppendEnhancedPiiResponse {
+    const message = createBaseAppendEnhancedPiiResponse();
+    message.customer = (object.customer !== undefined && object.customer !== null)
+      ? Customer.fromPartial(object.customer)
+      : undefined;
     return message;
   },
 };
@@ -7333,6 +7929,23 @@ export const AccountsServiceService = {
     responseDeserialize: (value: Buffer): DeleteCustomerResponse => DeleteCustomerResponse.decode(value),
   },
   /**
+   * Appends enhanced PII (date of birth, tax id, identity document) to a
+   * customer, when a financial account needs more than the profile. Stored
+   * encrypted; only masked facts are ever returned. Fields left empty keep
+   * what is on file. DeleteCustomer erases it.
+   */
+  appendEnhancedPii: {
+    path: "/linkflow.v1.AccountsService/AppendEnhancedPii" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AppendEnhancedPiiRequest): Buffer =>
+      Buffer.from(AppendEnhancedPiiRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AppendEnhancedPiiRequest => AppendEnhancedPiiRequest.decode(value),
+    responseSerialize: (value: AppendEnhancedPiiResponse): Buffer =>
+      Buffer.from(AppendEnhancedPiiResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AppendEnhancedPiiResponse => AppendEnhancedPiiResponse.decode(value),
+  },
+  /**
    * Adds a bank account or card to a customer; numbers are encrypted at rest
    * and only their last four digits are ever returned.
    */
@@ -7474,6 +8087,13 @@ export interface AccountsServiceServer extends UntypedServiceImplementation {
    * financial accounts' sensitive data.
    */
   deleteCustomer: handleUnaryCall<DeleteCustomerRequest, DeleteCustomerResponse>;
+  /**
+   * Appends enhanced PII (date of birth, tax id, identity document) to a
+   * customer, when a financial account needs more than the profile. Stored
+   * encrypted; only masked facts are ever returned. Fields left empty keep
+   * what is on file. DeleteCustomer erases it.
+   */
+  appendEnhancedPii: handleUnaryCall<AppendEnhancedPiiRequest, AppendEnhancedPiiResponse>;
   /**
    * Adds a bank account or card to a customer; numbers are encrypted at rest
    * and only their last four digits are ever returned.
@@ -7685,6 +8305,27 @@ export interface AccountsServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteCustomerResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Appends enhanced PII (date of birth, tax id, identity document) to a
+   * customer, when a financial account needs more than the profile. Stored
+   * encrypted; only masked facts are ever returned. Fields left empty keep
+   * what is on file. DeleteCustomer erases it.
+   */
+  appendEnhancedPii(
+    request: AppendEnhancedPiiRequest,
+    callback: (error: ServiceError | null, response: AppendEnhancedPiiResponse) => void,
+  ): ClientUnaryCall;
+  appendEnhancedPii(
+    request: AppendEnhancedPiiRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AppendEnhancedPiiResponse) => void,
+  ): ClientUnaryCall;
+  appendEnhancedPii(
+    request: AppendEnhancedPiiRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AppendEnhancedPiiResponse) => void,
   ): ClientUnaryCall;
   /**
    * Adds a bank account or card to a customer; numbers are encrypted at rest
