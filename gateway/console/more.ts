@@ -23,6 +23,8 @@ import {
   type Result,
 } from "./context.ts";
 import { type Html, html } from "./html.ts";
+import { type CustomerRecords, customerRecords } from "./records.ts";
+import { statusName } from "./workflows.ts";
 
 const word = (s: string, prefix: string) => s.replace(prefix, "").toLowerCase();
 const idem = (ctx: Ctx, what: string) => actionKey(ctx, what);
@@ -301,7 +303,7 @@ ${r.nextPageToken ? html`<p><a href="/console/customers?page=${encodeURIComponen
   }
   if (!m5) return undefined;
   const id = m5[1]!;
-  const [{ customer: c }, fas, txns] = await Promise.all([
+  const [{ customer: c }, fas, txns, records] = await Promise.all([
     rpc(ctx.caller, ctx.api.customers, "getCustomer", { customerId: id }),
     rpc(ctx.caller, ctx.api.financialAccounts, "listFinancialAccounts", { customerId: id }).catch(() => ({
       financialAccounts: [],
@@ -312,6 +314,7 @@ ${r.nextPageToken ? html`<p><a href="/console/customers?page=${encodeURIComponen
     }).catch(() => ({
       transactions: [],
     })),
+    customerRecords(ctx, id).catch(() => undefined),
   ]);
   if (!c) return undefined;
   const suspended = c.status === CustomerStatus.CUSTOMER_STATUS_SUSPENDED;
@@ -357,8 +360,44 @@ ${
       )}</tbody></table>`
 }
 </section>
-<section class="card"><h2>Documents and uploads</h2><p class="hint">The public API does not list document acceptances or uploads yet.</p></section>`;
+${recordsSections(records)}`;
   return { title: customerName(c), nav: "customers", body };
+}
+
+/** The customer's workflows, documents accepted and uploads (their own sections on the customer page). */
+function recordsSections(r: CustomerRecords | undefined): Html {
+  if (!r) return errorBox("The customer's workflows could not be loaded.");
+  const wfLink = (id: string) => html`<a class="mono" href="/console/workflows/${id}">${id}</a>`;
+  return html`<section class="card" aria-labelledby="docs-h"><h2 id="docs-h">Documents accepted</h2>
+${
+  r.documents.length === 0
+    ? html`<p>None.</p>`
+    : html`<table class="responsive" id="documents"><thead><tr><th scope="col">Document</th><th scope="col">Version</th><th scope="col">Accepted</th><th scope="col">Workflow</th></tr></thead><tbody>${r.documents.map(
+        (d) =>
+          html`<tr><td data-label="Document">${d.title} <span class="hint mono">${d.id}</span></td><td data-label="Version">${d.version || "—"}</td><td data-label="Accepted">${fmtTime(d.at)}</td><td data-label="Workflow">${wfLink(d.workflowId)}</td></tr>`,
+      )}</tbody></table>`
+}
+</section>
+<section class="card" aria-labelledby="uploads-h"><h2 id="uploads-h">Uploads</h2>
+${
+  r.uploads.length === 0
+    ? html`<p>None.</p>`
+    : html`<table class="responsive" id="uploads"><thead><tr><th scope="col">Step</th><th scope="col">Kinds</th><th scope="col">Completed</th><th scope="col">Workflow</th></tr></thead><tbody>${r.uploads.map(
+        (u) =>
+          html`<tr><td data-label="Step">${u.title}</td><td data-label="Kinds">${u.kinds.join(", ")}</td><td data-label="Completed">${fmtTime(u.at)}</td><td data-label="Workflow">${wfLink(u.workflowId)}</td></tr>`,
+      )}</tbody></table>`
+}
+</section>
+<section class="card" aria-labelledby="cwf-h"><h2 id="cwf-h">Workflows</h2>
+${
+  r.workflows.length === 0
+    ? html`<p>None.</p>`
+    : html`<ul id="customer-workflows">${r.workflows.map(
+        (w) =>
+          html`<li>${wfLink(w.id)} — ${w.templateName} v${w.templateVersion} · <span class="badge ${statusName(w.status)}">${statusName(w.status).replace("_", " ")}</span> · ${fmtTime(w.createdAt)}</li>`,
+      )}</ul>`
+}
+</section>`;
 }
 
 /** GET /console/audit — who did what, when (this business). */

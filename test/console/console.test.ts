@@ -8,7 +8,7 @@ import { type ChromiumHandle, verifyWebhookSignature } from "../infra/index.ts";
 import { CustomerOnPhone } from "../support/customer.ts";
 import { HttpCustomer } from "../support/http-customer.ts";
 import { linkIn } from "../support/stack.ts";
-import { createCustomer, declinedWorkflow, startWorkflow } from "./fixtures.ts";
+import { acceptedTerms, createCustomer, declinedWorkflow, startWorkflow } from "./fixtures.ts";
 import { type ConsoleEnv, ConsolePage, DESKTOP, PASSWORD, startConsole } from "./setup.ts";
 
 let env: ConsoleEnv;
@@ -384,6 +384,25 @@ describe("business console", () => {
     expect(await added.text("header")).toContain("new-operator@acme.test (operator)");
     await ui.goto("/console/audit");
     expect(await ui.text("table")).toMatch(/admin@acme\.test\s*user\.create\s*new-operator@acme\.test\s*ok/);
+  });
+
+  it("a customer's page lists the documents they accepted and their workflows", async () => {
+    const { workflowId, customerId } = await acceptedTerms(h, h.a, "accepter@example.com");
+    await ui.goto(`/console/customers/${customerId}`);
+    const docs = admin.locator("#documents tbody tr");
+    expect(await docs.count()).toBe(2);
+    const terms = (await docs.filter({ hasText: "Terms of Service" }).textContent()) ?? "";
+    expect(terms).toContain("terms-of-service");
+    expect(terms).toContain("2025-01");
+    expect(terms).toContain(workflowId);
+    expect(await docs.filter({ hasText: "Privacy Policy" }).count()).toBe(1);
+    expect(await ui.text("#customer-workflows")).toContain(workflowId);
+    await ui.shot("documents accepted");
+    // A customer who accepted nothing shows none (the section is not just the template's documents).
+    const { customerId: other } = await createCustomer(h, h.a.businessId, { first: "Nora", last: "None" });
+    await ui.goto(`/console/customers/${other}`);
+    expect(await admin.locator("#documents").count()).toBe(0);
+    expect(await ui.text("section:has(#docs-h)")).toContain("None.");
   });
 
   it("never lets an admin revoke the API key the console itself uses", async () => {

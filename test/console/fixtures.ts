@@ -1,4 +1,4 @@
-import { BankAccountType, FinancialAccountSource } from "../../proto/index.ts";
+import { BankAccountType, FinancialAccountSource, WorkflowStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import type { ApiHarness } from "../api/harness.ts";
 import { HttpCustomer } from "../support/http-customer.ts";
@@ -32,16 +32,13 @@ export async function startWorkflow(h: ApiHarness, biz: Business, phone: string)
   return r.workflow!.id;
 }
 
-/**
- * A `terms_only` workflow the customer declines on the hosted page: the business
- * gets a `workflow.declined` event, so there is a webhook delivery.
- */
-export async function declinedWorkflow(
+/** Starts a `terms_only` workflow emailed to `email` and opens its link on the hosted page. */
+async function openTerms(
   h: ApiHarness,
   biz: Business,
   email: string,
-  reason = "not today",
-): Promise<string> {
+  key: string,
+): Promise<{ workflowId: string; customer: HttpCustomer }> {
   const r = await call(
     h.workflows,
     "createWorkflow",
@@ -55,7 +52,7 @@ export async function declinedWorkflow(
       channel: 0,
       externalId: "",
       memo: "",
-      idempotencyKey: `fixture-decline-${email}`,
+      idempotencyKey: `fixture-${key}-${email}`,
     },
     { metadata: h.auth(biz.apiKey) },
   );
@@ -64,10 +61,49 @@ export async function declinedWorkflow(
   );
   await customer.open();
   if (customer.title !== "Updated terms") throw new Error(`the link opened "${customer.title}"`);
+  return { workflowId: r.workflow!.id, customer };
+}
+
+/**
+ * A `terms_only` workflow the customer declines on the hosted page: the business
+ * gets a `workflow.declined` event, so there is a webhook delivery.
+ */
+export async function declinedWorkflow(
+  h: ApiHarness,
+  biz: Business,
+  email: string,
+  reason = "not today",
+): Promise<string> {
+  const { workflowId, customer } = await openTerms(h, biz, email, "decline");
   await customer.submit({ decision: "decline", reason: "other", other_reason: reason });
   const done: string = customer.title;
   if (done !== "Declined") throw new Error(`declining ended on "${done}"`);
-  return r.workflow!.id;
+  return workflowId;
+}
+
+/**
+ * A `terms_only` workflow whose customer accepts both documents on the hosted
+ * page; resolves once the workflow has completed and names its customer.
+ */
+export async function acceptedTerms(
+  h: ApiHarness,
+  biz: Business,
+  email: string,
+): Promise<{ workflowId: string; customerId: string }> {
+  const { workflowId, customer } = await openTerms(h, biz, email, "accept");
+  await customer.submit({ accept_0: "on", accept_1: "on" });
+  for (let i = 0; ; i++) {
+    const { workflow } = await call(
+      h.workflows,
+      "getWorkflow",
+      { workflowId },
+      { metadata: h.auth(biz.apiKey) },
+    );
+    if (workflow?.status === WorkflowStatus.WORKFLOW_STATUS_COMPLETED && workflow.customerId)
+      return { workflowId, customerId: workflow.customerId };
+    if (i > 300) throw new Error(`${workflowId} did not complete (on "${customer.title}")`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** A customer (individual) of `businessId`, with a manually entered bank account when `account` is set. */
