@@ -117,6 +117,73 @@ describe("notifications service", () => {
     expect(twilioServer.messages.filter((m) => m.body === "retry ok")).toHaveLength(1);
   });
 
+  it("keeps a workflow's whole history: serial, channel, origin, sender, time and delivery status", async () => {
+    const wf = "wf_history_all_origins";
+    const started = Date.now();
+    const sent = [
+      await call(client, "sendSms", sms({ workflowId: wf, idempotencyKey: "history-1" })),
+      await call(client, "sendEmail", {
+        businessId: BIZ,
+        workflowId: wf,
+        to: "ada@example.com",
+        subject: "Your link again",
+        text: "Open https://pay.example/l/abc",
+        html: "",
+        origin: NotificationOrigin.NOTIFICATION_ORIGIN_MANUAL,
+        sentBy: "key_ops_1",
+        idempotencyKey: "history-2",
+      }),
+      await call(
+        client,
+        "sendSms",
+        sms({
+          workflowId: wf,
+          origin: NotificationOrigin.NOTIFICATION_ORIGIN_REMINDER,
+          idempotencyKey: "history-3",
+        }),
+      ),
+      await call(
+        client,
+        "sendSms",
+        sms({
+          workflowId: wf,
+          body: "Your link has expired",
+          origin: NotificationOrigin.NOTIFICATION_ORIGIN_EXPIRY,
+          idempotencyKey: "history-4",
+        }),
+      ),
+    ].map((r) => r.notification!);
+    const finished = Date.now();
+    const history = (await call(client, "listWorkflowNotifications", { businessId: BIZ, workflowId: wf }))
+      .notifications;
+    const C = NotificationChannel;
+    const O = NotificationOrigin;
+    expect(history.map((n) => [n.serial, n.channel, n.origin, n.sentBy])).toEqual([
+      [1, C.NOTIFICATION_CHANNEL_SMS, O.NOTIFICATION_ORIGIN_INITIAL, "system"],
+      [2, C.NOTIFICATION_CHANNEL_EMAIL, O.NOTIFICATION_ORIGIN_MANUAL, "key_ops_1"],
+      [3, C.NOTIFICATION_CHANNEL_SMS, O.NOTIFICATION_ORIGIN_REMINDER, "system"],
+      [4, C.NOTIFICATION_CHANNEL_SMS, O.NOTIFICATION_ORIGIN_EXPIRY, "system"],
+    ]);
+    expect(history.map((n) => n.id)).toEqual(sent.map((n) => n.id));
+    const times = history.map((n) => n.sentAt!.getTime());
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    for (const t of times) {
+      expect(t).toBeGreaterThanOrEqual(started - 1_000);
+      expect(t).toBeLessThanOrEqual(finished + 1_000);
+    }
+    // Every message went out: the mail server took the email, the carrier the texts (reports may follow).
+    expect(history[1]?.status).toBe(NotificationStatus.NOTIFICATION_STATUS_SENT);
+    for (const n of [history[0], history[2], history[3]]) {
+      expect([
+        NotificationStatus.NOTIFICATION_STATUS_QUEUED,
+        NotificationStatus.NOTIFICATION_STATUS_SENT,
+        NotificationStatus.NOTIFICATION_STATUS_DELIVERED,
+      ]).toContain(n?.status);
+      expect(twilioServer.messages.map((m) => m.sid)).toContain(n?.providerMessageId);
+    }
+    expect(history.every((n) => n.error === "")).toBe(true);
+  });
+
   it("sends email through SMTP", async () => {
     const res = await call(client, "sendEmail", {
       businessId: BIZ,
