@@ -270,6 +270,8 @@ describe("the Grafana dashboard of deploy/", () => {
     const scraped = [...(await c.scrape(0)), ...(await c.scrape(1))];
     const queried = new Set<string>();
     for (const { panel, expr } of exprs) {
+      // The NATS servers' own panels read the NATS exporter of deploy/, which no test runs.
+      if (/\bgnatsd_(varz|connz|routez|subsz)_[a-z_]+\b/.test(expr)) continue;
       const names = [...expr.matchAll(/\b(linkflow_[a-z0-9_]+)\b/g)].map((m) => m[1]!);
       expect(names.length, `${panel}: ${expr}`).toBeGreaterThan(0);
       const groupings = [...expr.matchAll(/\bby \(([^)]*)\)/g)].flatMap((m) => m[1]!.split(/,\s*/));

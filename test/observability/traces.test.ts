@@ -221,6 +221,7 @@ describe("traces across two node processes, exported over OTLP", () => {
           c.otlp.spans.filter(
             (s) =>
               s.name === "webhook.send" &&
+              s.kind === 3 &&
               s.attributes["linkflow.event_type"] === "workflow.completed" &&
               s.attributes["http.response.status_code"] === 200,
           ).length,
