@@ -1,5 +1,5 @@
 import type { Channel as DslChannel, InputDecl, WorkflowProgram } from "../../dsl/index.ts";
-import { compileTemplate } from "../../dsl/index.ts";
+import { compileTemplate, formatMoney } from "../../dsl/index.ts";
 import {
   Channel,
   type Workflow,
@@ -278,10 +278,13 @@ function inputField(d: InputDecl, value: string, error?: string): Html {
           : "";
   const err = error ? html`<p class="error" id="${id}-err">${error}</p>` : "";
   const aria = html`${error ? html` aria-invalid="true" aria-describedby="${id}-err"` : ""}${d.optional ? "" : " required"}`;
+  // A money default is an object; the form shows it in the canonical text the API takes.
   const def =
-    d.default !== undefined && d.default !== null
-      ? String(typeof d.default === "object" ? "" : d.default)
-      : "";
+    d.default === undefined || d.default === null
+      ? ""
+      : typeof d.default === "object"
+        ? formatMoney(d.default)
+        : String(d.default);
   const v = value || def;
   let control: Html;
   if (d.type === "enum")

@@ -128,6 +128,56 @@ describe("business console", () => {
     expect(await admin.inputValue("#f-from")).toBe(tomorrow);
   });
 
+  it("the new-workflow form is built from the template's typed inputs and says what is wrong", async () => {
+    const asA = { metadata: h.auth(h.a.apiKey) };
+    const count = async () =>
+      (
+        await call(
+          h.workflows,
+          "searchWorkflows",
+          {
+            pageSize: 100,
+            pageToken: "",
+            statuses: [],
+            customerId: "",
+            externalId: "",
+            templateName: "rent_collection",
+            templateVersion: 0,
+            query: "",
+          },
+          asA,
+        )
+      ).workflows.length;
+    const before = await count();
+    await ui.goto("/console/workflows/new?template=rent_collection");
+    // One control per declared input, labelled by its description, of the input's type.
+    expect(await admin.getByLabel("Monthly rent").getAttribute("pattern")).toBeTruthy();
+    expect(await admin.getByLabel("period").evaluate((e) => e.tagName)).toBe("SELECT");
+    expect(await admin.locator("#in-period option").allTextContents()).toEqual(["monthly", "quarterly"]);
+    expect(await admin.getByLabel(/late_fee/).inputValue()).toBe("0.00 USD");
+    await admin.getByLabel("Monthly rent").fill("twelve hundred");
+    await admin.getByLabel("unit").fill("4B");
+    await admin.getByLabel("Mobile phone").fill("+14155550164");
+    await admin.getByRole("button", { name: "Create workflow" }).click();
+    await admin.waitForLoadState();
+    expect(await ui.text("[role=alert]")).toContain("Please correct the fields below.");
+    expect(await admin.getByLabel("Monthly rent").getAttribute("aria-invalid")).toBe("true");
+    const described = await admin.getByLabel("Monthly rent").getAttribute("aria-describedby");
+    expect(await ui.text(`#${described}`)).not.toBe("");
+    // What was typed is kept, and nothing was created.
+    expect(await admin.getByLabel("unit").inputValue()).toBe("4B");
+    await ui.shot("invalid input");
+    expect(await count()).toBe(before);
+
+    await admin.getByLabel("Monthly rent").fill("1200.00 USD");
+    await admin.getByRole("button", { name: "Preview message" }).click();
+    await expect.poll(() => admin.textContent("pre.preview")).toContain("Pay your rent");
+    await admin.getByRole("button", { name: "Create workflow" }).click();
+    await admin.waitForURL(/\/console\/workflows\/wf_/);
+    expect(await ui.text("#wf-facts")).toContain("rent_collection v1");
+    expect(await count()).toBe(before + 1);
+  });
+
   it("copies the link, resends and cancels another workflow", async () => {
     const phone = "+14155550162";
     await ui.goto(`/console/workflows/new?template=welcome`);
@@ -189,7 +239,18 @@ describe("business console", () => {
 
   it("shows a diagnostic for a deliberate error, simulates, then publishes a new version", async () => {
     await ui.goto(`/console/templates`);
-    expect(await admin.textContent("table")).toContain("welcome");
+    // Versions and usage: the welcome row counts the workflows this file started with it.
+    const { templates: before } = await call(
+      h.templates,
+      "listTemplateVersions",
+      { name: "welcome" },
+      { metadata: h.auth(h.a.apiKey) },
+    );
+    const used = before.reduce((n, t) => n + Number(t.usage?.workflowCount ?? 0), 0);
+    expect(used).toBeGreaterThanOrEqual(2);
+    const welcome = admin.locator("tr", { hasText: "welcome" }).first();
+    expect(await welcome.locator('td[data-label="Workflows"]').textContent()).toBe(String(used));
+    expect(await welcome.locator('td[data-label="Versions"]').textContent()).toContain(`v1 · ${used}`);
     await ui.goto(`/console/templates/edit?name=welcome`);
     const editor = admin.locator("#source");
     const good = await editor.inputValue();
