@@ -61,4 +61,11 @@ create index status_changes_unpublished on status_changes (id) where published_a
 alter table status_changes add column claimed_until timestamptz;
 `,
   },
+  {
+    id: 4,
+    name: "same-day ACH",
+    sql: `
+alter table transactions add column same_day_ach boolean not null default false;
+`,
+  },
 ];

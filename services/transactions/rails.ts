@@ -21,6 +21,8 @@ export interface RailsOptions {
   pushToCardSettleMs?: number;
   /** ACH: PROCESSING → SETTLED/CLEARED (next day); default 24 h. */
   achSettleMs?: number;
+  /** Same-day ACH: PROCESSING → SETTLED/CLEARED; default 4 h. */
+  achSameDaySettleMs?: number;
   /** ACH: SETTLED/CLEARED → RETURNED for the magic return numbers; default 24 h. */
   achReturnMs?: number;
   /** How often the simulator looks for due work; default 1000 ms. */
@@ -55,6 +57,7 @@ export interface RailsRow {
   method: "push_to_card" | "ach_credit" | "ach_debit";
   direction: "send" | "request";
   account_last4: string;
+  same_day_ach: boolean;
 }
 
 export interface RailsStep {
@@ -76,7 +79,8 @@ export function nextStep(row: RailsRow, o: Required<RailsOptions>): RailsStep | 
         const error = CARD_ERRORS[row.account_last4];
         if (error) return { to: "error", reason: error };
       }
-      return { to: "processing", nextInMs: ach ? o.achSettleMs : o.pushToCardSettleMs };
+      const settleMs = !ach ? o.pushToCardSettleMs : row.same_day_ach ? o.achSameDaySettleMs : o.achSettleMs;
+      return { to: "processing", nextInMs: settleMs };
     }
     case "processing": {
       const returns = ach ? ACH_RETURNS[row.account_last4] : undefined;

@@ -121,6 +121,7 @@ interface TransactionRow {
   external_id: string;
   account_kind: string;
   account_last4: string;
+  same_day_ach: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -162,6 +163,7 @@ async function load(db: Db, businessId: string, id: string): Promise<Transaction
     workflowId: r.workflow_id,
     externalId: r.external_id,
     accountNumberMasked: r.account_last4 ? `••••${r.account_last4}` : "",
+    sameDayAch: r.same_day_ach,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     statusHistory: history.map((h) => ({
@@ -189,6 +191,7 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
     pendingMs: deps.rails?.pendingMs ?? 30_000,
     pushToCardSettleMs: deps.rails?.pushToCardSettleMs ?? 5_000,
     achSettleMs: deps.rails?.achSettleMs ?? 86_400_000,
+    achSameDaySettleMs: deps.rails?.achSameDaySettleMs ?? 4 * 3_600_000,
     achReturnMs: deps.rails?.achReturnMs ?? 86_400_000,
     pollIntervalMs: deps.rails?.pollIntervalMs ?? 1_000,
   };
@@ -427,6 +430,7 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
           );
         if (!CURRENCIES.has(currency)) v.add("amount.currency", "must be one of USD, CAD, EUR, GBP");
       }
+      if (req.sameDayAch && method === "push_to_card") v.add("same_day_ach", "is for ACH only");
       v.idempotencyKey("idempotency_key", req.idempotencyKey, { required: true });
       if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
       v.text("external_id", req.externalId, { max: 100, optional: true });
@@ -434,7 +438,9 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
       const accounts = deps.accounts;
       if (!accounts)
         throw new UnavailableError("accounts_unconfigured", "the accounts service is not configured");
-      const { idempotencyKey, ...request } = req;
+      const { idempotencyKey, sameDayAch, ...rest } = req;
+      // Unset and false ask for the same thing: a retry may send either.
+      const request = sameDayAch ? { ...rest, sameDayAch } : rest;
       let created = false;
       const res = await idempotent(
         sql,
@@ -455,11 +461,11 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
           await tx`
             insert into transactions.transactions
               (id, business_id, customer_id, financial_account_id, direction, method, amount_minor, currency,
-               status, workflow_id, external_id, account_kind, account_last4, created_at, updated_at)
+               status, workflow_id, external_id, account_kind, account_last4, same_day_ach, created_at, updated_at)
             values (${id}, ${req.businessId}, ${req.customerId}, ${req.financialAccountId},
                     ${direction!}, ${method!}, ${req.amount!.amountMinor}, ${req.amount!.currency}, 'new',
                     ${req.workflowId}, ${req.externalId.trim()}, ${isCard ? "card" : "bank_account"},
-                    ${fa.numberLast4}, ${at}, ${at})`;
+                    ${fa.numberLast4}, ${req.sameDayAch === true}, ${at}, ${at})`;
           await tx`insert into transactions.status_changes (transaction_id, status, reason, changed_at, published_at)
             values (${id}, 'new', 'created', ${at}, ${at})`;
           await transition(tx, { id, status: "new" }, "pending", {

@@ -80,6 +80,7 @@ describe("CreateTransaction refuses bad input field by field", () => {
     ["lower-case currency", () => money(100, "usd"), "amount.currency"],
     ["unknown currency", () => money(100, "XXX"), "amount.currency"],
     ["two-letter currency", () => money(100, "US"), "amount.currency"],
+    ["same-day ACH on a push to card", () => ({ sameDayAch: true }), "same_day_ach"],
     ["no idempotency key", () => ({ idempotencyKey: "" }), "idempotency_key"],
     ["5-character idempotency key", () => ({ idempotencyKey: "abcde" }), "idempotency_key"],
     ["256-character idempotency key", () => ({ idempotencyKey: "k".repeat(256) }), "idempotency_key"],

@@ -140,6 +140,44 @@ describe("transactions service", () => {
     expect((await statusOf(s, ok.id)).status).toBe(S.TRANSACTION_STATUS_SETTLED);
   });
 
+  it("settles same-day ACH hours after submission, returns included, while next-day ACH still waits", async () => {
+    const s = await setup();
+    const ach = { method: TransactionMethod.TRANSACTION_METHOD_ACH_CREDIT };
+    const sameDay = (
+      await call(
+        env.client,
+        "createTransaction",
+        req(s, { ...ach, financialAccountId: s.bank, sameDayAch: true }),
+      )
+    ).transaction!;
+    expect(sameDay.sameDayAch).toBe(true);
+    const sameDayR01 = (
+      await call(
+        env.client,
+        "createTransaction",
+        req(s, { ...ach, financialAccountId: s.r01, sameDayAch: true }),
+      )
+    ).transaction!;
+    const nextDay = (
+      await call(env.client, "createTransaction", req(s, { ...ach, financialAccountId: s.bank }))
+    ).transaction!;
+    expect(nextDay.sameDayAch).toBe(false);
+    await advance(30_000);
+    await advance(4 * 3_600_000 - 1);
+    expect((await statusOf(s, sameDay.id)).status).toBe(S.TRANSACTION_STATUS_PROCESSING);
+    await advance(1);
+    expect((await statusOf(s, sameDay.id)).status).toBe(S.TRANSACTION_STATUS_SETTLED);
+    expect((await statusOf(s, sameDayR01.id)).status).toBe(S.TRANSACTION_STATUS_SETTLED);
+    expect((await statusOf(s, nextDay.id)).status).toBe(S.TRANSACTION_STATUS_PROCESSING);
+    await advance(DAY);
+    expect(await statusOf(s, sameDayR01.id)).toMatchObject({
+      status: S.TRANSACTION_STATUS_RETURNED,
+      returnCode: "R01",
+    });
+    expect((await statusOf(s, nextDay.id)).status).toBe(S.TRANSACTION_STATUS_SETTLED);
+    expect((await statusOf(s, sameDay.id)).status).toBe(S.TRANSACTION_STATUS_SETTLED);
+  });
+
   it("requests funds by ACH debit only with a recorded authorization, then clears", async () => {
     const s = await setup();
     const debit = req(s, {

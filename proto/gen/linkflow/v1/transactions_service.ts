@@ -246,6 +246,8 @@ export interface Transaction {
   statusHistory: TransactionStatusChange[];
   /** "••••1234" of the financial account. */
   accountNumberMasked: string;
+  /** Submitted as same-day ACH (see CreateTransactionRequest.same_day_ach). */
+  sameDayAch: boolean;
 }
 
 export interface CreateTransactionRequest {
@@ -260,6 +262,11 @@ export interface CreateTransactionRequest {
   workflowId: string;
   /** The business's own reference, up to 100 characters. */
   externalId: string;
+  /**
+   * ACH only: submit as same-day ACH, settling hours after submission
+   * instead of the next day. Refused for push_to_card.
+   */
+  sameDayAch?: boolean | undefined;
 }
 
 export interface CreateTransactionResponse {
@@ -440,6 +447,7 @@ function createBaseTransaction(): Transaction {
     externalId: "",
     statusHistory: [],
     accountNumberMasked: "",
+    sameDayAch: false,
   };
 }
 
@@ -492,6 +500,9 @@ export const Transaction: MessageFns<Transaction> = {
     }
     if (message.accountNumberMasked !== "") {
       writer.uint32(130).string(message.accountNumberMasked);
+    }
+    if (message.sameDayAch !== false) {
+      writer.uint32(136).bool(message.sameDayAch);
     }
     return writer;
   },
@@ -637,6 +648,14 @@ export const Transaction: MessageFns<Transaction> = {
             message.accountNumberMasked = reader.string();
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.sameDayAch = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -711,6 +730,11 @@ export const Transaction: MessageFns<Transaction> = {
         : isSet(object.account_number_masked)
         ? globalThis.String(object.account_number_masked)
         : "",
+      sameDayAch: isSet(object.sameDayAch)
+        ? globalThis.Boolean(object.sameDayAch)
+        : isSet(object.same_day_ach)
+        ? globalThis.Boolean(object.same_day_ach)
+        : false,
     };
   },
 
@@ -764,6 +788,9 @@ export const Transaction: MessageFns<Transaction> = {
     if (message.accountNumberMasked !== "") {
       obj.accountNumberMasked = message.accountNumberMasked;
     }
+    if (message.sameDayAch !== false) {
+      obj.sameDayAch = message.sameDayAch;
+    }
     return obj;
   },
 
@@ -790,6 +817,7 @@ export const Transaction: MessageFns<Transaction> = {
     message.externalId = object.externalId ?? "";
     message.statusHistory = object.statusHistory?.map((e) => TransactionStatusChange.fromPartial(e)) || [];
     message.accountNumberMasked = object.accountNumberMasked ?? "";
+    message.sameDayAch = object.sameDayAch ?? false;
     return message;
   },
 };
@@ -805,6 +833,7 @@ function createBaseCreateTransactionRequest(): CreateTransactionRequest {
     idempotencyKey: "",
     workflowId: "",
     externalId: "",
+    sameDayAch: undefined,
   };
 }
 
@@ -836,6 +865,9 @@ export const CreateTransactionRequest: MessageFns<CreateTransactionRequest> = {
     }
     if (message.externalId !== "") {
       writer.uint32(74).string(message.externalId);
+    }
+    if (message.sameDayAch !== undefined) {
+      writer.uint32(80).bool(message.sameDayAch);
     }
     return writer;
   },
@@ -925,6 +957,14 @@ export const CreateTransactionRequest: MessageFns<CreateTransactionRequest> = {
             message.externalId = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.sameDayAch = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -972,6 +1012,11 @@ export const CreateTransactionRequest: MessageFns<CreateTransactionRequest> = {
         : isSet(object.external_id)
         ? globalThis.String(object.external_id)
         : "",
+      sameDayAch: isSet(object.sameDayAch)
+        ? globalThis.Boolean(object.sameDayAch)
+        : isSet(object.same_day_ach)
+        ? globalThis.Boolean(object.same_day_ach)
+        : undefined,
     };
   },
 
@@ -1004,6 +1049,9 @@ export const CreateTransactionRequest: MessageFns<CreateTransactionRequest> = {
     if (message.externalId !== "") {
       obj.externalId = message.externalId;
     }
+    if (message.sameDayAch !== undefined) {
+      obj.sameDayAch = message.sameDayAch;
+    }
     return obj;
   },
 
@@ -1023,6 +1071,7 @@ export const CreateTransactionRequest: MessageFns<CreateTransactionRequest> = {
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.workflowId = object.workflowId ?? "";
     message.externalId = object.externalId ?? "";
+    message.sameDayAch = object.sameDayAch ?? undefined;
     return message;
   },
 };
