@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../bin/linkflow.ts";
 import { collectNodeReports, RUNTIME_SERVICE_NAME } from "../../runtime/index.ts";
 import { HttpCustomer } from "../support/http-customer.ts";
-import { type Cluster, SHARDS, startCluster } from "./cluster.ts";
+import { type Cluster, POLL, SHARDS, startCluster } from "./cluster.ts";
 
 // What an SRE sees of a running cluster from outside its processes: the NATS micro
 // services the nodes register and the CLI reading Postgres and NATS.
@@ -72,15 +72,20 @@ describe("the cluster as SREs see it", () => {
 
   it("answers the micro protocol's $SRV discovery subjects in the shape `nats micro ls|info|stats` reads", async () => {
     const json = JSONCodec<Record<string, unknown>>();
-    const ask = async (subject: string) => {
+    // Stops at the answers expected (or after a generous wait, with fewer): no race with a short timer.
+    const ask = async (subject: string, expected: number) => {
       const out: Record<string, unknown>[] = [];
-      const it = await nc.requestMany(subject, undefined, { strategy: RequestStrategy.Timer, maxWait: 1000 });
+      const it = await nc.requestMany(subject, undefined, {
+        strategy: RequestStrategy.Count,
+        maxMessages: expected,
+        maxWait: POLL.timeout,
+      });
       for await (const m of it) out.push(json.decode(m.data));
       return out.filter((r) => r.name === RUNTIME_SERVICE_NAME);
     };
     const ids = c.nodes.map((n) => n.info.nodeId).sort();
     // `nats micro ls`: one answer per node process on the unfiltered subject.
-    const pings = await ask("$SRV.PING");
+    const pings = await ask("$SRV.PING", 2);
     expect(pings.map((p) => p.type)).toEqual([
       "io.nats.micro.v1.ping_response",
       "io.nats.micro.v1.ping_response",
@@ -89,7 +94,7 @@ describe("the cluster as SREs see it", () => {
     for (const p of pings)
       expect(p).toMatchObject({ id: expect.any(String), version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
     // `nats micro info linkflow-runtime`: endpoints with subject and queue group.
-    const infos = await ask(`$SRV.INFO.${RUNTIME_SERVICE_NAME}`);
+    const infos = await ask(`$SRV.INFO.${RUNTIME_SERVICE_NAME}`, 2);
     expect(infos).toHaveLength(2);
     for (const i of infos) {
       const node = (i.metadata as Record<string, string>).node;
@@ -105,7 +110,7 @@ describe("the cluster as SREs see it", () => {
     const one = pings[0]!;
     const node = (one.metadata as Record<string, string>).node!;
     const statsOf = async () => {
-      const answers = await ask(`$SRV.STATS.${RUNTIME_SERVICE_NAME}.${one.id}`);
+      const answers = await ask(`$SRV.STATS.${RUNTIME_SERVICE_NAME}.${one.id}`, 1);
       expect(answers).toHaveLength(1);
       return answers[0]!;
     };
