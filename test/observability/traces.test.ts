@@ -200,7 +200,7 @@ describe("traces across two node processes, exported over OTLP", () => {
     expect(JSON.stringify(redis.map((s) => s.attributes))).not.toContain(workflowId);
   });
 
-  it("the completion email and webhook are client spans of the workflow's traces", async () => {
+  it("the completion email is a client span of the workflow's trace; each webhook attempt is a client span with the receiver's status", async () => {
     const { span: email, trace } = await waitForSpan(
       (s) => s.name === "email.send smtp",
       (s) => s.name === "actor.turn" && s.attributes["linkflow.actor_id"] === workflowId,
@@ -228,6 +228,22 @@ describe("traces across two node processes, exported over OTLP", () => {
         POLL,
       )
       .toBe(1);
+  });
+
+  it("no exported span names the customer's phone, email, account number or link token, or the API key", () => {
+    expect(link).toContain("/l/");
+    const exported = JSON.stringify(c.otlp.spans.map((s) => [s.name, s.attributes]));
+    expect(exported).toContain(workflowId);
+    for (const secret of [
+      phone,
+      phone.slice(2),
+      "grace@example.com",
+      "000123456789",
+      link.split("/l/")[1]!,
+      c.business.apiKey,
+    ]) {
+      expect(exported).not.toContain(secret);
+    }
   });
 
   it("a node stopped with SIGTERM flushes the spans it still batched", async () => {
