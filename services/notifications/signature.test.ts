@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { signWebhook, verifyWebhookSignature } from "./webhooks.ts";
+import { DEFAULT_RETRY, signWebhook, verifyWebhookSignature } from "./webhooks.ts";
 
 const body = '{"id":"evt_1","type":"workflow.completed"}';
 const t = 1_790_000_000;
@@ -17,6 +18,16 @@ describe("webhook signatures", () => {
         false,
       );
     }
+  });
+
+  it("are documented for receivers with the tolerance and retry schedule the code applies", () => {
+    const doc = readFileSync(new URL("./WEBHOOKS.md", import.meta.url), "utf8");
+    const header = signWebhook("whsec_a", body, t);
+    expect(doc).toContain("more than 5 minutes (300 s)");
+    expect(verifyWebhookSignature(header, body, ["whsec_a"], { nowSeconds: t + 300 })).toBe(true);
+    expect(verifyWebhookSignature(header, body, ["whsec_a"], { nowSeconds: t + 301 })).toBe(false);
+    expect(doc).toContain(`(${DEFAULT_RETRY.maxAttempts} attempts)`);
+    expect(doc).toContain(`${DEFAULT_RETRY.baseBackoffMs / 1000} s, doubling`);
   });
 
   it("match only the signed body and a secret the receiver holds; either secret during a rotation", () => {

@@ -66,7 +66,7 @@ export interface DispatcherOptions {
   baseBackoffMs?: number;
   /** Default 1 hour. */
   maxBackoffMs?: number;
-  /** Attempts before a delivery is marked failed; default 12. */
+  /** Attempts before a delivery is marked failed; default 82 (just over 3 days). */
   maxAttempts?: number;
   /** Per-request timeout; default 10 s. */
   requestTimeoutMs?: number;
