@@ -92,6 +92,52 @@ describe("webhook delivery with a running dispatcher", () => {
     expect(mine.reduce((n, d) => n + d.attempts, 0)).toBe(12 + 8);
   });
 
+  it("sends each event to every subscription of its business whose types match, signed with that one's secret", async () => {
+    const biz = "biz_several_subs";
+    const endpoint = async (types: string[], businessId = biz) => {
+      const secrets: string[] = [];
+      const receiver = await h.receiver(() => secrets);
+      const sub = await subscribe(receiver.url, types, businessId);
+      secrets.push(sub.secret);
+      return receiver;
+    };
+    const workflows = await endpoint(["workflow.*"]);
+    const transactions = await endpoint(["transaction.status_changed", "customer.created"]);
+    const everything = await endpoint([]);
+    const otherBusiness = await endpoint([], "biz_not_this_one");
+
+    const completed = await call(h.client, "publishEvent", {
+      businessId: biz,
+      type: "workflow.completed",
+      payloadJson: "{}",
+      workflowId: "",
+      idempotencyKey: "",
+    });
+    expect(completed.deliveries).toBe(2);
+    const txn = await publish("transaction.status_changed", { status: "settled" }, "", biz);
+    const customer = await publish("customer.created", { customer_id: "cus_1" }, "", biz);
+    const account = await publish("financial_account.added", { financial_account_id: "fa_1" }, "", biz);
+
+    const got = (r: typeof workflows, n: number) =>
+      eventually(async () => {
+        const ok = r.deliveries.filter((d) => d.status === 200);
+        return ok.length >= n ? ok.map((d) => d.eventId).sort() : undefined;
+      }, `${n} deliveries`);
+    expect(await got(everything, 4)).toEqual([completed.eventId, txn, customer, account].sort());
+    expect(await got(transactions, 2)).toEqual([txn, customer].sort());
+    expect(await got(workflows, 1)).toEqual([completed.eventId]);
+    // Nothing else arrived anywhere, and each receiver verified every request with its own secret only.
+    for (const r of [workflows, transactions, everything]) {
+      expect(r.deliveries.every((d) => d.verified && d.status === 200)).toBe(true);
+    }
+    expect(workflows.deliveries).toHaveLength(1);
+    expect(transactions.deliveries).toHaveLength(2);
+    expect(everything.deliveries).toHaveLength(4);
+    expect(otherBusiness.deliveries).toHaveLength(0);
+    const log = await call(h.client, "listDeliveries", { businessId: biz, eventId: "", pageSize: 100 });
+    expect(log.deliveries).toHaveLength(7);
+  });
+
   it("redelivers a delivered event on request: same event id, freshly signed, one more attempt", async () => {
     const secrets: string[] = [];
     const receiver = await h.receiver(() => secrets);
