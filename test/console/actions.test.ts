@@ -3,7 +3,9 @@ import { CustomerStatus, WebhookSubscriptionStatus } from "../../proto/index.ts"
 import { call } from "../../services/grpc/index.ts";
 import type { ApiHarness } from "../api/harness.ts";
 import { startWebhookReceiver, type WebhookReceiverHandle } from "../infra/index.ts";
-import { createCustomer, declinedWorkflow } from "./fixtures.ts";
+import { HttpCustomer } from "../support/http-customer.ts";
+import { linkIn } from "../support/stack.ts";
+import { createCustomer, declinedWorkflow, startWorkflow } from "./fixtures.ts";
 import { type ConsoleEnv, type ConsolePage, startConsole } from "./setup.ts";
 
 let env: ConsoleEnv;
@@ -104,6 +106,51 @@ describe("webhook and customer actions in the console", () => {
 
     const after = await event(3);
     expect(receiver.deliveries.filter((d) => d.body.includes(after))).toHaveLength(0);
+  });
+
+  it("a subscription created with an event-type filter gets only those events", async () => {
+    const filtered = await startWebhookReceiver({ secrets: () => secrets });
+    try {
+      await admin.goto("/console/webhooks");
+      const page = admin.page;
+      await page.getByLabel("Endpoint URL").fill(filtered.url);
+      await page.getByLabel("workflow.*").uncheck();
+      await page.getByLabel("workflow.declined").check();
+      await page.getByRole("button", { name: "Create subscription" }).click();
+      secrets.push(await page.inputValue("#new-secret"));
+      const card = page.locator(".card[data-subscription]", { hasText: filtered.url });
+      const id = (await card.getAttribute("data-subscription"))!;
+      expect(await card.textContent()).toContain("events: workflow.declined");
+      expect((await subscription(id))?.eventTypes).toEqual(["workflow.declined"]);
+      const declined = await event(4);
+      expect((await filtered.waitForDelivery((d) => d.body.includes(declined), 15_000)).verified).toBe(true);
+
+      // A completed workflow's event is not in the filter: the stack's own subscription gets it, this one not.
+      const phone = "+14155550175";
+      const completed = await startWorkflow(h, h.a, phone);
+      const sms = h.stack.twilio.messages.find((m) => m.to === phone)!;
+      const customer = new HttpCustomer(
+        linkIn(sms.body).replace(/^http:\/\/[^/]+/, `http://${h.stack.node.httpAddress}`),
+      );
+      await customer.open();
+      await customer.submit({ first_name: "Fil", last_name: "Tered" });
+      await h.stack.webhooks.waitForDelivery(
+        (d) => d.body.includes(completed) && d.body.includes("workflow.completed"),
+        15_000,
+      );
+      const { deliveries } = await call(
+        h.webhooks,
+        "listWebhookDeliveries",
+        { eventId: "", pageSize: 100 },
+        asA(),
+      );
+      const forIt = deliveries.filter((d) => d.workflowId === completed).map((d) => d.subscriptionId);
+      expect(forIt.length).toBeGreaterThan(0);
+      expect(forIt).not.toContain(id);
+      expect(filtered.deliveries.filter((d) => d.body.includes(completed))).toHaveLength(0);
+    } finally {
+      await filtered.stop();
+    }
   });
 
   it("suspends and activates a customer (with confirmation): a suspended customer cannot transact", async () => {

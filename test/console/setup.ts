@@ -34,6 +34,7 @@ export class ConsolePage {
   async shot(label = ""): Promise<void> {
     await this.page.waitForLoadState();
     await this.expectNoSecrets();
+    await this.expectLabelled();
     // Ids left out: the same page gets the same file name on every run.
     const title = (await this.page.title())
       .replace(/ · Linkflow console$/, "")
@@ -53,6 +54,23 @@ export class ConsolePage {
       .map((c) => c.value);
     for (const [i, secret] of [...this.secrets(), ...session].entries())
       if (secret) expect(source.includes(secret), `${this.page.url()} holds secret #${i}`).toBe(false);
+  }
+
+  /** Every visible form control on the page has an accessible label (a <label>, aria-label or aria-labelledby). */
+  async expectLabelled(): Promise<void> {
+    const unlabelled = await this.page
+      .locator("input:not([type=hidden]), select, textarea")
+      .evaluateAll((els) =>
+        els
+          .filter(
+            (e) =>
+              !(e as unknown as { labels?: { length: number } }).labels?.length &&
+              !e.getAttribute("aria-label") &&
+              !e.getAttribute("aria-labelledby"),
+          )
+          .map((e) => e.id || e.getAttribute("name") || e.tagName),
+      );
+    expect(unlabelled, `unlabelled controls on ${this.page.url()}`).toEqual([]);
   }
 
   /** The page's CSRF token (the meta tag every signed-in page carries). */
