@@ -150,6 +150,7 @@ describe("accounts service", () => {
       },
     });
     expect(ind.customer?.id).toMatch(/^cus_/);
+    expect(ind.customer?.externalId).toBe("crm-1");
     expect(ind.customer?.status).toBe(CustomerStatus.CUSTOMER_STATUS_ACTIVE);
     expect(ind.customer?.profile).toEqual({
       $case: "individual",
@@ -360,6 +361,26 @@ describe("accounts service", () => {
       }),
     );
     expect(readFieldViolations(noReason).map((v) => v.field)).toEqual(["reason"]);
+
+    const reactivated = await call(client, "setCustomerStatus", {
+      businessId: biz,
+      customerId: id,
+      status: CustomerStatus.CUSTOMER_STATUS_ACTIVE,
+      reason: "review cleared",
+      idempotencyKey: "",
+    });
+    const history = reactivated.customer!.statusHistory;
+    expect(history.map((h) => [h.status, h.reason])).toEqual([
+      [CustomerStatus.CUSTOMER_STATUS_ACTIVE, "created"],
+      [CustomerStatus.CUSTOMER_STATUS_SUSPENDED, "fraud review"],
+      [CustomerStatus.CUSTOMER_STATUS_ACTIVE, "review cleared"],
+    ]);
+    const times = history.map((h) => h.changedAt!.getTime());
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    // The history is the customer's own record: reading it back gives the same, external id included.
+    const read = await call(client, "getCustomer", { businessId: biz, customerId: id });
+    expect(read.customer?.statusHistory).toEqual(history);
+    expect(read.customer?.externalId).toBe("crm-9");
   });
 
   it("never logs API keys or phone numbers", () => {
