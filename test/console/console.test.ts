@@ -355,11 +355,22 @@ describe("business console", () => {
   });
 
   it("shows a customer's decline reason, redelivers an event, and disconnects financial data", async () => {
-    // A workflow the customer declines with a reason of their own.
+    // A workflow the customer declines with a reason of their own, while the business has the
+    // console open: a notification pops up (after the page's first look at the feed, so it is new).
+    const firstPoll = admin.waitForResponse((r) => r.url().includes("/console/api/notifications"));
+    await ui.goto("/console/workflows");
+    await firstPoll;
     const declined = await declinedWorkflow(h, h.a, "decliner@example.com", "I need my lawyer to read it");
-    await ui.goto(`/console/workflows/${declined}`);
-    await expect.poll(() => admin.textContent("main")).toContain("I need my lawyer to read it");
+    await admin.locator(".toast", { hasText: `declined workflow ${declined}` }).waitFor({ timeout: 20_000 });
+    await ui.shot("decline notification");
+    await admin.locator(".toast a", { hasText: `declined workflow ${declined}` }).click();
+    await admin.waitForURL((u) => u.pathname === `/console/workflows/${declined}`);
+    await expect.poll(() => admin.textContent("#wf-facts")).toContain("I need my lawyer to read it");
+    expect(await admin.getAttribute("#wf-facts [data-status]", "data-status")).toBe("declined");
+    expect(await admin.textContent("#wf-facts")).toMatch(/Decline reason\s*I need my lawyer to read it/);
     await ui.shot("workflow declined");
+    await ui.goto("/console/notifications");
+    expect(await ui.text("#notification-list")).toContain(`Customer declined workflow ${declined}`);
 
     // Redeliver an event from the delivery log.
     await expect
@@ -530,6 +541,54 @@ describe("business console", () => {
       .toMatch(/^(opened|in_progress)$/);
     await noJs.shot("reloaded without javascript");
     await ctx.close();
+  });
+
+  it("signing out ends the session on the server, not just in the browser", async () => {
+    const op = await env.signIn("operator@acme.test");
+    const session = (await op.page.context().cookies()).find((c) => c.name === "lf_console")!.value;
+    const withCookie = () =>
+      fetch(`${base}/console/workflows`, {
+        headers: { cookie: `lf_console=${session}` },
+        redirect: "manual",
+      });
+    expect((await withCookie()).status).toBe(200);
+    await op.page.getByRole("button", { name: "Sign out" }).click();
+    await op.page.waitForURL(/\/console\/login$/);
+    const r = await withCookie();
+    expect(r.status).toBe(303);
+    expect(r.headers.get("location")).toBe("/console/login");
+    const [row] = await h.stack.node.sql<{ outcome: string }[]>`
+      select outcome from console.audit where action = 'session.sign_out' and email = 'operator@acme.test'`;
+    expect(row?.outcome).toBe("ok");
+  });
+
+  it("the audit log credits the admin with every action the walk-through did", async () => {
+    await ui.goto("/console/audit");
+    const rows: string[] = [];
+    for (const row of await admin.locator("main tbody tr").all())
+      rows.push((await row.locator("td").allTextContents()).map((t) => t.trim()).join(" "));
+    for (const action of [
+      "workflow.create",
+      "workflow.link",
+      "workflow.resend",
+      "workflow.extend",
+      "workflow.cancel",
+      "template.publish",
+      "webhook.rotate",
+      "webhook.redeliver",
+      "apikey.create",
+      "apikey.revoke",
+      "customer.disconnect",
+      "user.create",
+      "session.switch_business",
+      "session.sign_in",
+    ])
+      expect(
+        rows.some((r) => r.includes(`admin@acme.test ${action}`) && r.endsWith("ok")),
+        action,
+      ).toBe(true);
+    // The refused revocation of the console's own key is there as denied.
+    expect(rows.some((r) => / admin@acme\.test apikey\.revoke key_\w+ denied$/.test(r))).toBe(true);
   });
 
   it("saved a screenshot of every console page it reached", () => {
