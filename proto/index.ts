@@ -234,14 +234,19 @@ export {
 } from "./gen/linkflow/v1/transaction_service.ts";
 export type { TransactionsServiceServer } from "./gen/linkflow/v1/transactions_service.ts";
 export {
+  BusinessLimits,
   CancelTransactionRequest,
   CancelTransactionResponse,
   CreateTransactionRequest,
   CreateTransactionResponse,
+  GetBusinessLimitsRequest,
+  GetBusinessLimitsResponse,
   GetTransactionRequest,
   GetTransactionResponse,
   ListTransactionsRequest,
   ListTransactionsResponse,
+  SetBusinessLimitsRequest,
+  SetBusinessLimitsResponse,
   Transaction,
   TransactionDirection,
   TransactionMethod,

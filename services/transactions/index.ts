@@ -6,11 +6,11 @@ import type { Sql } from "../../core/index.ts";
 import { migrate } from "../../core/index.ts";
 import { migrations } from "./migrations.ts";
 
+export type { TransactionLimits } from "./limits.ts";
 export { migrations } from "./migrations.ts";
 export type { DbStatus as TransactionStatusName, RailsOptions } from "./rails.ts";
 export { ACH_RETURNS, CARD_DECLINES, CARD_ERRORS, NACHA_RETURN_REASONS } from "./rails.ts";
 export type {
-  TransactionLimits,
   TransactionStatusChangeEvent,
   TransactionsServiceDeps,
   TransactionsServiceHandle,

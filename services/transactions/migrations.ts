@@ -68,4 +68,17 @@ alter table status_changes add column claimed_until timestamptz;
 alter table transactions add column same_day_ach boolean not null default false;
 `,
   },
+  {
+    id: 5,
+    name: "per-business limits",
+    sql: `
+create table business_limits (
+  business_id text primary key,
+  max_amount_minor bigint not null,
+  daily_amount_minor bigint not null,
+  updated_at timestamptz not null
+);
+create index transactions_business_created on transactions (business_id, created_at);
+`,
+  },
 ];

@@ -27,14 +27,8 @@ import {
   TransactionsServiceService,
 } from "../../proto/index.ts";
 import { callOrThrow, type HealthProbe, idempotent, unary, Violations } from "../grpc/index.ts";
+import { checkDailyTotal, limitsOf, storeLimits, type TransactionLimits, validateLimits } from "./limits.ts";
 import { type DbStatus, nextStep, type RailsOptions } from "./rails.ts";
-
-export interface TransactionLimits {
-  /** Largest amount per transaction in minor units; default 1,000,000.00. */
-  defaultMaxAmountMinor?: number;
-  /** Per-business overrides of the maximum amount per transaction. */
-  perBusiness?: Record<string, number>;
-}
 
 export interface TransactionsServiceDeps {
   sql: Sql;
@@ -101,7 +95,6 @@ const STATUSES: Record<DbStatus, TransactionStatus> = {
 /** The currencies we move; minor units per ISO 4217 are 2 for all of them. */
 const CURRENCIES = new Set(["USD", "CAD", "EUR", "GBP"]);
 /** Default largest amount in minor units (1,000,000.00). */
-const MAX_AMOUNT_MINOR = 100_000_000;
 /** How long a claimed outbox batch is held before another pass may take it over (real time). */
 const OUTBOX_LEASE_SECONDS = 30;
 
@@ -196,8 +189,6 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
     pollIntervalMs: deps.rails?.pollIntervalMs ?? 1_000,
   };
   const listeners = new Set<(e: TransactionStatusChangeEvent) => void>();
-  const maxAmount = (businessId: string) =>
-    deps.limits?.perBusiness?.[businessId] ?? deps.limits?.defaultMaxAmountMinor ?? MAX_AMOUNT_MINOR;
 
   async function transition(
     tx: TransactionSql,
@@ -403,6 +394,8 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
 
   const impl: TransactionsServiceServer = {
     createTransaction: unary(async (req) => {
+      // Read first so the amount is checked with the other fields (a malformed id just finds the defaults).
+      const limits = await limitsOf(sql, deps.limits, req.businessId);
       const v = new Violations();
       v.id("business_id", req.businessId, "biz");
       v.id("customer_id", req.customerId, "cus");
@@ -420,7 +413,7 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
       if (!req.amount) v.add("amount", "is required");
       else {
         const { amountMinor, currency } = req.amount;
-        const limit = maxAmount(req.businessId);
+        const limit = limits.maxAmountMinor;
         if (!Number.isSafeInteger(amountMinor) || amountMinor <= 0) {
           v.add("amount.amount_minor", "must be a positive whole number of minor units");
         } else if (amountMinor > limit)
@@ -455,6 +448,7 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
           prepare: () => transactable(accounts, req, method!),
         },
         async (tx, fa) => {
+          await checkDailyTotal(tx, limits, req.amount!.amountMinor, clock.now());
           const isCard = fa.kind === FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_CARD;
           const at = new Date(clock.now());
           const id = newId("txn", clock.now());
@@ -479,6 +473,27 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
       );
       if (created) void runDue();
       return res;
+    }),
+
+    setBusinessLimits: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      validateLimits(v, req);
+      v.throwIfAny();
+      await storeLimits(sql, req, new Date(clock.now()));
+      log.info("business limits set", {
+        business_id: req.businessId,
+        max_amount_minor: req.maxAmountMinor,
+        daily_amount_minor: req.dailyAmountMinor,
+      });
+      return { limits: await limitsOf(sql, deps.limits, req.businessId) };
+    }),
+
+    getBusinessLimits: unary(async (req) => {
+      const v = new Violations();
+      v.id("business_id", req.businessId, "biz");
+      v.throwIfAny();
+      return { limits: await limitsOf(sql, deps.limits, req.businessId) };
     }),
 
     getTransaction: unary(async (req) => {

@@ -133,7 +133,7 @@ describe("CreateTransaction refuses bad input field by field", () => {
 describe("the other transaction RPCs refuse bad input field by field", () => {
   const rows: [
     string,
-    "getTransaction" | "cancelTransaction" | "listTransactions",
+    "getTransaction" | "cancelTransaction" | "listTransactions" | "setBusinessLimits" | "getBusinessLimits",
     () => object,
     string[],
   ][] = [
@@ -209,6 +209,37 @@ describe("the other transaction RPCs refuse bad input field by field", () => {
       () => ({ businessId: s.biz, customerId: "", page: { pageSize: 0, pageToken: "txn_'; --" } }),
       ["page.page_token"],
     ],
+    [
+      "limits: business id of another kind",
+      "setBusinessLimits",
+      () => ({ businessId: "cus_1", maxAmountMinor: 100, dailyAmountMinor: 0 }),
+      ["business_id"],
+    ],
+    [
+      "limits: negative per-transaction limit",
+      "setBusinessLimits",
+      () => ({ businessId: s.biz, maxAmountMinor: -1, dailyAmountMinor: 0 }),
+      ["max_amount_minor"],
+    ],
+    [
+      "limits: per-transaction limit over the ceiling",
+      "setBusinessLimits",
+      () => ({ businessId: s.biz, maxAmountMinor: 100_000_000_001, dailyAmountMinor: 0 }),
+      ["max_amount_minor"],
+    ],
+    [
+      "limits: negative daily limit",
+      "setBusinessLimits",
+      () => ({ businessId: s.biz, maxAmountMinor: 100, dailyAmountMinor: -5 }),
+      ["daily_amount_minor"],
+    ],
+    [
+      "limits: daily limit under the per-transaction one",
+      "setBusinessLimits",
+      () => ({ businessId: s.biz, maxAmountMinor: 5_000, dailyAmountMinor: 4_999 }),
+      ["daily_amount_minor"],
+    ],
+    ["limits: empty business id", "getBusinessLimits", () => ({ businessId: "" }), ["business_id"]],
   ];
   refusals.push(...rows.map(([, method, , fields]) => ({ method, fields })));
   it.each(rows)("%s", async (label, method, request, fields) => {

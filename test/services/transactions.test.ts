@@ -178,6 +178,58 @@ describe("transactions service", () => {
     expect((await statusOf(s, sameDay.id)).status).toBe(S.TRANSACTION_STATUS_SETTLED);
   });
 
+  it("enforces each business's own limits: per transaction, and per day even under concurrent requests", async () => {
+    const s = await setup();
+    const defaults = await call(env.client, "getBusinessLimits", { businessId: s.biz });
+    expect(defaults.limits).toMatchObject({
+      maxAmountMinor: 100_000_000,
+      dailyAmountMinor: 0,
+      custom: false,
+    });
+    const set = await call(env.client, "setBusinessLimits", {
+      businessId: s.biz,
+      maxAmountMinor: 50_000,
+      dailyAmountMinor: 100_000,
+    });
+    expect(set.limits).toEqual({
+      businessId: s.biz,
+      maxAmountMinor: 50_000,
+      dailyAmountMinor: 100_000,
+      custom: true,
+    });
+    expect((await call(env.client, "getBusinessLimits", { businessId: s.biz })).limits).toEqual(set.limits);
+    const amount = (amountMinor: number) => ({ amount: { amountMinor, currency: "USD" } });
+    const created = () => env.sql`select id from transactions.transactions where business_id = ${s.biz}`;
+
+    const over = await rejected(call(env.client, "createTransaction", req(s, amount(50_001))));
+    expect(readFieldViolations(over).map((v) => v.field)).toEqual(["amount.amount_minor"]);
+    // Five concurrent 30,000s against a day of 100,000: three fit, two are refused.
+    const results = await Promise.allSettled(
+      Array.from({ length: 5 }, () => call(env.client, "createTransaction", req(s, amount(30_000)))),
+    );
+    const ok = results.filter((r) => r.status === "fulfilled");
+    const refused = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+    expect(ok).toHaveLength(3);
+    expect(refused.map((e) => [e.code, readErrorCode(e)])).toEqual([
+      [status.FAILED_PRECONDITION, "daily_limit_exceeded"],
+      [status.FAILED_PRECONDITION, "daily_limit_exceeded"],
+    ]);
+    expect(await created()).toHaveLength(3);
+    const tenThousand = await rejected(call(env.client, "createTransaction", req(s, amount(10_001))));
+    expect(readErrorCode(tenThousand)).toBe("daily_limit_exceeded");
+    // A cancelled transaction no longer counts.
+    const first = (ok[0] as PromiseFulfilledResult<{ transaction?: { id: string } }>).value.transaction!.id;
+    await call(env.client, "cancelTransaction", { businessId: s.biz, transactionId: first, reason: "" });
+    await call(env.client, "createTransaction", req(s, amount(30_000)));
+    // Another business is not held by this one's limits.
+    const other = await setup();
+    await call(env.client, "createTransaction", req(other, amount(60_000)));
+    // The next UTC day starts afresh.
+    await advance(DAY);
+    await call(env.client, "createTransaction", req(s, amount(50_000)));
+    expect(await created()).toHaveLength(5);
+  });
+
   it("requests funds by ACH debit only with a recorded authorization, then clears", async () => {
     const s = await setup();
     const debit = req(s, {

@@ -304,6 +304,41 @@ export interface ListTransactionsResponse {
   nextPageToken: string;
 }
 
+/** A business's limits, in minor units. */
+export interface BusinessLimits {
+  businessId: string;
+  /** The largest amount of one transaction (beyond it: a field violation on amount.amount_minor). */
+  maxAmountMinor: number;
+  /**
+   * The largest total of the business's transactions created in one UTC day,
+   * declined, cancelled and failed ones not counted; 0 = no daily limit.
+   * Beyond it: FAILED_PRECONDITION daily_limit_exceeded.
+   */
+  dailyAmountMinor: number;
+  /** Whether these are the business's own limits rather than the defaults. */
+  custom: boolean;
+}
+
+export interface SetBusinessLimitsRequest {
+  businessId: string;
+  /** 1 to 100,000,000,000; 0 = the service default. */
+  maxAmountMinor: number;
+  /** 0 (no daily limit) or at least max_amount_minor. */
+  dailyAmountMinor: number;
+}
+
+export interface SetBusinessLimitsResponse {
+  limits?: BusinessLimits | undefined;
+}
+
+export interface GetBusinessLimitsRequest {
+  businessId: string;
+}
+
+export interface GetBusinessLimitsResponse {
+  limits?: BusinessLimits | undefined;
+}
+
 function createBaseTransactionStatusChange(): TransactionStatusChange {
   return { status: 0, returnCode: "", reason: "", changedAt: undefined };
 }
@@ -1687,6 +1722,459 @@ export const ListTransactionsResponse: MessageFns<ListTransactionsResponse> = {
   },
 };
 
+function createBaseBusinessLimits(): BusinessLimits {
+  return { businessId: "", maxAmountMinor: 0, dailyAmountMinor: 0, custom: false };
+}
+
+export const BusinessLimits: MessageFns<BusinessLimits> = {
+  encode(message: BusinessLimits, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.maxAmountMinor !== 0) {
+      writer.uint32(16).int64(message.maxAmountMinor);
+    }
+    if (message.dailyAmountMinor !== 0) {
+      writer.uint32(24).int64(message.dailyAmountMinor);
+    }
+    if (message.custom !== false) {
+      writer.uint32(32).bool(message.custom);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BusinessLimits {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBusinessLimits();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxAmountMinor = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.dailyAmountMinor = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.custom = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BusinessLimits {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      maxAmountMinor: isSet(object.maxAmountMinor)
+        ? globalThis.Number(object.maxAmountMinor)
+        : isSet(object.max_amount_minor)
+        ? globalThis.Number(object.max_amount_minor)
+        : 0,
+      dailyAmountMinor: isSet(object.dailyAmountMinor)
+        ? globalThis.Number(object.dailyAmountMinor)
+        : isSet(object.daily_amount_minor)
+        ? globalThis.Number(object.daily_amount_minor)
+        : 0,
+      custom: isSet(object.custom) ? globalThis.Boolean(object.custom) : false,
+    };
+  },
+
+  toJSON(message: BusinessLimits): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.maxAmountMinor !== 0) {
+      obj.maxAmountMinor = Math.round(message.maxAmountMinor);
+    }
+    if (message.dailyAmountMinor !== 0) {
+      obj.dailyAmountMinor = Math.round(message.dailyAmountMinor);
+    }
+    if (message.custom !== false) {
+      obj.custom = message.custom;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BusinessLimits>, I>>(base?: I): BusinessLimits {
+    return BusinessLimits.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BusinessLimits>, I>>(object: I): BusinessLimits {
+    const message = createBaseBusinessLimits();
+    message.businessId = object.businessId ?? "";
+    message.maxAmountMinor = object.maxAmountMinor ?? 0;
+    message.dailyAmountMinor = object.dailyAmountMinor ?? 0;
+    message.custom = object.custom ?? false;
+    return message;
+  },
+};
+
+function createBaseSetBusinessLimitsRequest(): SetBusinessLimitsRequest {
+  return { businessId: "", maxAmountMinor: 0, dailyAmountMinor: 0 };
+}
+
+export const SetBusinessLimitsRequest: MessageFns<SetBusinessLimitsRequest> = {
+  encode(message: SetBusinessLimitsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.maxAmountMinor !== 0) {
+      writer.uint32(16).int64(message.maxAmountMinor);
+    }
+    if (message.dailyAmountMinor !== 0) {
+      writer.uint32(24).int64(message.dailyAmountMinor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetBusinessLimitsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetBusinessLimitsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxAmountMinor = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.dailyAmountMinor = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetBusinessLimitsRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      maxAmountMinor: isSet(object.maxAmountMinor)
+        ? globalThis.Number(object.maxAmountMinor)
+        : isSet(object.max_amount_minor)
+        ? globalThis.Number(object.max_amount_minor)
+        : 0,
+      dailyAmountMinor: isSet(object.dailyAmountMinor)
+        ? globalThis.Number(object.dailyAmountMinor)
+        : isSet(object.daily_amount_minor)
+        ? globalThis.Number(object.daily_amount_minor)
+        : 0,
+    };
+  },
+
+  toJSON(message: SetBusinessLimitsRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.maxAmountMinor !== 0) {
+      obj.maxAmountMinor = Math.round(message.maxAmountMinor);
+    }
+    if (message.dailyAmountMinor !== 0) {
+      obj.dailyAmountMinor = Math.round(message.dailyAmountMinor);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetBusinessLimitsRequest>, I>>(base?: I): SetBusinessLimitsRequest {
+    return SetBusinessLimitsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetBusinessLimitsRequest>, I>>(object: I): SetBusinessLimitsRequest {
+    const message = createBaseSetBusinessLimitsRequest();
+    message.businessId = object.businessId ?? "";
+    message.maxAmountMinor = object.maxAmountMinor ?? 0;
+    message.dailyAmountMinor = object.dailyAmountMinor ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetBusinessLimitsResponse(): SetBusinessLimitsResponse {
+  return { limits: undefined };
+}
+
+export const SetBusinessLimitsResponse: MessageFns<SetBusinessLimitsResponse> = {
+  encode(message: SetBusinessLimitsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limits !== undefined) {
+      BusinessLimits.encode(message.limits, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetBusinessLimitsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetBusinessLimitsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.limits = BusinessLimits.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetBusinessLimitsResponse {
+    return { limits: isSet(object.limits) ? BusinessLimits.fromJSON(object.limits) : undefined };
+  },
+
+  toJSON(message: SetBusinessLimitsResponse): unknown {
+    const obj: any = {};
+    if (message.limits !== undefined) {
+      obj.limits = BusinessLimits.toJSON(message.limits);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetBusinessLimitsResponse>, I>>(base?: I): SetBusinessLimitsResponse {
+    return SetBusinessLimitsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetBusinessLimitsResponse>, I>>(object: I): SetBusinessLimitsResponse {
+    const message = createBaseSetBusinessLimitsResponse();
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? BusinessLimits.fromPartial(object.limits)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetBusinessLimitsRequest(): GetBusinessLimitsRequest {
+  return { businessId: "" };
+}
+
+export const GetBusinessLimitsRequest: MessageFns<GetBusinessLimitsRequest> = {
+  encode(message: GetBusinessLimitsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetBusinessLimitsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetBusinessLimitsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetBusinessLimitsRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetBusinessLimitsRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetBusinessLimitsRequest>, I>>(base?: I): GetBusinessLimitsRequest {
+    return GetBusinessLimitsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetBusinessLimitsRequest>, I>>(object: I): GetBusinessLimitsRequest {
+    const message = createBaseGetBusinessLimitsRequest();
+    message.businessId = object.businessId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetBusinessLimitsResponse(): GetBusinessLimitsResponse {
+  return { limits: undefined };
+}
+
+export const GetBusinessLimitsResponse: MessageFns<GetBusinessLimitsResponse> = {
+  encode(message: GetBusinessLimitsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limits !== undefined) {
+      BusinessLimits.encode(message.limits, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetBusinessLimitsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetBusinessLimitsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.limits = BusinessLimits.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetBusinessLimitsResponse {
+    return { limits: isSet(object.limits) ? BusinessLimits.fromJSON(object.limits) : undefined };
+  },
+
+  toJSON(message: GetBusinessLimitsResponse): unknown {
+    const obj: any = {};
+    if (message.limits !== undefined) {
+      obj.limits = BusinessLimits.toJSON(message.limits);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetBusinessLimitsResponse>, I>>(base?: I): GetBusinessLimitsResponse {
+    return GetBusinessLimitsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetBusinessLimitsResponse>, I>>(object: I): GetBusinessLimitsResponse {
+    const message = createBaseGetBusinessLimitsResponse();
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? BusinessLimits.fromPartial(object.limits)
+      : undefined;
+    return message;
+  },
+};
+
 /** Internal: money movement to and from customers' financial accounts. */
 export type TransactionsServiceService = typeof TransactionsServiceService;
 export const TransactionsServiceService = {
@@ -1736,6 +2224,30 @@ export const TransactionsServiceService = {
       Buffer.from(ListTransactionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListTransactionsResponse => ListTransactionsResponse.decode(value),
   },
+  /** Replaces a business's limits; CreateTransaction enforces them. */
+  setBusinessLimits: {
+    path: "/linkflow.v1.TransactionsService/SetBusinessLimits" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetBusinessLimitsRequest): Buffer =>
+      Buffer.from(SetBusinessLimitsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetBusinessLimitsRequest => SetBusinessLimitsRequest.decode(value),
+    responseSerialize: (value: SetBusinessLimitsResponse): Buffer =>
+      Buffer.from(SetBusinessLimitsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetBusinessLimitsResponse => SetBusinessLimitsResponse.decode(value),
+  },
+  /** The limits in force for a business (its own, or the service's defaults). */
+  getBusinessLimits: {
+    path: "/linkflow.v1.TransactionsService/GetBusinessLimits" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetBusinessLimitsRequest): Buffer =>
+      Buffer.from(GetBusinessLimitsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetBusinessLimitsRequest => GetBusinessLimitsRequest.decode(value),
+    responseSerialize: (value: GetBusinessLimitsResponse): Buffer =>
+      Buffer.from(GetBusinessLimitsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetBusinessLimitsResponse => GetBusinessLimitsResponse.decode(value),
+  },
 } as const;
 
 export interface TransactionsServiceServer extends UntypedServiceImplementation {
@@ -1745,6 +2257,10 @@ export interface TransactionsServiceServer extends UntypedServiceImplementation 
   cancelTransaction: handleUnaryCall<CancelTransactionRequest, CancelTransactionResponse>;
   /** The business's transactions, newest first. */
   listTransactions: handleUnaryCall<ListTransactionsRequest, ListTransactionsResponse>;
+  /** Replaces a business's limits; CreateTransaction enforces them. */
+  setBusinessLimits: handleUnaryCall<SetBusinessLimitsRequest, SetBusinessLimitsResponse>;
+  /** The limits in force for a business (its own, or the service's defaults). */
+  getBusinessLimits: handleUnaryCall<GetBusinessLimitsRequest, GetBusinessLimitsResponse>;
 }
 
 export interface TransactionsServiceClient extends Client {
@@ -1810,6 +2326,38 @@ export interface TransactionsServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListTransactionsResponse) => void,
   ): ClientUnaryCall;
+  /** Replaces a business's limits; CreateTransaction enforces them. */
+  setBusinessLimits(
+    request: SetBusinessLimitsRequest,
+    callback: (error: ServiceError | null, response: SetBusinessLimitsResponse) => void,
+  ): ClientUnaryCall;
+  setBusinessLimits(
+    request: SetBusinessLimitsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetBusinessLimitsResponse) => void,
+  ): ClientUnaryCall;
+  setBusinessLimits(
+    request: SetBusinessLimitsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetBusinessLimitsResponse) => void,
+  ): ClientUnaryCall;
+  /** The limits in force for a business (its own, or the service's defaults). */
+  getBusinessLimits(
+    request: GetBusinessLimitsRequest,
+    callback: (error: ServiceError | null, response: GetBusinessLimitsResponse) => void,
+  ): ClientUnaryCall;
+  getBusinessLimits(
+    request: GetBusinessLimitsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetBusinessLimitsResponse) => void,
+  ): ClientUnaryCall;
+  getBusinessLimits(
+    request: GetBusinessLimitsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetBusinessLimitsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const TransactionsServiceClient = makeGenericClientConstructor(
@@ -1854,6 +2402,17 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
 function isSet(value: any): boolean {
