@@ -562,6 +562,53 @@ describe("business console", () => {
     expect(row?.outcome).toBe("ok");
   });
 
+  it("stores only scrypt hashes; five wrong passwords lock the email for a while; an expired session is refused", async () => {
+    await env.app.createUser({
+      businessId: h.a.businessId,
+      email: "locked@acme.test",
+      password: PASSWORD,
+      role: "viewer",
+    });
+    const [stored] = await h.stack.node.sql<{ password_hash: string }[]>`
+      select password_hash from console.users where email = 'locked@acme.test'`;
+    expect(stored!.password_hash).toMatch(/^scrypt\$\d+\$\d+\$\d+\$[\w-]{22}\$[\w-]{43}$/);
+    expect(stored!.password_hash).not.toContain("horse");
+
+    const ctx = await env.desktop();
+    const page = new ConsolePage(await ctx.newPage(), base, env.shots, env.neverShown);
+    const attempt = async (password: string) => {
+      await page.goto("/console/login");
+      await page.page.getByLabel("Email").fill("locked@acme.test");
+      await page.page.getByLabel("Password").fill(password);
+      const [res] = await Promise.all([
+        page.page.waitForResponse(
+          (r) => r.url().endsWith("/console/login") && r.request().method() === "POST",
+        ),
+        page.page.getByRole("button", { name: "Sign in" }).click(),
+      ]);
+      return res.status();
+    };
+    for (let i = 0; i < 5; i++) expect(await attempt(`wrong password ${i}`)).toBe(401);
+    // Now even the right password is refused, and says why.
+    expect(await attempt(PASSWORD)).toBe(429);
+    expect(await page.text("[role=alert]")).toContain("Too many failed attempts");
+    await page.shot("locked");
+    expect(page.page.url()).toMatch(/\/console\/login$/);
+    // Another user is not locked out by it.
+    const other = await env.signIn("viewer@acme.test");
+    const session = (await other.page.context().cookies()).find((c) => c.name === "lf_console")!.value;
+    await h.stack.node.sql`
+      update console.sessions set expires_at = now() - interval '1 second'
+      where user_id = (select id from console.users where email = 'viewer@acme.test')`;
+    const r = await fetch(`${base}/console/workflows`, {
+      headers: { cookie: `lf_console=${session}` },
+      redirect: "manual",
+    });
+    expect(r.status).toBe(303);
+    expect(r.headers.get("location")).toBe("/console/login");
+    await ctx.close();
+  });
+
   it("the audit log credits the admin with every action the walk-through did", async () => {
     await ui.goto("/console/audit");
     const rows: string[] = [];

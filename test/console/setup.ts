@@ -26,6 +26,12 @@ export class ConsolePage {
   async goto(path: string, status = 200): Promise<Response> {
     const res = await this.page.goto(`${this.base}${path}`);
     expect(res?.status(), path).toBe(status);
+    // Every page: a strict CSP, and nothing inline it would have to allow.
+    const csp = res?.headers()["content-security-policy"] ?? "";
+    expect(csp, path).toContain("default-src 'none'");
+    expect(csp, path).toContain("script-src 'self'");
+    expect(csp, path).toContain("frame-ancestors 'none'");
+    expect(await this.page.locator("script:not([src]), style, [style]").count(), path).toBe(0);
     await this.shot();
     return res!;
   }
