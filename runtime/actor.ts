@@ -73,6 +73,8 @@ export interface EffectResultCommand {
   ok: boolean;
   result?: unknown;
   error?: SerializedError;
+  /** How many times the effect ran, this one included. */
+  attempts?: number;
 }
 
 export function isEffectResult(c: unknown): c is EffectResultCommand {

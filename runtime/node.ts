@@ -642,6 +642,7 @@ export class RuntimeNode {
           effectType: e.type,
           ok: false,
           error: le.toJSON(),
+          attempts: attempts + 1,
         };
       }
       await this.#turn({ id: `effect:${e.seq}`, actorId: e.actorId, command: result }, {}, ctx);

@@ -136,6 +136,62 @@ describe("workflow decider", () => {
     expect(f.after.steps[0]?.status).toBe("failed");
   });
 
+  it("an activity that still fails after the retry policy's attempts says so in the step's reason", () => {
+    const c = run([], create);
+    const s = run(
+      c.d.events,
+      { type: "submit_step", stepId: "profile", data: { first_name: "A", last_name: "B" } },
+      T0,
+      2,
+    );
+    const f = run([...c.d.events, ...s.d.events], {
+      type: "effect.result",
+      effectSeq: 2,
+      effectType: "accounts.upsertCustomer",
+      ok: false,
+      error: { code: "internal", message: "internal error", retryable: true },
+      attempts: 5,
+    });
+    expect(f.after.steps[0]).toMatchObject({
+      status: "failed",
+      failureReason: "internal error (gave up after 5 attempts)",
+    });
+    expect(f.after.failureReason).toBe("step profile failed: internal error (gave up after 5 attempts)");
+  });
+
+  it("a workflow started by SMS emails the customer at the address given in a step", () => {
+    const emailing = compileTemplate(
+      source.replace(
+        "on completed { notify business }",
+        'on completed { email customer "Thanks {profile.first_name}." }',
+      ),
+    ).program!;
+    const c = run([], { ...create, program: emailing });
+    const s = run(
+      c.d.events,
+      {
+        type: "submit_step",
+        stepId: "profile",
+        data: { first_name: "Ada", last_name: "Lovelace", email: "ada@example.com" },
+      },
+      T0,
+      2,
+    );
+    const done = run(
+      [...c.d.events, ...s.d.events],
+      { type: "effect.result", effectSeq: 2, effectType: "accounts.upsertCustomer", ok: true, result: {} },
+      T0 + 1000,
+      3,
+    );
+    expect(done.after.status).toBe("completed");
+    expect(done.d.effects).toEqual([
+      expect.objectContaining({
+        type: "notify.email",
+        payload: expect.objectContaining({ to: "ada@example.com", text: "Thanks Ada." }),
+      }),
+    ]);
+  });
+
   it("expiry fires only when due, sends the expiry notice and ends the workflow", () => {
     const c = run([], create);
     expect(run(c.d.events, { type: "timer.expire" }, T0 + DAY).d.events).toEqual([]);

@@ -136,9 +136,24 @@ class Turn {
   }
 }
 
+/**
+ * A contact the customer gave in a step (`collect individual { email }`): a
+ * workflow started with a phone only can still email the customer afterwards.
+ */
+function collected(s: WorkflowState, key: "phone" | "email"): string | undefined {
+  for (const step of s.steps) {
+    const v = step.result?.[key];
+    if (typeof v === "string" && v !== "") return v;
+  }
+  return undefined;
+}
+
 function notify(t: Turn, origin: NotificationOrigin, channel: Channel, text: string, subject?: string): void {
   const s = t.state;
-  const to = channel === "sms" ? s.recipient.phone : s.recipient.email;
+  const to =
+    channel === "sms"
+      ? (s.recipient.phone ?? collected(s, "phone"))
+      : (s.recipient.email ?? collected(s, "email"));
   if (!to) return;
   const base = { businessId: s.businessId, workflowId: s.id, to, origin, linkVersion: s.linkVersion };
   if (channel === "sms") t.effect("notify.sms", { ...base, body: text }, { kind: "notify", origin, channel });
@@ -651,7 +666,10 @@ function onEffectResult(t: Turn, c: Extract<WorkflowCommand, { type: "effect.res
       runHandlers(t, "step_completed", step.id);
       advance(t);
     } else {
-      const reason = c.error?.message ?? "the activity failed";
+      const message = c.error?.message ?? "the activity failed";
+      // A failure that could have passed on a later try means the retry policy ran out: say so.
+      const reason =
+        c.error?.retryable && c.attempts ? `${message} (gave up after ${c.attempts} attempts)` : message;
       t.emit({ type: "step.failed", at: t.now, stepId: step.id, reason });
       t.emit({ type: "workflow.failed", at: t.now, reason: `step ${step.id} failed: ${reason}` });
       stopSchedule(t);

@@ -162,7 +162,9 @@ export type WorkflowCommand =
       effectType: string;
       ok: boolean;
       result?: unknown;
-      error?: { code: string; message: string };
+      error?: { code: string; message: string; retryable?: boolean };
+      /** How many times the effect ran (the runtime's retry policy), this one included. */
+      attempts?: number;
     };
 
 /** What callers see of a workflow (GetWorkflow, the customer page). */

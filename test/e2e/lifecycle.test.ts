@@ -4,25 +4,30 @@ import { ManualClock } from "../../core/index.ts";
 import {
   AccountsServiceClient,
   CustomerStatus,
+  StepStatus,
   TransactionsServiceClient,
   WorkflowStatus,
 } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { launchChromium, saveScreenshot } from "../infra/index.ts";
+import { type ChromiumHandle, launchChromium, saveScreenshot } from "../infra/index.ts";
+import { CustomerOnPhone } from "../support/customer.ts";
 import { HttpCustomer } from "../support/http-customer.ts";
 import { linkIn, type Stack, startStack } from "../support/stack.ts";
 
 const DAY = 86_400_000;
 let stack: Stack;
 let clock: ManualClock;
+let browser: ChromiumHandle;
 
 beforeAll(async () => {
   clock = new ManualClock(Date.now());
-  // Three runtime nodes over a real nats-server, sharing Postgres; time moves only when the test says so.
+  browser = await launchChromium();
+  // Three runtime nodes over a real nats-server with Redis, sharing Postgres; time moves only when the test says so.
   stack = await startStack({ transport: "nats", nodes: 3, clock });
 });
 afterAll(async () => {
   await stack?.stop();
+  await browser?.close();
 });
 
 const get = async (id: string) =>
@@ -51,10 +56,25 @@ async function create(template: string, phone: string, key: string, extra: Recor
   return { id: res.workflow!.id, customer: new HttpCustomer(linkIn(sms.body), stack.twilio, phone) };
 }
 
-/** Moves the clock and lets every node's timers and the rails catch up. */
+/**
+ * Moves the clock, then waits until every node has fired the timers now due
+ * and run the effects they caused (the SMS are at the Twilio server by then):
+ * an assertion that nothing happened is only meaningful after that.
+ */
 async function advance(ms: number) {
   clock.advance(ms);
-  await new Promise((r) => setTimeout(r, 400));
+  const now = clock.now();
+  await expect
+    .poll(
+      async () => {
+        const [row] = await stack.node.sql<{ n: number }[]>`
+          select (select count(*) from runtime.timers where fire_at <= ${now}::bigint)::int
+               + (select count(*) from runtime.effects)::int as n`;
+        return row!.n;
+      },
+      { timeout: 30_000 },
+    )
+    .toBe(0);
 }
 
 const smsTo = (phone: string) => stack.twilio.messages.filter((m) => m.to === phone);
@@ -135,10 +155,13 @@ describe("workflow life cycle on three nodes over NATS", () => {
     expect(smsTo(phone)).toHaveLength(5);
   });
 
-  it("extend then complete; resend shows as MANUAL; cancel stops everything", async () => {
+  it("extend re-arms expiry and reminders; resend shows as MANUAL; completed in Chromium; cancel stops everything", async () => {
     const phone = "+14155552002";
-    const { id, customer } = await create("welcome", phone, "extend-1");
-    await advance(6 * DAY);
+    const { id } = await create("welcome", phone, "extend-1");
+    const reminders = () => smsTo(phone).filter((m) => m.body.startsWith("Reminder")).length;
+    // welcome: expires in 7 days, a reminder every 2 days (days 2, 4 and 6; day 8 is past the expiry).
+    for (let d = 0; d < 3; d++) await advance(2 * DAY);
+    expect(reminders()).toBe(3);
     const extended = await call(
       stack.api,
       "extendExpiry",
@@ -146,21 +169,37 @@ describe("workflow life cycle on three nodes over NATS", () => {
       { metadata: stack.auth() },
     );
     expect(extended.workflow!.expireAt!.getTime()).toBeGreaterThan(clock.now() + 7 * DAY);
-    await advance(2 * DAY); // past the original expiry
-    expect((await get(id)).status).not.toBe(WorkflowStatus.WORKFLOW_STATUS_EXPIRED);
+    await advance(2 * DAY); // day 8: past the original expiry, and a reminder the extension re-armed
+    expect((await get(id)).status).toBe(WorkflowStatus.WORKFLOW_STATUS_LINK_SENT);
+    expect(reminders()).toBe(4);
 
+    const links = () => smsTo(phone).filter((m) => m.body.includes("/l/"));
+    const before = links().length;
     await call(
       stack.api,
       "resendLink",
       { workflowId: id, channel: 0, idempotencyKey: "resend-1" },
       { metadata: stack.auth() },
     );
-    await expect.poll(async () => (await history(id)).notifications.map((n) => n.origin)).toContain("MANUAL");
+    await expect.poll(() => links().length).toBe(before + 1);
+    const origins = (await history(id)).notifications.map((n) => n.origin);
+    expect(origins.filter((o) => o === "MANUAL")).toHaveLength(1);
+    expect(origins.filter((o) => o === "REMINDER")).toHaveLength(4);
 
-    await customer.open();
-    await customer.submit({ first_name: "Dorothy", last_name: "Vaughan", decision: "approve" });
-    await customer.waitFor("All done");
+    // The customer completes the resent link on a phone.
+    const page = await browser.newPhonePage();
+    const c = new CustomerOnPhone(page, stack.twilio, phone);
+    await page.goto(linkIn(links().at(-1)!.body));
+    await c.waitForTitle("Confirm your details");
+    await c.fill({ "First name": "Dorothy", "Last name": "Vaughan" });
+    await c.continue();
+    await c.waitForTitle("All done");
+    await page.context().close();
     expect((await get(id)).status).toBe(WorkflowStatus.WORKFLOW_STATUS_COMPLETED);
+    // Completion ends the reminder schedule.
+    const sent = smsTo(phone).length;
+    await advance(8 * DAY);
+    expect(smsTo(phone)).toHaveLength(sent);
 
     const other = await create("welcome", "+14155552003", "cancel-1");
     const cancelled = await call(
@@ -179,9 +218,57 @@ describe("workflow life cycle on three nodes over NATS", () => {
         { metadata: stack.auth() },
       ),
     ).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
-    const before = smsTo("+14155552003").length;
+    // No reminder and no expiry notice after a cancel, and the workflow stays cancelled.
+    const cancelledSms = smsTo("+14155552003").length;
     await advance(8 * DAY);
-    expect(smsTo("+14155552003")).toHaveLength(before);
+    expect(smsTo("+14155552003")).toHaveLength(cancelledSms);
+    expect((await get(other.id)).status).toBe(WorkflowStatus.WORKFLOW_STATUS_CANCELLED);
+  });
+
+  it("a failing activity is retried per the policy, then its step is FAILED with a reason for the business", async () => {
+    const phone = "+14155552008";
+    const { id, customer } = await create("welcome", phone, "retry-1");
+    const sql = stack.node.sql;
+    // While this trigger is in place Postgres refuses every new customer, so the accounts service
+    // answers INTERNAL (a failure worth retrying); the sequence counts the tries, rolled back or not.
+    await sql.unsafe(`
+      create sequence public.e2e_customer_tries;
+      create function public.e2e_refuse_customers() returns trigger language plpgsql as $$
+        begin perform nextval('public.e2e_customer_tries'); raise exception 'refused by the test'; end $$;
+      create trigger e2e_refuse_customers before insert on accounts.customers
+        for each row execute function public.e2e_refuse_customers();`);
+    try {
+      const page = await browser.newPhonePage();
+      const c = new CustomerOnPhone(page, stack.twilio, phone);
+      await page.goto(customer.link);
+      await c.waitForTitle("Confirm your details");
+      await c.fill({ "First name": "Mae", "Last name": "Jemison" });
+      await c.continue();
+      await expect
+        .poll(async () => (await get(id)).status, { timeout: 30_000 })
+        .toBe(WorkflowStatus.WORKFLOW_STATUS_FAILED);
+      await page.context().close();
+    } finally {
+      await sql.unsafe(`
+        drop trigger e2e_refuse_customers on accounts.customers;
+        drop function public.e2e_refuse_customers();`);
+    }
+    // The stack's policy is five attempts.
+    const [tries] = await sql<{ n: string }[]>`select last_value::text as n from public.e2e_customer_tries`;
+    expect(tries!.n).toBe("5");
+    const wf = await get(id);
+    expect(wf.steps.find((s) => s.id === "profile")?.status).toBe(StepStatus.STEP_STATUS_FAILED);
+    expect(wf.failureReason).toMatch(/^step profile failed: .+ \(gave up after 5 attempts\)$/);
+    const hook = await stack.webhooks.waitForDelivery(
+      (d) =>
+        (d.json as { type: string }).type === "workflow.failed" &&
+        (d.json as { data: { workflow_id: string } }).data.workflow_id === id,
+    );
+    expect(JSON.stringify(hook.json)).toContain("gave up after 5 attempts");
+    // A failed workflow sends no more reminders.
+    const sent = smsTo(phone).length;
+    await advance(8 * DAY);
+    expect(smsTo(phone)).toHaveLength(sent);
   });
 
   it("a suspended customer's payment is refused and the workflow fails with the reason", async () => {
@@ -212,7 +299,17 @@ describe("workflow life cycle on three nodes over NATS", () => {
     await expect.poll(async () => (await get(id)).status).toBe(WorkflowStatus.WORKFLOW_STATUS_FAILED);
     const wf = await get(id);
     expect(wf.failureReason).toMatch(/suspended/i);
-    expect(wf.steps.find((s) => s.id === "payout")?.status).toBeDefined();
+    const payout = wf.steps.find((s) => s.id === "payout");
+    expect(payout?.status).toBe(StepStatus.STEP_STATUS_FAILED);
+    expect(wf.failureReason).toMatch(/^step payout failed: .*suspended/i);
+    // Refused: no transaction was made for the workflow.
+    const txns = new TransactionsServiceClient(stack.node.internalAddress, credentials.createInsecure());
+    const list = (await call(txns, "listTransactions", {
+      businessId: stack.business.businessId,
+      customerId: cus!.id,
+    } as never)) as { transactions: { workflowId: string }[] };
+    txns.close();
+    expect(list.transactions.filter((t) => t.workflowId === id)).toHaveLength(0);
     await stack.webhooks.waitForDelivery(
       (d) =>
         (d.json as { type: string; data: { workflow_id: string } }).type === "workflow.failed" &&

@@ -11,8 +11,11 @@ let stack: Stack;
 
 beforeAll(async () => {
   browser = await launchChromium();
+  // The whole deployment: three runtime nodes over a real nats-server, Redis, SMTP, Twilio and webhooks.
   stack = await startStack({
-    transport: "local",
+    transport: "nats",
+    nodes: 3,
+    smtp: true,
     rails: {
       pendingMs: 100,
       pushToCardSettleMs: 100,
@@ -57,7 +60,7 @@ async function openAndVerify(phone: string): Promise<CustomerOnPhone> {
   return customer;
 }
 
-describe("onboard and pay, through the customer page in Chromium", () => {
+describe("onboard and pay, through the customer page in Chromium (three nodes over NATS)", () => {
   it("happy path: code, profile, bank account, terms, approve; the payout settles and the customer is told", async () => {
     const phone = "+14155551001";
     const { workflow } = await create(phone, { amount: "250.00 USD" }, "happy-path-1");
@@ -131,6 +134,9 @@ describe("onboard and pay, through the customer page in Chromium", () => {
         (d.json as { data: { workflow_id: string } }).data.workflow_id === workflow!.id,
     );
     expect(done.verified).toBe(true);
+    // The template's completion handler emails the customer by name, through the SMTP server.
+    const mail = await stack.smtp!.waitForMessage((m) => m.to.includes("grace@example.com"));
+    expect(mail.text).toContain("All done, Grace.");
   });
 
   it("decline at the payout with a predefined reason, and with a free-text reason", async () => {

@@ -8,6 +8,7 @@ import {
   createTestDatabase,
   type SmtpServerHandle,
   startNats,
+  startRedis,
   startSmtpServer,
   startTwilioServer,
   startWebhookReceiver,
@@ -26,6 +27,8 @@ export interface Stack {
   api: WorkflowServiceClient;
   auth(key?: string): Metadata;
   databaseUrl: string;
+  /** The redis-server the nodes share, when the stack runs one. */
+  redisUrl?: string;
   startNode(): Promise<LinkflowNode>;
   stop(): Promise<void>;
 }
@@ -33,7 +36,7 @@ export interface Stack {
 /**
  * A whole Linkflow deployment on real parts: a fresh database, a Twilio-protocol
  * server, a webhook receiver, `nodes` runtime nodes (local transport for one
- * node unless `transport: "nats"`), the example templates and a business with
+ * node unless `transport: "nats"`, which also brings a shared redis-server), the example templates and a business with
  * an API key subscribed to webhooks. `stop()` tears everything down.
  */
 export async function startStack(
@@ -44,6 +47,11 @@ export async function startStack(
     tracing?: boolean;
     /** Send email through a loopback SMTP server (default: the dev outbox). */
     smtp?: boolean;
+    /**
+     * Keep the customer page's sessions and the API's rate limits in a real
+     * redis-server, as a cluster does (default: with the NATS transport).
+     */
+    redis?: boolean;
     rails?: {
       pendingMs?: number;
       pushToCardSettleMs?: number;
@@ -82,6 +90,12 @@ export async function startStack(
       stops.push(() => nats.stop());
       natsUrls = nats.urls;
     }
+    let redisUrl: string | undefined;
+    if (opts.redis ?? transport === "nats") {
+      const redis = await startRedis();
+      stops.push(() => redis.stop());
+      redisUrl = redis.url;
+    }
     const linkSecret = randomBytes(32).toString("base64url");
     const encryptionKey = randomBytes(32).toString("base64");
     const nodes: LinkflowNode[] = [];
@@ -92,6 +106,7 @@ export async function startStack(
         grpcAddr: "127.0.0.1:0",
         httpAddr: "127.0.0.1:0",
         internalAddr: "127.0.0.1:0",
+        redisUrl,
         linkSecret,
         keyring: { currentKeyId: "k1", keys: { k1: encryptionKey } },
         sms: {
@@ -146,6 +161,7 @@ export async function startStack(
         return md;
       },
       databaseUrl: db.url,
+      redisUrl,
       startNode: launch,
       stop,
     };
