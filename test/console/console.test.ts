@@ -513,6 +513,24 @@ describe("business console", () => {
     expect(other.key!.id).not.toBe(own.id);
   });
 
+  it("the workflows list updates a row's status live, without a reload", async () => {
+    const phone = "+14155550165";
+    const id = await startWorkflow(h, h.a, phone);
+    await ui.goto(`/console/workflows?q=${encodeURIComponent(phone)}`);
+    const badge = admin.locator(`#workflow-table tr[data-id="${id}"] [data-status]`);
+    await expect.poll(() => badge.getAttribute("data-status"), { timeout: 20_000 }).toBe("link_sent");
+    await admin.evaluate("window.__sameDocument = true");
+    const sms = h.stack.twilio.messages.find((m) => m.to === phone)!;
+    const customer = new HttpCustomer(
+      linkIn(sms.body).replace(/^http:\/\/[^/]+/, `http://${h.stack.node.httpAddress}`),
+    );
+    await customer.open();
+    await customer.submit({ first_name: "Livia", last_name: "Row" });
+    await expect.poll(() => badge.getAttribute("data-status"), { timeout: 20_000 }).toBe("completed");
+    expect(await admin.evaluate("window.__sameDocument")).toBe(true);
+    await ui.shot("list updated live");
+  });
+
   it("without JavaScript, a workflow page reloads itself on request and follows the customer", async () => {
     const phone = "+14155550163";
     const id = await startWorkflow(h, h.a, phone);
