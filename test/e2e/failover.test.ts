@@ -14,6 +14,7 @@ import {
   startTwilioServer,
   startWebhookReceiver,
   type TwilioServerHandle,
+  type WebhookReceiverHandle,
 } from "../infra/index.ts";
 import { HttpCustomer } from "../support/http-customer.ts";
 import { type NodeChild, spawnNode } from "../support/node-child.ts";
@@ -25,6 +26,7 @@ const stops: Array<() => Promise<unknown>> = [];
 let procs: NodeChild[] = [];
 let sql: Sql;
 let twilio: TwilioServerHandle;
+let hooks: WebhookReceiverHandle;
 let apiKey = "";
 let businessId = "";
 
@@ -46,7 +48,7 @@ beforeAll(async () => {
   twilio = await startTwilioServer();
   stops.push(() => twilio.stop());
   const secrets: string[] = [];
-  const hooks = await startWebhookReceiver({ secrets: () => secrets });
+  hooks = await startWebhookReceiver({ secrets: () => secrets });
   stops.push(() => hooks.stop());
   const base: NodeConfig = {
     databaseUrl: db.url,
@@ -109,7 +111,7 @@ afterAll(async () => {
 });
 
 describe("a node killed with SIGKILL in the middle of a workflow", () => {
-  it("the workflow completes on the survivors with exactly one customer and one transaction", async () => {
+  it("the workflow completes on the survivors with exactly one customer and one transaction, also when its next owner is killed as the payout is approved", async () => {
     const md = new Metadata();
     md.set("authorization", `Bearer ${apiKey}`);
     const phone = "+14155553001";
@@ -172,17 +174,35 @@ describe("a node killed with SIGKILL in the middle of a workflow", () => {
     expect(rest.title).toBe("Terms");
     await rest.submit({ accept_0: "on", accept_1: "on", decision: "approve" });
     await rest.waitFor("Review your payment", 20_000);
-    await rest.submit({ decision: "approve" });
-    await rest.waitFor("All done", 20_000);
 
-    const api2 = new WorkflowServiceClient(survivor.info.grpcAddress, credentials.createInsecure());
+    // A second SIGKILL, of the node that owns the workflow now, right after the customer approves
+    // the payout: the transaction is being made while its node dies, and the last node makes it again.
+    let owner2 = "";
+    await expect
+      .poll(async () => {
+        const [l] = await sql<{ owner: string }[]>`
+          select owner from runtime.shard_leases where shard = ${shard} and expires_at > now()`;
+        owner2 = l?.owner ?? "";
+        return owner2 !== "" && owner2 !== victim.info.nodeId;
+      })
+      .toBe(true);
+    const second = procs.find((p) => p.info.nodeId === owner2)!;
+    const last = procs.find((p) => p !== victim && p !== second)!;
+    const fin = rest.on(`http://${last.info.httpAddress}`);
+    await fin.open();
+    expect(fin.title).toBe("Review your payment");
+    await fin.submit({ decision: "approve" });
+    second.child.kill("SIGKILL");
+    await fin.waitFor("All done", 30_000);
+
+    const api2 = new WorkflowServiceClient(last.info.grpcAddress, credentials.createInsecure());
     const got = (await call(api2, "getWorkflow", { workflowId: id }, { metadata: md })).workflow!;
     api2.close();
     api.close();
     expect(got.status).toBe(WorkflowStatus.WORKFLOW_STATUS_COMPLETED);
     const customers = await sql`select id from accounts.customers where business_id = ${businessId}`;
     expect(customers).toHaveLength(1);
-    const txns = new TransactionsServiceClient(survivor.info.internalAddress, credentials.createInsecure());
+    const txns = new TransactionsServiceClient(last.info.internalAddress, credentials.createInsecure());
     const list = (await call(txns, "listTransactions", {
       businessId,
       customerId: got.customerId,
@@ -196,5 +216,18 @@ describe("a node killed with SIGKILL in the middle of a workflow", () => {
       { epoch: string }[]
     >`select distinct epoch::text from runtime.events where actor_id = ${id} order by 1`;
     expect(epochs.length).toBeGreaterThanOrEqual(2);
+    // The business hears of the completion, once (a redelivery would carry the same event id).
+    await hooks.waitForDelivery(
+      (d) =>
+        (d.json as { type: string }).type === "workflow.completed" &&
+        (d.json as { data: { workflow_id: string } }).data.workflow_id === id,
+      20_000,
+    );
+    const completions = hooks.deliveries.filter(
+      (d) =>
+        (d.json as { type: string }).type === "workflow.completed" &&
+        (d.json as { data: { workflow_id: string } }).data.workflow_id === id,
+    );
+    expect(new Set(completions.map((d) => d.eventId)).size).toBe(1);
   });
 });
