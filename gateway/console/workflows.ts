@@ -265,7 +265,7 @@ export async function workflowAction(ctx: Ctx, id: string, action: string): Prom
   return { title: "Not found", body: html`<h1>Not found</h1>`, status: 404 };
 }
 
-function inputField(d: InputDecl, value: string, error?: string): Html {
+function inputField(d: InputDecl, value: string, error?: string, focus = false): Html {
   const id = `in-${d.name}`;
   const label = html`<label for="${id}">${d.description ?? d.name}${d.optional ? html` <span class="hint">(optional)</span>` : ""}</label>`;
   const hintText =
@@ -277,7 +277,7 @@ function inputField(d: InputDecl, value: string, error?: string): Html {
           ? "YYYY-MM-DD"
           : "";
   const err = error ? html`<p class="error" id="${id}-err">${error}</p>` : "";
-  const aria = html`${error ? html` aria-invalid="true" aria-describedby="${id}-err"` : ""}${d.optional ? "" : " required"}`;
+  const aria = html`${error ? html` aria-invalid="true" aria-describedby="${id}-err"` : ""}${d.optional ? "" : " required"}${focus ? " autofocus" : ""}`;
   // A money default is an object; the form shows it in the canonical text the API takes.
   const def =
     d.default === undefined || d.default === null
@@ -437,6 +437,10 @@ export async function newWorkflow(ctx: Ctx, post: boolean): Promise<Result> {
       : [];
   const messages = preview.filter((m): m is Message => "channel" in m);
   const tnames = [...new Set(templates.map((t) => t.name))].sort();
+  // After a refused submit, focus starts on the first field to fix (works without JavaScript).
+  const hasError = (k: string) => Boolean(k === "phone" ? errors.recipient || errors.phone : errors[k]);
+  const firstError = [...(program?.inputs.map((d) => d.name) ?? []), "phone", "email"].find(hasError);
+  const focusOn = (k: string) => (firstError === k ? " autofocus" : "");
   const body = html`<p><a href="/console/workflows">← Workflows</a></p><h1>New workflow</h1>
 ${general ? errorBox(general) : ""}
 <form method="get" action="/console/workflows/new" class="card inline" aria-label="Choose a template">
@@ -457,12 +461,12 @@ ${
 ${csrfField(ctx)}<input type="hidden" name="template" value="${name}"><input type="hidden" name="version" value="${version}">
 <input type="hidden" name="nonce" value="${src.get("nonce") ?? `${Date.now()}${Math.random().toString(36).slice(2, 8)}`}">
 <h2>${program.template.title} <span class="hint">${program.template.name} v${program.template.version}</span></h2>
-${program.inputs.length ? html`<fieldset><legend>Inputs</legend>${program.inputs.map((d) => inputField(d, values[d.name] ?? "", errors[d.name]))}</fieldset>` : html`<p class="hint">This template has no inputs.</p>`}
+${program.inputs.length ? html`<fieldset><legend>Inputs</legend>${program.inputs.map((d) => inputField(d, values[d.name] ?? "", errors[d.name], firstError === d.name))}</fieldset>` : html`<p class="hint">This template has no inputs.</p>`}
 <fieldset><legend>Customer</legend>
 ${errors.recipient ? html`<p class="error" id="recipient-err">${errors.recipient}</p>` : ""}
-<label for="nw-phone">Mobile phone</label><input id="nw-phone" name="phone" type="tel" value="${phone}" placeholder="+14155550123"${errors.phone ? html` aria-invalid="true" aria-describedby="nw-phone-err"` : ""}>
+<label for="nw-phone">Mobile phone</label><input id="nw-phone" name="phone" type="tel" value="${phone}" placeholder="+14155550123"${errors.phone ? html` aria-invalid="true" aria-describedby="nw-phone-err"` : errors.recipient ? html` aria-invalid="true" aria-describedby="recipient-err"` : ""}${focusOn("phone")}>
 ${errors.phone ? html`<p class="error" id="nw-phone-err">${errors.phone}</p>` : ""}
-<label for="nw-email">Email</label><input id="nw-email" name="email" type="email" value="${email}"${errors.email ? html` aria-invalid="true" aria-describedby="nw-email-err"` : ""}>
+<label for="nw-email">Email</label><input id="nw-email" name="email" type="email" value="${email}"${errors.email ? html` aria-invalid="true" aria-describedby="nw-email-err"` : ""}${focusOn("email")}>
 ${errors.email ? html`<p class="error" id="nw-email-err">${errors.email}</p>` : ""}
 <label for="nw-channel">Channel</label><select id="nw-channel" name="channel">
 <option value="">Template default (${program.link.channels.join(" and ")})</option>

@@ -162,6 +162,8 @@ describe("business console", () => {
     await admin.waitForLoadState();
     expect(await ui.text("[role=alert]")).toContain("Please correct the fields below.");
     expect(await admin.getByLabel("Monthly rent").getAttribute("aria-invalid")).toBe("true");
+    // Focus starts on the field to fix.
+    expect(await admin.evaluate("document.activeElement && document.activeElement.id")).toBe("in-rent");
     const described = await admin.getByLabel("Monthly rent").getAttribute("aria-describedby");
     expect(await ui.text(`#${described}`)).not.toBe("");
     // What was typed is kept, and nothing was created.
@@ -169,7 +171,16 @@ describe("business console", () => {
     await ui.shot("invalid input");
     expect(await count()).toBe(before);
 
+    // Without a phone or email: the phone field is marked, described and focused.
     await admin.getByLabel("Monthly rent").fill("1200.00 USD");
+    await admin.getByLabel("Mobile phone").fill("");
+    await admin.getByRole("button", { name: "Create workflow" }).click();
+    await admin.waitForLoadState();
+    expect(await ui.text("#recipient-err")).toContain("Enter the customer's phone or email.");
+    expect(await admin.getByLabel("Mobile phone").getAttribute("aria-describedby")).toBe("recipient-err");
+    expect(await admin.evaluate("document.activeElement && document.activeElement.id")).toBe("nw-phone");
+    expect(await count()).toBe(before);
+    await admin.getByLabel("Mobile phone").fill("+14155550164");
     await admin.getByRole("button", { name: "Preview message" }).click();
     await expect.poll(() => admin.textContent("pre.preview")).toContain("Pay your rent");
     await admin.getByRole("button", { name: "Create workflow" }).click();
