@@ -83,28 +83,33 @@ async function history(id: string) {
   return call(stack.api, "getWorkflowHistory", { workflowId: id }, { metadata: stack.auth() });
 }
 
-async function completeOnboarding(c: HttpCustomer, account: string) {
-  await c.verify();
-  await c.waitFor("Confirm your details");
-  await c.submit({
-    first_name: "Mary",
-    last_name: "Jackson",
-    email: "mary@example.com",
-    decision: "approve",
+/**
+ * The customer goes through onboard_and_pay on a phone (code, profile, bank
+ * account, terms) and approves the payout; the page is left open on whatever follows.
+ */
+async function completeOnboarding(c: HttpCustomer, account: string): Promise<CustomerOnPhone> {
+  const page = await browser.newPhonePage();
+  const phone = new CustomerOnPhone(page, stack.twilio, c.phone!);
+  await page.goto(c.link);
+  await phone.waitForTitle("Enter your code");
+  await phone.enterCode(await phone.latestCode());
+  await phone.waitForTitle("Confirm your details");
+  await phone.fill({ "First name": "Mary", "Last name": "Jackson", Email: "mary@example.com" });
+  await phone.continue();
+  await phone.waitForTitle("Where should we send the money?");
+  await page.getByLabel("Bank account", { exact: true }).check();
+  await phone.fill({
+    "Routing number": "011000015",
+    "Account number": account,
+    "Name on the account": "Mary Jackson",
   });
-  await c.waitFor("Where should we send the money?");
-  expect(
-    await c.submit({
-      kind: "bank_account",
-      routing_number: "011000015",
-      account_number: account,
-      account_type: "checking",
-      name_on_account: "Mary Jackson",
-    }),
-  ).toBe("Terms");
-  await c.submit({ accept_0: "on", accept_1: "on", decision: "approve" });
-  await c.waitFor("Review your payment");
-  await c.submit({ decision: "approve" });
+  await phone.continue();
+  await phone.waitForTitle("Terms");
+  for (const box of await page.getByRole("checkbox").all()) await box.check();
+  await phone.continue();
+  await phone.waitForTitle("Review your payment");
+  await phone.continue("Approve");
+  return phone;
 }
 
 describe("workflow life cycle on three nodes over NATS", () => {
@@ -295,8 +300,9 @@ describe("workflow life cycle on three nodes over NATS", () => {
       inputs: { amount: "75.00 USD" },
       customerId: cus!.id,
     });
-    await completeOnboarding(customer, "000555666777");
+    const onPhone = await completeOnboarding(customer, "000555666777");
     await expect.poll(async () => (await get(id)).status).toBe(WorkflowStatus.WORKFLOW_STATUS_FAILED);
+    await onPhone.page.context().close();
     const wf = await get(id);
     expect(wf.failureReason).toMatch(/suspended/i);
     const payout = wf.steps.find((s) => s.id === "payout");
@@ -322,8 +328,9 @@ describe("workflow life cycle on three nodes over NATS", () => {
     const { id, customer } = await create("onboard_and_pay", phone, "ach-return-1", {
       inputs: { amount: "42.00 USD" },
     });
-    await completeOnboarding(customer, "000123459901"); // R01 after settlement
-    await customer.waitFor("All done");
+    const onPhone = await completeOnboarding(customer, "000123459901"); // R01 after settlement
+    await onPhone.waitForTitle("All done");
+    await onPhone.page.context().close();
     expect((await get(id)).status).toBe(WorkflowStatus.WORKFLOW_STATUS_COMPLETED);
     for (let i = 0; i < 4; i++) await advance(DAY);
     await expect
