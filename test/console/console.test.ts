@@ -274,8 +274,18 @@ describe("business console", () => {
     await expect.poll(() => admin.textContent("#diag-summary"), { timeout: 10_000 }).toContain("No problems");
     expect(await admin.textContent("#graph")).toContain("profile");
 
+    // The simulator walks the chosen answers: a required field left out is rejected, nothing completes.
+    const answers = admin.getByLabel(/^Answers/);
+    const goodAnswers = await answers.inputValue();
+    await answers.fill('profile: {"first_name": "Ada"}');
+    await admin.getByRole("button", { name: "Simulate" }).click();
+    await expect.poll(() => admin.textContent("#simulation")).toContain("Rejected");
+    expect(await admin.textContent("#simulation")).not.toContain("workflow.completed");
+    await ui.shot("simulation rejected");
+    await answers.fill(goodAnswers);
     await admin.getByRole("button", { name: "Simulate" }).click();
     await expect.poll(() => admin.textContent("#simulation")).toContain("workflow.completed");
+    expect(await admin.textContent("#simulation")).not.toContain("Rejected");
 
     await admin.getByRole("button", { name: "Publish new version" }).click();
     await expect.poll(() => admin.textContent(".flash")).toContain("Published welcome version 2");
