@@ -1,6 +1,6 @@
 import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TransactionsServiceClient, WorkflowStatus } from "../../proto/index.ts";
+import { StepStatus, TransactionsServiceClient, WorkflowStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import { type ChromiumHandle, launchChromium, saveScreenshot } from "../infra/index.ts";
 import { CustomerOnPhone } from "../support/customer.ts";
@@ -182,6 +182,41 @@ describe("onboard and pay, through the customer page in Chromium (three nodes ov
       );
       expect(hook.json).toMatchObject({ data: { decline_reason: got.declineReason } });
     }
+  });
+
+  it("a step whose condition is false is skipped: 0.00 USD completes after the terms, with no payout", async () => {
+    const phone = "+14155551401";
+    const { workflow } = await create(phone, { amount: "0.00 USD" }, "skip-1");
+    const c = await openAndVerify(phone);
+    await c.waitForTitle("Confirm your details");
+    await c.fill({ "First name": "Hedy", "Last name": "Lamarr", Email: "hedy@example.com" });
+    await c.continue();
+    await c.waitForTitle("Where should we send the money?");
+    await c.page.getByLabel("Debit card", { exact: true }).check();
+    await c.fill({ "Card number": "4000056655665556", "Expiry (MM/YY)": "12/30" });
+    await c.continue();
+    await c.waitForTitle("Terms");
+    for (const box of await c.page.getByRole("checkbox").all()) await box.check();
+    await c.continue();
+    await c.waitForTitle("All done");
+    await c.page.context().close();
+    const got = (
+      await call(stack.api, "getWorkflow", { workflowId: workflow!.id }, { metadata: stack.auth() })
+    ).workflow!;
+    expect(got.status).toBe(WorkflowStatus.WORKFLOW_STATUS_COMPLETED);
+    expect(got.steps.map((s) => [s.id, s.status])).toEqual([
+      ["profile", StepStatus.STEP_STATUS_COMPLETED],
+      ["bank", StepStatus.STEP_STATUS_COMPLETED],
+      ["terms", StepStatus.STEP_STATUS_COMPLETED],
+      ["payout", StepStatus.STEP_STATUS_SKIPPED],
+    ]);
+    const txns = new TransactionsServiceClient(stack.node.internalAddress, credentials.createInsecure());
+    const list = (await call(txns, "listTransactions", {
+      businessId: stack.business.businessId,
+      customerId: got.customerId,
+    } as never)) as { transactions: { workflowId: string }[] };
+    txns.close();
+    expect(list.transactions.filter((t) => t.workflowId === workflow!.id)).toHaveLength(0);
   });
 
   it("a wrong one-time code five times locks the link", async () => {
