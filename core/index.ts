@@ -1,6 +1,7 @@
 /**
  * The kernel every module shares: typed errors, ids, the injectable clock,
- * Postgres connection and migrations, and the redacting logger.
+ * Postgres connection and migrations, the encryption keyring, and the
+ * redacting logger.
  */
 export type { Clock } from "./clock.ts";
 export { ManualClock, systemClock } from "./clock.ts";
@@ -20,6 +21,17 @@ export {
   ValidationError,
 } from "./errors.ts";
 export { newId, newSecret } from "./ids.ts";
+export type { Keyring, SealedNumber } from "./keyring.ts";
+export {
+  checkKeyring,
+  isSealedText,
+  keyringFromEnv,
+  numberFingerprint,
+  openNumber,
+  openText,
+  sealNumber,
+  sealText,
+} from "./keyring.ts";
 export type { Logger } from "./log.ts";
 export { createLogger, logSink, redact, redactText, scrubLinkTokens } from "./log.ts";
 export type { Labels } from "./metrics.ts";

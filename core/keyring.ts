@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
 
 /**
- * The keys that encrypt account and card numbers at rest (AES-256-GCM).
+ * The keys that encrypt account and card numbers and other secrets at rest (AES-256-GCM).
  * New ciphertexts use `currentKeyId`; older ids stay in `keys` until every
  * row written with them has been re-encrypted, so keys can rotate.
  */
@@ -80,4 +80,28 @@ export function keyringFromEnv(env: Record<string, string | undefined> = process
   const keyring = { currentKeyId: env.LINKFLOW_ENCRYPTION_KEY_ID?.trim() || last, keys };
   checkKeyring(keyring);
   return keyring;
+}
+
+const SEALED = /^sealed:([^:]+):([A-Za-z0-9+/=]+)$/;
+
+/**
+ * A secret sealed under the current key as one text value,
+ * `sealed:<key id>:<base64>`, for columns and replay records that must never
+ * hold the secret itself. `aad` binds it to its owner (e.g. a row id).
+ */
+export function sealText(keyring: Keyring, plaintext: string, aad: string): string {
+  const sealed = sealNumber(keyring, plaintext, aad);
+  return `sealed:${sealed.keyId}:${sealed.ciphertext.toString("base64")}`;
+}
+
+/** True when `value` was made by {@link sealText}. */
+export function isSealedText(value: string): boolean {
+  return SEALED.test(value);
+}
+
+/** Opens a value made by {@link sealText}; throws if it was tampered with or its key is gone. */
+export function openText(keyring: Keyring, value: string, aad: string): string {
+  const [, keyId = "", ct = ""] = SEALED.exec(value) ?? [];
+  if (!keyId) throw new Error("not a sealed value");
+  return openNumber(keyring, { keyId, ciphertext: Buffer.from(ct, "base64") }, aad);
 }

@@ -208,6 +208,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       email,
       clock,
       log: log.child({ service: "notifications" }),
+      keyring: cfg.keyring,
       webhooks: {
         ...(cfg.tuning?.webhookPollMs ? { pollIntervalMs: cfg.tuning.webhookPollMs } : {}),
         ...(cfg.tuning?.webhookBaseBackoffMs ? { baseBackoffMs: cfg.tuning.webhookBaseBackoffMs } : {}),

@@ -1,8 +1,8 @@
 import type { TransactionSql } from "postgres";
 import type { Sql } from "../../core/index.ts";
+import { type Keyring, numberFingerprint, openNumber, sealNumber } from "../../core/index.ts";
 import type { AppendEnhancedPiiRequest, EnhancedPii } from "../../proto/index.ts";
 import type { Violations } from "../grpc/index.ts";
-import { type Keyring, numberFingerprint, openNumber, sealNumber } from "./crypto.ts";
 
 type Db = Sql | TransactionSql;
 

@@ -3,10 +3,13 @@ import type { TransactionSql } from "postgres";
 import {
   type Clock,
   FailedPreconditionError,
+  type Keyring,
   type Logger,
   NotFoundError,
   newId,
+  numberFingerprint,
   type Sql,
+  sealNumber,
 } from "../../core/index.ts";
 import {
   type AccountsServiceServer,
@@ -23,7 +26,6 @@ import {
   SetFinancialAccountStatusResponse,
 } from "../../proto/index.ts";
 import { idempotent, unary, Violations } from "../grpc/index.ts";
-import { type Keyring, numberFingerprint, sealNumber } from "./crypto.ts";
 import {
   cardBrand,
   digitsOf,

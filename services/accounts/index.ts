@@ -7,8 +7,8 @@ import type { Sql } from "../../core/index.ts";
 import { migrate } from "../../core/index.ts";
 import { migrations } from "./migrations.ts";
 
-export type { Keyring, SealedNumber } from "./crypto.ts";
-export { checkKeyring, keyringFromEnv, numberFingerprint, openNumber, sealNumber } from "./crypto.ts";
+export type { Keyring, SealedNumber } from "../../core/index.ts";
+export { checkKeyring, keyringFromEnv, numberFingerprint, openNumber, sealNumber } from "../../core/index.ts";
 export { ACH_DEBIT_AUTHORIZATION_SCOPE } from "./financial.ts";
 export { cardBrand, isLuhnValid, isValidRoutingNumber, parseExpiry } from "./instruments.ts";
 export { migrations } from "./migrations.ts";

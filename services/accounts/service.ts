@@ -3,8 +3,10 @@ import { credentials, type ServiceDefinition, type UntypedServiceImplementation 
 import type { TransactionSql } from "postgres";
 import {
   type Clock,
+  checkKeyring,
   createLogger,
   FailedPreconditionError,
+  type Keyring,
   type Logger,
   NotFoundError,
   newId,
@@ -32,8 +34,14 @@ import {
   SetCustomerStatusResponse,
   UpdateCustomerResponse,
 } from "../../proto/index.ts";
-import { type HealthProbe, idempotent, type ResponseCodec, unary, Violations } from "../grpc/index.ts";
-import { checkKeyring, type Keyring, openNumber, sealNumber } from "./crypto.ts";
+import {
+  type HealthProbe,
+  idempotent,
+  type ResponseCodec,
+  sealedSecretCodec,
+  unary,
+  Violations,
+} from "../grpc/index.ts";
 import {
   appendEnhancedPii,
   appendedFields,
@@ -90,30 +98,16 @@ export function hashApiKey(apiKey: string): string {
  * replay is refused: the key was shown once.
  */
 function apiKeyReplayCodec(keyring: Keyring | undefined): ResponseCodec<CreateApiKeyResponse> {
-  return {
-    encode(m) {
-      const id = m.key?.id ?? "";
-      const sealed = keyring ? sealNumber(keyring, m.apiKey, `api_key:${id}`) : undefined;
-      const apiKey = sealed ? `sealed:${sealed.keyId}:${sealed.ciphertext.toString("base64")}` : "";
-      return CreateApiKeyResponse.encode({ ...m, apiKey });
-    },
-    decode(bytes) {
-      const m = CreateApiKeyResponse.decode(bytes);
-      const [, keyId = "", ct = ""] = /^sealed:([^:]+):(.+)$/.exec(m.apiKey) ?? [];
-      if (!keyring || !keyId) {
-        throw new FailedPreconditionError(
-          "api_key_shown_once",
-          "an earlier request with this idempotency key created the API key, and its secret is shown only once; revoke it and create another",
-        );
-      }
-      const apiKey = openNumber(
-        keyring,
-        { keyId, ciphertext: Buffer.from(ct, "base64") },
-        `api_key:${m.key?.id ?? ""}`,
-      );
-      return { ...m, apiKey };
-    },
-  };
+  return sealedSecretCodec(CreateApiKeyResponse, {
+    keyring,
+    field: "apiKey",
+    aad: (m) => `api_key:${m.key?.id ?? ""}`,
+    shownOnce: () =>
+      new FailedPreconditionError(
+        "api_key_shown_once",
+        "an earlier request with this idempotency key created the API key, and its secret is shown only once; revoke it and create another",
+      ),
+  });
 }
 
 function profileJson(p: Profile): unknown {

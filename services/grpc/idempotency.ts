@@ -1,6 +1,14 @@
 import { createHash } from "node:crypto";
 import type { TransactionSql } from "postgres";
-import { FailedPreconditionError, type Sql, ValidationError } from "../../core/index.ts";
+import {
+  FailedPreconditionError,
+  isSealedText,
+  type Keyring,
+  openText,
+  type Sql,
+  sealText,
+  ValidationError,
+} from "../../core/index.ts";
 
 /** An idempotency key: 6 to 255 printable ASCII characters (no spaces). */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{6,255}$/;
@@ -31,6 +39,32 @@ create table idempotency (
 export interface ResponseCodec<T> {
   encode(message: T): { finish(): Uint8Array };
   decode(input: Uint8Array): T;
+}
+
+/**
+ * A replay codec for a response that carries a secret shown once (an API key,
+ * a webhook signing secret): the secret field is kept sealed under the
+ * keyring, bound by `aad` to what it belongs to, so the idempotency table
+ * never holds a usable secret. Without a keyring nothing of the secret is
+ * kept and a replay is refused with `shownOnce`.
+ */
+export function sealedSecretCodec<T, K extends keyof T & string>(
+  codec: ResponseCodec<T>,
+  o: { keyring: Keyring | undefined; field: K; aad: (message: T) => string; shownOnce: () => Error },
+): ResponseCodec<T> {
+  return {
+    encode(m) {
+      const secret = String(m[o.field] ?? "");
+      const kept = o.keyring && secret ? sealText(o.keyring, secret, o.aad(m)) : "";
+      return codec.encode({ ...m, [o.field]: kept });
+    },
+    decode(bytes) {
+      const m = codec.decode(bytes);
+      const kept = String(m[o.field] ?? "");
+      if (!o.keyring || !isSealedText(kept)) throw o.shownOnce();
+      return { ...m, [o.field]: openText(o.keyring, kept, o.aad(m)) };
+    },
+  };
 }
 
 function stable(value: unknown): unknown {

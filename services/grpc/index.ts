@@ -15,6 +15,7 @@ export {
   idempotent,
   isIdempotencyKey,
   requestHash,
+  sealedSecretCodec,
 } from "./idempotency.ts";
 export type { ListeningServer } from "./server.ts";
 export { listen } from "./server.ts";

@@ -1,4 +1,5 @@
 import type { Clock, Logger, Sql } from "../../core/index.ts";
+import type { SubscriptionSecrets } from "./secrets.ts";
 import type { NotificationsServiceDeps } from "./service.ts";
 import type { WebhookDispatcher } from "./webhooks.ts";
 
@@ -10,4 +11,5 @@ export interface RpcContext {
   now: () => Date;
   dispatcher: WebhookDispatcher;
   deps: NotificationsServiceDeps;
+  secrets: SubscriptionSecrets;
 }

@@ -1,5 +1,13 @@
 import { credentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
-import { type Clock, createLogger, type Logger, type Sql, systemClock } from "../../core/index.ts";
+import {
+  type Clock,
+  checkKeyring,
+  createLogger,
+  type Keyring,
+  type Logger,
+  type Sql,
+  systemClock,
+} from "../../core/index.ts";
 import {
   NotificationsServiceClient,
   type NotificationsServiceServer,
@@ -10,6 +18,7 @@ import type { RpcContext } from "./context.ts";
 import { eventRpcs } from "./event-rpcs.ts";
 import { handleInboundSms, type InboundSmsResponse } from "./inbound-sms.ts";
 import { messageRpcs } from "./message-rpcs.ts";
+import { SubscriptionSecrets } from "./secrets.ts";
 import type { EmailSender, SmsSender } from "./senders.ts";
 import { recordSmsStatus, type SmsStatusReport } from "./sms-status.ts";
 import { subscriptionRpcs } from "./subscription-rpcs.ts";
@@ -32,6 +41,12 @@ export interface NotificationsServiceDeps {
    * undefined while unknown; each SMS asks the provider to report there.
    */
   smsStatusCallbackUrl?: () => string | undefined;
+  /**
+   * Seals webhook signing secrets at rest (and in idempotent replays). Without
+   * it (development only) they are stored as they are and a replay of a
+   * request that showed a secret is refused.
+   */
+  keyring?: Keyring;
 }
 
 export interface NotificationsServiceHandle {
@@ -69,10 +84,13 @@ export function createNotificationsService(deps: NotificationsServiceDeps): Noti
   const { sql } = deps;
   const clock = deps.clock ?? systemClock;
   const log = deps.log ?? createLogger({ service: "notifications" });
-  const dispatcher = new WebhookDispatcher(sql, log, clock, deps.webhooks);
+  if (deps.keyring) checkKeyring(deps.keyring);
+  else log.warn("no encryption keyring: webhook secrets are stored unsealed (development only)");
+  const secrets = new SubscriptionSecrets(deps.keyring);
+  const dispatcher = new WebhookDispatcher(sql, log, clock, deps.webhooks, deps.keyring);
   const now = () => new Date(clock.now());
 
-  const ctx: RpcContext = { sql, clock, log, now, dispatcher, deps };
+  const ctx: RpcContext = { sql, clock, log, now, dispatcher, deps, secrets };
   const impl: NotificationsServiceServer = {
     ...messageRpcs(ctx),
     ...eventRpcs(ctx),

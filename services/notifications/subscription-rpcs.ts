@@ -20,7 +20,7 @@ type SubscriptionRpcs =
 
 /** Webhook endpoints: create, list, delete, rotate the secret, suspend and resume. */
 export function subscriptionRpcs(ctx: RpcContext): Pick<NotificationsServiceServer, SubscriptionRpcs> {
-  const { sql, clock, log, now, dispatcher, deps } = ctx;
+  const { sql, clock, log, now, dispatcher, deps, secrets } = ctx;
 
   async function loadSubscription(businessId: string, id: string): Promise<WebhookSubscription> {
     const [row] = await sql<SubscriptionRow[]>`
@@ -52,13 +52,14 @@ export function subscriptionRpcs(ctx: RpcContext): Pick<NotificationsServiceServ
           key: idempotencyKey,
           method: "CreateWebhookSubscription",
           request,
-          codec: CreateWebhookSubscriptionResponse,
+          codec: secrets.replayCodec(CreateWebhookSubscriptionResponse),
         },
         async (tx) => {
           const secret = `whsec_${newSecret(32)}`;
+          const id = newId("whs", clock.now());
           const [row] = await tx<SubscriptionRow[]>`
             insert into notifications.webhook_subscriptions (id, business_id, url, event_types, secret, created_at)
-            values (${newId("whs", clock.now())}, ${req.businessId}, ${req.url}, ${req.eventTypes}, ${secret}, ${now()})
+            values (${id}, ${req.businessId}, ${req.url}, ${req.eventTypes}, ${secrets.toColumn(id, secret)}, ${now()})
             returning ${tx.unsafe(SUB_COLUMNS)}`;
           log.info("webhook subscription created", { business_id: req.businessId, subscription_id: row!.id });
           return { subscription: subscriptionFromRow(row!), secret };
@@ -104,14 +105,14 @@ export function subscriptionRpcs(ctx: RpcContext): Pick<NotificationsServiceServ
           key: idempotencyKey,
           method: "RotateWebhookSecret",
           request,
-          codec: RotateWebhookSecretResponse,
+          codec: secrets.replayCodec(RotateWebhookSecretResponse),
         },
         async (tx) => {
           const secret = `whsec_${newSecret(32)}`;
           const [row] = await tx<SubscriptionRow[]>`
             update notifications.webhook_subscriptions
             set previous_secret = secret, previous_secret_expires_at = ${new Date(clock.now() + overlap)},
-                secret = ${secret}
+                secret = ${secrets.toColumn(req.subscriptionId, secret)}
             where id = ${req.subscriptionId} and business_id = ${req.businessId} and deleted_at is null
             returning ${tx.unsafe(SUB_COLUMNS)}`;
           if (!row) throw new NotFoundError("webhook subscription", req.subscriptionId);

@@ -4,11 +4,13 @@ import {
   type Clock,
   countWebhookDelivery,
   inSpan,
+  type Keyring,
   type Logger,
   newSecret,
   type Sql,
   systemClock,
 } from "../../core/index.ts";
+import { SubscriptionSecrets } from "./secrets.ts";
 
 /** Added to every delivery lease for the database round trips around the HTTP attempts. */
 const LEASE_MARGIN_MS = 30_000;
@@ -99,6 +101,7 @@ interface DueDelivery {
  */
 export class WebhookDispatcher {
   readonly #sql: Sql;
+  readonly #secrets: SubscriptionSecrets;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #opts: Required<DispatcherOptions>;
@@ -107,7 +110,15 @@ export class WebhookDispatcher {
   #closed = false;
   #again = false;
 
-  constructor(sql: Sql, log: Logger, clock: Clock = systemClock, opts: DispatcherOptions = {}) {
+  constructor(
+    sql: Sql,
+    log: Logger,
+    clock: Clock = systemClock,
+    opts: DispatcherOptions = {},
+    /** Opens the subscriptions' sealed signing secrets (as the service that stored them). */
+    keyring?: Keyring,
+  ) {
+    this.#secrets = new SubscriptionSecrets(keyring);
     this.#sql = sql;
     this.#clock = clock;
     this.#log = log;
@@ -227,10 +238,11 @@ export class WebhookDispatcher {
 
   /** One v1= per valid secret: the current one, and a rotated-out one during its overlap window. */
   #sign(d: DueDelivery, body: string, t: number): string {
-    const header = signWebhook(d.secret, body, t);
+    const header = signWebhook(this.#secrets.fromColumn(d.subscription_id, d.secret), body, t);
     if (!d.previous_secret || !d.previous_secret_expires_at) return header;
     if (d.previous_secret_expires_at.getTime() <= this.#clock.now()) return header;
-    return `${header},${signWebhook(d.previous_secret, body, t).split(",")[1]}`;
+    const previous = this.#secrets.fromColumn(d.subscription_id, d.previous_secret);
+    return `${header},${signWebhook(previous, body, t).split(",")[1]}`;
   }
 
   async #attempt(d: DueDelivery, owner: string): Promise<void> {

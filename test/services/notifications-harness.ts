@@ -1,6 +1,7 @@
+import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { type Clock, connect, type Sql } from "../../core/index.ts";
+import { type Clock, connect, type Keyring, type Sql } from "../../core/index.ts";
 import type { NotificationsServiceClient } from "../../proto/index.ts";
 import { type ListeningServer, listen } from "../../services/grpc/index.ts";
 import {
@@ -40,8 +41,11 @@ export interface NotificationsHarness {
 
 export const TWILIO_FROM = "+15550001111";
 
+/** The keyring harness services seal webhook secrets with. */
+export const TEST_KEYRING: Keyring = { currentKeyId: "k1", keys: { k1: randomBytes(32) } };
+
 export async function startNotificationsHarness(
-  opts: { clock?: Clock; webhooks?: DispatcherOptions; smsHelpReply?: string } = {},
+  opts: { clock?: Clock; webhooks?: DispatcherOptions; smsHelpReply?: string; keyring?: Keyring | null } = {},
 ): Promise<NotificationsHarness> {
   const db = await createTestDatabase();
   const sql = connect(db.url);
@@ -59,6 +63,8 @@ export async function startNotificationsHarness(
       baseUrl: twilio.baseUrl,
     }),
     email,
+    // Webhook secrets are sealed as on a configured node; `null` runs without a keyring.
+    ...(opts.keyring === null ? {} : { keyring: opts.keyring ?? TEST_KEYRING }),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.smsHelpReply ? { smsHelpReply: opts.smsHelpReply } : {}),
     webhooks: opts.webhooks ?? { pollIntervalMs: 25, baseBackoffMs: 30, maxBackoffMs: 200 },

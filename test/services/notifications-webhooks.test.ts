@@ -8,7 +8,12 @@ import { call } from "../../services/grpc/index.ts";
 import { WebhookDispatcher } from "../../services/notifications/index.ts";
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, verifyWebhookSignature } from "../infra/index.ts";
 import { rejected } from "./helpers.ts";
-import { eventually, type NotificationsHarness, startNotificationsHarness } from "./notifications-harness.ts";
+import {
+  eventually,
+  type NotificationsHarness,
+  startNotificationsHarness,
+  TEST_KEYRING,
+} from "./notifications-harness.ts";
 
 const BIZ = "biz_hooks";
 let h: NotificationsHarness;
@@ -241,8 +246,8 @@ describe("webhook delivery with several workers", () => {
       const log = createLogger({ test: "lease" });
       // Each attempt may take up to 30 s; six in a row outlast three timeouts (the lease this used to take).
       const opts = { requestTimeoutMs: 30_000, batchSize: 20 };
-      const a = new WebhookDispatcher(h.sql, log, clock, opts);
-      const b = new WebhookDispatcher(h.sql, log, clock, opts);
+      const a = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
+      const b = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
       const passA = a.runOnce();
       const passesB: Promise<number>[] = [];
       for (let i = 0; i < ids.length; i++) {
@@ -280,8 +285,8 @@ describe("webhook delivery with several workers", () => {
       const clock = new ManualClock(Date.now());
       const log = createLogger({ test: "lease" });
       const opts = { requestTimeoutMs: 10_000, batchSize: 20 };
-      const a = new WebhookDispatcher(h.sql, log, clock, opts);
-      const b = new WebhookDispatcher(h.sql, log, clock, opts);
+      const a = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
+      const b = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
       const passA = a.runOnce();
       await receiver.waitHeld(1);
       // A hangs far beyond any lease: B takes over both deliveries.
@@ -313,7 +318,7 @@ describe("webhook delivery with several workers", () => {
     const sub = await subscribe(receiver.url, ["workflow.declined"], "biz_rotation");
     const clock = new ManualClock(Date.now());
     const due = () => clock.advance(1_000);
-    const worker = new WebhookDispatcher(h.sql, createLogger({ test: "rotation" }), clock, {});
+    const worker = new WebhookDispatcher(h.sql, createLogger({ test: "rotation" }), clock, {}, TEST_KEYRING);
     const rotated = await call(h.client, "rotateWebhookSecret", {
       businessId: "biz_rotation",
       subscriptionId: sub.id,
