@@ -1,5 +1,6 @@
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../../core/index.ts";
 import { WorkflowStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import { type ChromiumHandle, launchChromium } from "../infra/index.ts";
@@ -11,11 +12,14 @@ const PAGE_BUDGET = 50 * 1024;
 
 let browser: ChromiumHandle;
 let stack: Stack;
+/** Time moves only when a test says so (to reach an expired link without waiting). */
+const clock = new ManualClock(Date.now());
 
 beforeAll(async () => {
   browser = await launchChromium();
   stack = await startStack({
     transport: "local",
+    clock,
     rails: {
       pendingMs: 100,
       pushToCardSettleMs: 100,
@@ -208,7 +212,7 @@ describe("the customer page without JavaScript, on two phones", () => {
 });
 
 describe("the weight of every kind of page", () => {
-  it("a completed link, uploads, identity, a cancelled link, an unknown link, a refused form and a locked link", async () => {
+  it("a completed link, uploads, identity, a cancelled link, an unknown link, a refused form, a locked link and an expired link", async () => {
     // Completed.
     const done = "+14155556002";
     await create("welcome", done, "weights-welcome");
@@ -305,6 +309,20 @@ describe("the weight of every kind of page", () => {
     await weights.weigh("locked");
     await d.page.context().close();
 
+    // Expired: a week and a day later.
+    const late = "+14155556006";
+    const expiring = await create("welcome", late, "weights-expired");
+    const lateLink = await smsLink(late);
+    clock.advance(8 * 86_400_000);
+    await expect
+      .poll(async () => (await getWorkflow(expiring)).status, { timeout: 30_000 })
+      .toBe(WorkflowStatus.WORKFLOW_STATUS_EXPIRED);
+    const e = await phone(late);
+    await e.page.goto(lateLink);
+    await e.waitForTitle("This link has expired");
+    await weights.weigh("expired");
+    await e.page.context().close();
+
     const every = [
       "code",
       "code, wrong",
@@ -320,6 +338,7 @@ describe("the weight of every kind of page", () => {
       "declined",
       "completed",
       "cancelled",
+      "expired",
       "not found",
       "refused form",
       "locked",
