@@ -234,6 +234,25 @@ describe("the customer page's session, CSRF and CSP", () => {
   });
 });
 
+describe("the link", () => {
+  it("carries a 256-bit token that the database keeps only as its SHA-256", async () => {
+    const a = await newWorkflow("welcome", "token-a");
+    const b = await newWorkflow("welcome", "token-b");
+    const tokens = [a, b].map((w) => w.path.split("/l/")[1]!);
+    for (const t of tokens) expect(t).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(new Set(tokens).size).toBe(2);
+    const rows = await stack.node.sql<{ workflow_id: string; token_hash: string }[]>`
+      select workflow_id, token_hash from workflows.links where workflow_id in (${a.id}, ${b.id}) order by workflow_id`;
+    const want = [a, b]
+      .map((w, i) => ({
+        workflow_id: w.id,
+        token_hash: createHash("sha256").update(tokens[i]!).digest("hex"),
+      }))
+      .sort((x, y) => x.workflow_id.localeCompare(y.workflow_id));
+    expect(rows.map((r) => ({ ...r }))).toEqual(want);
+  });
+});
+
 describe("one-time codes in Redis", () => {
   it("a code is kept only as its SHA-256 for 10 minutes; once expired a new one is sent; five wrong tries lock the link for every session", async () => {
     const base = await portal("otp:", { perIp: 1000, perLink: 1000 });
