@@ -166,7 +166,8 @@ describe("workflow decider", () => {
         'on completed { email customer "Thanks {profile.first_name}." }',
       ),
     ).program!;
-    const c = run([], { ...create, program: emailing });
+    // The API passes an unset email as "".
+    const c = run([], { ...create, program: emailing, recipient: { phone: "+14155550123", email: "" } });
     const s = run(
       c.d.events,
       {

@@ -152,8 +152,8 @@ function notify(t: Turn, origin: NotificationOrigin, channel: Channel, text: str
   const s = t.state;
   const to =
     channel === "sms"
-      ? (s.recipient.phone ?? collected(s, "phone"))
-      : (s.recipient.email ?? collected(s, "email"));
+      ? s.recipient.phone || collected(s, "phone")
+      : s.recipient.email || collected(s, "email");
   if (!to) return;
   const base = { businessId: s.businessId, workflowId: s.id, to, origin, linkVersion: s.linkVersion };
   if (channel === "sms") t.effect("notify.sms", { ...base, body: text }, { kind: "notify", origin, channel });
