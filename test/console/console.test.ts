@@ -270,6 +270,21 @@ describe("business console", () => {
     await expect.poll(() => admin.textContent("#diagnostics"), { timeout: 10_000 }).toMatch(/error/);
     expect(await admin.textContent("#diag-summary")).toMatch(/1 error|errors/);
     await ui.shot("template diagnostic");
+    // Published anyway (a form sent without the script's help): refused with the same diagnostic.
+    const refused = await ui.post("/console/templates/publish", {
+      source: good.replace("collect individual", "collect individul"),
+    });
+    expect(refused.status()).toBe(422);
+    const refusedPage = await refused.text();
+    expect(refusedPage).toMatch(/Not published: \d+ errors?/);
+    expect(refusedPage).toContain("individul");
+    const { templates: unchanged } = await call(
+      h.templates,
+      "listTemplateVersions",
+      { name: "welcome" },
+      { metadata: h.auth(h.a.apiKey) },
+    );
+    expect(unchanged.map((t) => t.version)).toEqual([1]);
     await editor.fill(good);
     await expect.poll(() => admin.textContent("#diag-summary"), { timeout: 10_000 }).toContain("No problems");
     expect(await admin.textContent("#graph")).toContain("profile");
