@@ -5,6 +5,7 @@ import { WorkflowStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import { type ChromiumHandle, launchChromium } from "../infra/index.ts";
 import { CustomerOnPhone } from "../support/customer.ts";
+import { Screenshots } from "../support/screenshots.ts";
 import { linkIn, type Stack, startStack } from "../support/stack.ts";
 
 /** The issue's budget for one page: its HTML and everything it loads. */
@@ -59,8 +60,11 @@ class PageWeights {
     });
   }
 
-  /** Records the page now shown under `label`. */
-  async weigh(label: string): Promise<number> {
+  #shots = new Screenshots();
+
+  /** Records the page now shown under `label`, and saves its screenshot (error states included). */
+  async weigh(label: string, page: Page): Promise<number> {
+    await this.#shots.take(page, `weighed-${label}`);
     const docs = await Promise.all(this.#documents);
     const rest = await Promise.all(this.#stylesheets.values());
     const bytes = (docs.at(-1) ?? 0) + rest.reduce((a, b) => a + b, 0);
@@ -135,26 +139,26 @@ describe("the customer page without JavaScript, on two phones", () => {
     const first = await phone(number, false);
     await first.page.goto(link);
     await first.waitForTitle("Enter your code");
-    await weights.weigh("code");
+    await weights.weigh("code", first.page);
     expect(await first.page.textContent("header")).toContain("Acme Payroll");
     await expect.poll(() => codesTo(number).length).toBe(1);
     const [code] = codesTo(number);
     await first.enterCode(code === "000000" ? "111111" : "000000");
     await expect.poll(() => first.page.locator("#f-code-err").textContent()).toContain("4 attempts left");
     expect(await first.page.locator("#f-code-err").getAttribute("role")).toBe("alert");
-    await weights.weigh("code, wrong");
+    await weights.weigh("code, wrong", first.page);
     await first.enterCode(code!);
 
     // The profile: a business name, the memo, a progress indicator, and errors next to their fields.
     await first.waitForTitle("Confirm your details");
-    await weights.weigh("profile");
+    await weights.weigh("profile", first.page);
     const main = first.page.locator("main");
     expect(await main.textContent()).toContain("Your April payout from Acme");
     expect(await first.page.locator(".progress").textContent()).toBe("Step 1 of 4");
     await first.fill({ "Last name": "Hamilton", Email: "not an email" });
     await first.continue();
     await expect.poll(() => first.page.locator("#f-first_name").getAttribute("aria-invalid")).toBe("true");
-    await weights.weigh("profile, invalid");
+    await weights.weigh("profile, invalid", first.page);
     for (const name of ["first_name", "email"]) {
       const input = first.page.locator(`#f-${name}`);
       expect(await input.getAttribute("aria-invalid"), name).toBe("true");
@@ -168,7 +172,7 @@ describe("the customer page without JavaScript, on two phones", () => {
     await first.fill({ "First name": "Margaret", Email: "margaret@example.com" });
     await first.continue();
     await first.waitForTitle("Where should we send the money?");
-    await weights.weigh("financial account");
+    await weights.weigh("financial account", first.page);
     expect(await first.page.locator(".progress").textContent()).toBe("Step 2 of 4");
     await first.page.context().close();
 
@@ -189,20 +193,20 @@ describe("the customer page without JavaScript, on two phones", () => {
     await second.continue();
 
     await second.waitForTitle("Terms");
-    await weights.weigh("documents");
+    await weights.weigh("documents", second.page);
     // Each document is shown with its version before it is accepted.
     expect(await second.page.locator("section.doc").first().textContent()).toContain("version 2024-03");
     for (const box of await second.page.getByRole("checkbox").all()) await box.check();
     await second.continue();
 
     await second.waitForTitle("Review your payment");
-    await weights.weigh("transaction");
+    await weights.weigh("transaction", second.page);
     expect(await second.page.textContent("main")).toContain("75.00 USD");
     await second.page.getByLabel("Other", { exact: true }).check();
     await second.page.getByLabel("Your reason").fill("I already have a payout set up");
     await second.page.getByRole("button", { name: "Decline" }).click();
     await second.waitForTitle("Declined");
-    await weights.weigh("declined");
+    await weights.weigh("declined", second.page);
     await second.page.context().close();
 
     const got = await getWorkflow(id);
@@ -222,14 +226,14 @@ describe("the weight of every kind of page", () => {
     await a.fill({ "First name": "Katherine", "Last name": "Johnson" });
     await a.continue();
     await a.waitForTitle("All done");
-    await weights.weigh("completed");
+    await weights.weigh("completed", a.page);
 
     // Unknown link: the same address with one character changed.
     const url = new URL(a.page.url());
     const token = url.pathname.split("/l/")[1]!;
     await a.page.goto(new URL(`/l/${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}`, url).href);
     await a.waitForTitle("Link not found");
-    await weights.weigh("not found");
+    await weights.weigh("not found", a.page);
     await a.page.context().close();
 
     // Cancelled.
@@ -245,7 +249,7 @@ describe("the weight of every kind of page", () => {
     const b = await phone(gone);
     await b.page.goto(link);
     await b.waitForTitle("This request was cancelled");
-    await weights.weigh("cancelled");
+    await weights.weigh("cancelled", b.page);
     await b.page.context().close();
 
     // Uploads and identity (vixo_invite, sent by email), with a refused upload.
@@ -268,20 +272,20 @@ describe("the weight of every kind of page", () => {
     });
     await c.continue();
     await c.waitForTitle("Link your bank account");
-    await weights.weigh("financial account, bank link");
+    await weights.weigh("financial account, bank link", c.page);
     await c.page.getByLabel("Your bank").selectOption({ label: "First Platypus Bank" });
     await c.fill({ "Online banking username": "user_good", "Online banking password": "pass_good" });
     await c.continue("Connect bank");
     await c.waitForTitle("Upload your statements");
-    await weights.weigh("uploads");
+    await weights.weigh("uploads", c.page);
     await c.page.getByLabel("Files").setInputFiles([pdf(1)]);
     await c.continue();
     await expect.poll(() => c.page.locator("#f-files-err").textContent()).toBeTruthy();
-    await weights.weigh("uploads, refused");
+    await weights.weigh("uploads, refused", c.page);
     await c.page.getByLabel("Files").setInputFiles([pdf(1), pdf(2), pdf(3)]);
     await c.continue();
     await c.waitForTitle("Verify your identity");
-    await weights.weigh("identity");
+    await weights.weigh("identity", c.page);
     await c.page.context().close();
 
     // A forged CSRF token, then a wrong code until the link locks.
@@ -300,13 +304,13 @@ describe("the weight of every kind of page", () => {
       });
     await d.enterCode(codesTo(locked)[0]!);
     await d.waitForTitle("This form has expired");
-    await weights.weigh("refused form");
+    await weights.weigh("refused form", d.page);
     await d.page.goBack();
     await d.page.reload();
     await d.waitForTitle("Enter your code");
     for (let i = 0; i < 5; i++) await d.enterCode(wrong);
     await d.waitForTitle("Too many attempts");
-    await weights.weigh("locked");
+    await weights.weigh("locked", d.page);
     await d.page.context().close();
 
     // Expired: a week and a day later.
@@ -320,7 +324,7 @@ describe("the weight of every kind of page", () => {
     const e = await phone(late);
     await e.page.goto(lateLink);
     await e.waitForTitle("This link has expired");
-    await weights.weigh("expired");
+    await weights.weigh("expired", e.page);
     await e.page.context().close();
 
     const every = [
