@@ -176,16 +176,19 @@ export class WebhookDispatcher {
 
   /**
    * One pass: claims up to `batchSize` due deliveries whose turn it is and
-   * sends them. The claim's lease covers the whole pass (one endpoint's
-   * deliveries go one after another, each up to `requestTimeoutMs`), and it
-   * names this pass as owner: each attempt first renews the lease for itself
-   * and is skipped when another worker has taken the delivery over, so a slow
-   * pass never causes a second, concurrent delivery. Returns how many were claimed.
+   * sends them, naming this pass as owner. One endpoint's deliveries go one
+   * after another (each up to `requestTimeoutMs`), so before each attempt the
+   * pass renews the lease of that delivery and of the endpoint's deliveries
+   * still waiting behind it, for one more attempt. A slow pass thus never
+   * loses a delivery it still holds (no second, concurrent delivery), while a
+   * pass that died lets go of all of them within one attempt's lease, not a
+   * whole batch's. An attempt is skipped when another worker has taken its
+   * delivery over. Returns how many were claimed.
    */
   async runOnce(): Promise<number> {
     const now = new Date(this.#clock.now());
     const owner = newSecret(12);
-    const lease = new Date(this.#clock.now() + this.#leaseMs(this.#opts.batchSize));
+    const lease = new Date(this.#clock.now() + this.#leaseMs());
     const due = await this.#sql<DueDelivery[]>`
       with claimed as (
         update notifications.deliveries set lease_until = ${lease}, lease_owner = ${owner}
@@ -215,25 +218,29 @@ export class WebhookDispatcher {
     for (const d of due) byUrl.set(d.url, [...(byUrl.get(d.url) ?? []), d]);
     await Promise.all(
       [...byUrl.values()].map(async (list) => {
-        for (const d of list) {
-          if (await this.#renew(d.id, owner)) await this.#attempt(d, owner);
+        for (const [i, d] of list.entries()) {
+          const held = await this.#renew(
+            list.slice(i).map((x) => x.id),
+            owner,
+          );
+          if (held.has(d.id)) await this.#attempt(d, owner);
         }
       }),
     );
     return due.length;
   }
 
-  /** A lease long enough for `n` attempts in a row, with a margin for the database round trips. */
-  #leaseMs(n: number): number {
-    return n * this.#opts.requestTimeoutMs + LEASE_MARGIN_MS;
+  /** A lease long enough for one attempt, with a margin for the database round trips. */
+  #leaseMs(): number {
+    return this.#opts.requestTimeoutMs + LEASE_MARGIN_MS;
   }
 
-  /** Extends this pass's lease on one delivery for its attempt; false if the pass no longer owns it. */
-  async #renew(id: string, owner: string): Promise<boolean> {
-    const rows = await this.#sql`
-      update notifications.deliveries set lease_until = ${new Date(this.#clock.now() + this.#leaseMs(1))}
-      where id = ${id} and lease_owner = ${owner} and status = 'pending' returning id`;
-    return rows.length > 0;
+  /** Extends this pass's lease on `ids` for one more attempt; returns those the pass still owns. */
+  async #renew(ids: string[], owner: string): Promise<Set<string>> {
+    const rows = await this.#sql<{ id: string }[]>`
+      update notifications.deliveries set lease_until = ${new Date(this.#clock.now() + this.#leaseMs())}
+      where id = any(${ids}) and lease_owner = ${owner} and status = 'pending' returning id`;
+    return new Set(rows.map((r) => r.id));
   }
 
   /** One v1= per valid secret: the current one, and a rotated-out one during its overlap window. */

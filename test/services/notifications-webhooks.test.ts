@@ -272,6 +272,40 @@ describe("webhook delivery with several workers", () => {
     }
   });
 
+  it("a worker that died holding a batch lets go of all of it within one attempt's lease", async () => {
+    let secret = "";
+    const receiver = await startHoldingReceiver(() => secret);
+    try {
+      const sub = await subscribe(receiver.url, ["customer.created"], "biz_dead_worker");
+      secret = sub.secret;
+      const ids: string[] = [];
+      for (let n = 1; n <= 5; n++) ids.push(await publish("customer.created", { n }, "", "biz_dead_worker"));
+      const clock = new ManualClock(Date.now());
+      const log = createLogger({ test: "lease" });
+      const opts = { requestTimeoutMs: 10_000, batchSize: 20 };
+      const a = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
+      const b = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
+      // A claims all five and never gets past the first (as if its node died mid-request).
+      const passA = a.runOnce();
+      await receiver.waitHeld(1);
+      // One attempt's lease later (timeout + margin), B takes over the whole batch, not just the first.
+      clock.advance(10_000 + 30_000 + 1);
+      const passB = b.runOnce();
+      await receiver.waitHeld(2);
+      receiver.releaseOldest(); // A's request finally ends; A then finds it holds nothing more.
+      for (let n = 0; n < 4; n++) {
+        await receiver.waitHeld(1);
+        receiver.releaseOldest();
+      }
+      expect(await passB).toBe(5);
+      expect(await passA).toBe(5);
+      // Event 1 went out twice (A's attempt in flight, B's retry); the others once, by B.
+      expect(receiver.received.map((r) => r.eventId)).toEqual([ids[0], ...ids]);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
   it("a worker whose lease lapsed (it hung) does not settle or resend what another worker took over", async () => {
     let secret = "";
     const receiver = await startHoldingReceiver(() => secret);
