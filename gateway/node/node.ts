@@ -170,8 +170,12 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       await c().catch((err) => log.warn("shutdown step failed", { err }));
   };
   try {
-    if (!cfg.linkSecret || cfg.linkSecret.length < 16)
-      throw new Error("LINKFLOW_LINK_SECRET must be at least 16 characters");
+    // Link tokens are HMACs under this secret, so their unpredictability is the secret's:
+    // 32 characters of base64url carry 192 bits, well over the 128 a link needs.
+    if (!cfg.linkSecret || cfg.linkSecret.length < 32)
+      throw new Error(
+        "LINKFLOW_LINK_SECRET must be at least 32 characters (e.g. 32 random bytes in base64url)",
+      );
     const sql = connect(cfg.databaseUrl, { max: cfg.poolSize ?? 20 });
     closers.push(() => sql.end({ timeout: 5 }));
     await migrateAll(sql);

@@ -18,18 +18,26 @@ export interface Shot {
 }
 
 /**
+ * How many screenshots each test has saved so far, over every instance: a
+ * test that drives two pages (two phones, a console and a phone) numbers
+ * them in one sequence, so neither overwrites the other's files.
+ */
+const savedPerTest = new Map<string, number>();
+
+/**
  * Numbered screenshots of one page, named after the running test:
  * `<test>-<NN>-<label>.png` in the test artifacts, so every page a test
  * reaches ends up there in the order it was reached.
  */
 export class Screenshots {
-  #count = 0;
   /** Every screenshot saved through this instance, oldest first. */
   readonly taken: Shot[] = [];
 
   async take(page: Page, label: string): Promise<Shot> {
     const test = slug((expect.getState().currentTestName ?? "page").split(" > ").pop() ?? "page");
-    const n = String(++this.#count).padStart(2, "0");
+    const count = (savedPerTest.get(test) ?? 0) + 1;
+    savedPerTest.set(test, count);
+    const n = String(count).padStart(2, "0");
     const file = await saveScreenshot(page, `${test}-${n}-${slug(label)}`);
     const shot = { file, url: page.url() };
     this.taken.push(shot);
