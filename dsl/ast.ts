@@ -80,7 +80,7 @@ export type StepStmt =
     }
   | { k: "collectAccount"; clauses: { via: boolean; choices: Choice[]; loc: Loc }[]; loc: Loc }
   | { k: "lookup"; by: Name[]; loc: Loc }
-  | { k: "accept"; doc: Str; version?: Str; title?: Str; loc: Loc }
+  | { k: "accept"; doc: Str; version?: Str; title?: Str; text?: Str; loc: Loc }
   | {
       k: "upload";
       kinds: Name[];

@@ -20,6 +20,7 @@ import { Codes, type DiagnosticSink, didYouMean } from "./diagnostics.ts";
 import { evaluate } from "./evaluate.ts";
 import { formatDuration, toMinor } from "./money.ts";
 import {
+  type AcceptedDocument,
   type BankLinkProvider,
   type Channel,
   type Expr,
@@ -854,16 +855,21 @@ export class Compiler {
         return { kind: "lookup_customer", by };
       }
       case "accept": {
-        const documents: { id: string; version?: string; title?: string }[] = [];
+        const documents: AcceptedDocument[] = [];
         for (const a of all) {
           if (a.k !== "accept") continue;
           const id = this.plain(a.doc, "a document id");
           if (id.trim() === "") s.error(Codes.unknownReference, a.doc.loc, "a document id cannot be empty");
           if (documents.some((d) => d.id === id))
             s.error(Codes.duplicateName, a.doc.loc, `document "${id}" is accepted twice in this step`);
-          const d: { id: string; version?: string; title?: string } = { id };
+          const d: AcceptedDocument = { id };
           if (a.version !== undefined) d.version = this.plain(a.version, "a document version");
           if (a.title !== undefined) d.title = this.plain(a.title, "a document title");
+          if (a.text !== undefined) {
+            d.text = this.plain(a.text, "a document's text");
+            if (d.text.trim() === "")
+              s.error(Codes.emptyDocument, a.text.loc, "a document's text cannot be empty");
+          }
           documents.push(d);
         }
         return { kind: "accept_documents", documents };

@@ -126,6 +126,23 @@ describe("constructs", () => {
     });
   });
 
+  it("a document's text comes from `reading`, escapes decoded; formatting keeps it; empty text is an error", () => {
+    const src =
+      'step t "T" { accept "tos" version "2" titled "Terms" reading "First.\\n\\nSecond \\"quoted\\"." }';
+    expect(action(src)).toEqual({
+      kind: "accept_documents",
+      documents: [{ id: "tos", version: "2", title: "Terms", text: 'First.\n\nSecond "quoted".' }],
+    });
+    const formatted = formatTemplate(HEAD + src).text!;
+    expect(formatted).toContain('reading "First.\\n\\nSecond \\"quoted\\"."');
+    expect(compileTemplate(formatted).program?.steps[0]?.action).toEqual(action(src));
+    const empty = compileTemplate(`${HEAD}step t "T" { accept "tos" reading "  " }`);
+    expect(empty.program).toBeUndefined();
+    expect(empty.diagnostics.map((d) => d.code)).toContain("LF4016");
+    const braces = compileTemplate(`${HEAD}input n: text\nstep t "T" { accept "tos" reading "Hi {n}" }`);
+    expect(braces.diagnostics.map((d) => d.code)).toContain("LF3006");
+  });
+
   it("confirm request by ACH debit with authorization; confirm steps are always declinable", () => {
     const p = ok(
       'input amt: money\nstep b "B" { collect financial_account { bank_account } }\nstep m "M" { accept "ach-auth" }\nstep p "P" when m.accepted { confirm request input.amt * 2 from b }',

@@ -72,6 +72,7 @@ export const Codes = {
   missingRequiredField: "LF4013",
   methodNotAllowed: "LF4014",
   unusedInput: "LF4015",
+  emptyDocument: "LF4016",
 } as const;
 
 /** Maps offsets to 1-based line/column. */

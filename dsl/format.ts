@@ -139,7 +139,7 @@ function printStepStmt(st: StepStmt): string[] {
       return [`lookup customer by ${st.by.map((b) => b.text).join(" or ")}`];
     case "accept":
       return [
-        `accept ${st.doc.raw}${st.version ? ` version ${st.version.raw}` : ""}${st.title ? ` titled ${st.title.raw}` : ""}`,
+        `accept ${st.doc.raw}${st.version ? ` version ${st.version.raw}` : ""}${st.title ? ` titled ${st.title.raw}` : ""}${st.text ? ` reading ${st.text.raw}` : ""}`,
       ];
     case "upload": {
       const kinds = st.kinds.map((k) => k.text).join(", ");

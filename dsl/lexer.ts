@@ -120,6 +120,7 @@ export const Max = soft("max");
 export const Size = soft("size");
 export const Types = soft("types");
 export const Titled = soft("titled");
+export const Reading = soft("reading");
 export const Using = soft("using");
 export const Authorized = soft("authorized");
 
@@ -220,6 +221,7 @@ const keywords = [
   Size,
   Types,
   Titled,
+  Reading,
   Using,
   Authorized,
 ];

@@ -226,6 +226,10 @@ export class TemplateParser extends CstParser {
       this.CONSUME(T.Titled);
       this.CONSUME3(T.StringLit, { LABEL: "title" });
     });
+    this.OPTION3(() => {
+      this.CONSUME(T.Reading);
+      this.CONSUME4(T.StringLit, { LABEL: "text" });
+    });
   });
 
   uploadStmt = this.RULE("uploadStmt", () => {

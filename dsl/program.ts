@@ -116,7 +116,7 @@ export type StepAction =
       /** Bank-link providers, tried in this order (waterfall). Empty: manual entry only. */
       providers: BankLinkProvider[];
     }
-  | { kind: "accept_documents"; documents: { id: string; version?: string; title?: string }[] }
+  | { kind: "accept_documents"; documents: AcceptedDocument[] }
   | {
       kind: "upload_documents";
       kinds: string[];
@@ -193,4 +193,16 @@ export interface WorkflowProgram {
   steps: StepIR[];
   rules: RuleIR[];
   handlers: HandlerIR[];
+}
+
+/**
+ * A document a customer accepts: its id and version, a title, and the text
+ * shown to the customer (whose hash the acceptance records).
+ */
+export interface AcceptedDocument {
+  id: string;
+  version?: string;
+  title?: string;
+  /** The document's text, shown on the page above the checkbox; paragraphs split on blank lines. */
+  text?: string;
 }

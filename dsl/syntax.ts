@@ -444,6 +444,8 @@ class AstBuilder extends BaseVisitor {
     if (v !== undefined) s.version = this.str(v);
     const t = tok(ctx, "title");
     if (t !== undefined) s.title = this.str(t);
+    const body = tok(ctx, "text");
+    if (body !== undefined) s.text = this.str(body);
     return s;
   }
 

@@ -140,7 +140,11 @@ ${field("expiry", "Expiry (MM/YY)", { value: values.expiry, error: err.get("expi
       return html`${a.documents.map((d, i) => {
         const id = `f-accept_${i}`;
         const e = err.get(`accept_${i}`);
-        return html`<section class="doc"><h2>${d.title ?? d.id}</h2><p>${documentText(d)}</p>
+        const paragraphs = documentText(d)
+          .split(/\n\s*\n/)
+          .map((p) => p.trim())
+          .filter((p) => p !== "");
+        return html`<section class="doc"><h2>${d.title ?? d.id}</h2>${d.version ? html`<p class="hint">Version ${d.version}</p>` : ""}<div class="doc-text">${paragraphs.map((p) => html`<p>${p}</p>`)}</div>
 <label class="choice" for="${id}"><input id="${id}" type="checkbox" name="accept_${i}"${values[`accept_${i}`] === "on" ? html` checked` : ""}${e ? html` aria-invalid="true" aria-describedby="${id}-err"` : ""}> I have read and accept ${d.title ?? d.id}</label>
 ${e ? html`<p class="error" id="${id}-err">${e}</p>` : ""}</section>`;
       })}`;

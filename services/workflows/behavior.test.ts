@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { compileTemplate } from "../../dsl/index.ts";
 import { replay } from "../../runtime/index.ts";
-import { workflowBehavior as wf } from "./behavior.ts";
+import { documentHash, documentText, workflowBehavior as wf } from "./behavior.ts";
 import type { WorkflowCommand, WorkflowEvent, WorkflowState } from "./model.ts";
 import { nextReminderAt } from "./schedule.ts";
 
@@ -234,5 +234,17 @@ describe("reminder schedule", () => {
   });
   it("stops at the maximum count", () => {
     expect(nextReminderAt({ ...policy, maxCount: 1 }, T0, T0 + 7 * DAY, 1, T0 + 2 * DAY)).toBeUndefined();
+  });
+});
+
+describe("documents to accept", () => {
+  it("the recorded hash covers the text shown, so changing a word changes the hash", () => {
+    const base = { id: "tos", version: "1", title: "Terms", text: "You agree." };
+    expect(documentText(base)).toBe("You agree.");
+    expect(documentHash(base)).not.toBe(documentHash({ ...base, text: "You agree!" }));
+    expect(documentHash(base)).not.toBe(documentHash({ ...base, version: "2" }));
+    expect(documentHash(base)).toBe(documentHash({ ...base }));
+    // Without a text, the title and version are what the customer accepts.
+    expect(documentText({ id: "tos", version: "1", title: "Terms" })).toBe("Terms (version 1)");
   });
 });

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import type { SerializedError } from "../../core/index.ts";
 import {
+  type AcceptedDocument,
   type Channel,
   type Env,
   evaluate,
@@ -367,12 +368,15 @@ function activityFor(
   }
 }
 
-/** The text a customer accepts for a document; its hash is what the acceptance records. */
-export function documentText(d: { id: string; version?: string; title?: string }): string {
-  return `${d.title ?? d.id}${d.version ? ` (version ${d.version})` : ""}`;
+/**
+ * The text a customer accepts for a document: the template's `reading` text,
+ * or (without one) its title and version. Its hash is what the acceptance records.
+ */
+export function documentText(d: AcceptedDocument): string {
+  return d.text ?? `${d.title ?? d.id}${d.version ? ` (version ${d.version})` : ""}`;
 }
 
-export function documentHash(d: { id: string; version?: string; title?: string }): string {
+export function documentHash(d: AcceptedDocument): string {
   return `sha256:${createHash("sha256")
     .update(`${d.id}\n${d.version ?? ""}\n${documentText(d)}`)
     .digest("hex")}`;

@@ -87,6 +87,13 @@ describe("every example template, through the API and the customer page in Chrom
     await page.goto(await emailedLink(email));
     await c.waitForTitle("Updated terms");
     expect(await page.textContent("main")).toContain("Privacy Policy");
+    // Each document's own text is on the page, a paragraph per blank-line-separated block.
+    expect(await page.locator("section.doc .doc-text p").allTextContents()).toEqual([
+      "These terms govern your use of the service.",
+      "You may close your account at any time. Payments already sent are not reversed.",
+      "We keep your contact details and payment accounts only to provide the service.",
+      "We never sell your data.",
+    ]);
     await saveScreenshot(page, "terms-only");
     await checkAll(c);
     await c.continue();
