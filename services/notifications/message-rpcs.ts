@@ -13,6 +13,24 @@ export function messageRpcs(
   const { sql, clock, log, deps } = ctx;
   const ledger = new MessageLedger(sql, clock);
 
+  /** Logs a send (ids and status only: never the recipient or the body) and answers with its history row. */
+  function sentFrom(
+    channel: "sms" | "email",
+    req: { businessId: string; workflowId: string },
+    row: NotificationRow,
+    origin: string,
+  ) {
+    log.info(`${channel} sent`, {
+      business_id: req.businessId,
+      workflow_id: req.workflowId,
+      notification_id: row.id,
+      serial: row.serial,
+      origin,
+      status: row.status,
+    });
+    return { notification: notificationFromRow(row) };
+  }
+
   function common(
     v: Violations,
     req: {
@@ -77,15 +95,7 @@ export function messageRpcs(
           return sent;
         },
       );
-      log.info("sms sent", {
-        business_id: req.businessId,
-        workflow_id: req.workflowId,
-        notification_id: row.id,
-        serial: row.serial,
-        origin,
-        status: row.status,
-      });
-      return { notification: notificationFromRow(row) };
+      return sentFrom("sms", req, row, origin);
     }),
     sendEmail: unary(async (req) => {
       const v = new Violations();
@@ -126,15 +136,7 @@ export function messageRpcs(
           return sent;
         },
       );
-      log.info("email sent", {
-        business_id: req.businessId,
-        workflow_id: req.workflowId,
-        notification_id: row.id,
-        serial: row.serial,
-        origin,
-        status: row.status,
-      });
-      return { notification: notificationFromRow(row) };
+      return sentFrom("email", req, row, origin);
     }),
     listWorkflowNotifications: unary(async (req) => {
       const v = new Violations();
