@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type Sql } from "../../core/index.ts";
@@ -19,6 +18,7 @@ import {
 } from "../infra/index.ts";
 import { CustomerOnPhone } from "../support/customer.ts";
 import { type NodeChild, spawnNode } from "../support/node-child.ts";
+import { testNodeConfig } from "../support/node-config.ts";
 import { linkIn } from "../support/stack.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -53,39 +53,26 @@ beforeAll(async () => {
   const secrets: string[] = [];
   const hooks = await startWebhookReceiver({ secrets: () => secrets });
   stops.push(() => hooks.stop());
-  const base: NodeConfig = {
-    databaseUrl: db.url,
-    transport: { kind: "nats", servers: nats.urls },
-    grpcAddr: "127.0.0.1:0",
-    httpAddr: "127.0.0.1:0",
-    internalAddr: "127.0.0.1:0",
-    linkSecret: randomBytes(32).toString("base64url"),
-    keyring: { currentKeyId: "k1", keys: { k1: randomBytes(32).toString("base64") } },
-    redisUrl: redis.url,
-    sms: {
-      kind: "twilio",
-      accountSid: twilio.accountSid,
-      authToken: twilio.authToken,
-      from: "+15005550006",
-      baseUrl: twilio.baseUrl,
-    },
-    email: { kind: "outbox" },
-    shardCount: SHARDS,
-    tuning: {
-      heartbeatMs: 150,
-      leaseTtlMs: 1500,
-      timerPollMs: 100,
-      effectPollMs: 100,
-      webhookPollMs: 100,
-      rails: {
-        pendingMs: 200,
-        pushToCardSettleMs: 200,
-        achSettleMs: 400,
-        achReturnMs: 400,
-        pollIntervalMs: 100,
+  const base = testNodeConfig(
+    { databaseUrl: db.url, natsUrls: nats.urls, redisUrl: redis.url, twilio },
+    {
+      shardCount: SHARDS,
+      tuning: {
+        timerPollMs: 100,
+        webhookPollMs: 100,
+        // The runtime's own retry policies: a workflow must ride out the kills with them.
+        effectRetry: undefined,
+        webhookBaseBackoffMs: undefined,
+        rails: {
+          pendingMs: 200,
+          pushToCardSettleMs: 200,
+          achSettleMs: 400,
+          achReturnMs: 400,
+          pollIntervalMs: 100,
+        },
       },
     },
-  };
+  );
   // Start one node first so migrations run once, then two more.
   procs.push(await startNodeProcess(base));
   procs = [...procs, ...(await Promise.all([startNodeProcess(base), startNodeProcess(base)]))];

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { type Clock, setupTracing } from "../../core/index.ts";
@@ -15,6 +14,7 @@ import {
   type TwilioServerHandle,
   type WebhookReceiverHandle,
 } from "../infra/index.ts";
+import { testNodeConfig } from "./node-config.ts";
 
 export interface Stack {
   nodes: LinkflowNode[];
@@ -96,42 +96,19 @@ export async function startStack(
       stops.push(() => redis.stop());
       redisUrl = redis.url;
     }
-    const linkSecret = randomBytes(32).toString("base64url");
-    const encryptionKey = randomBytes(32).toString("base64");
+    const config = testNodeConfig(
+      {
+        databaseUrl: db.url,
+        ...(transport === "nats" ? { natsUrls } : {}),
+        ...(redisUrl ? { redisUrl } : {}),
+        twilio,
+        ...(smtp ? { smtpUrl: smtp.url } : {}),
+      },
+      { clock: opts.clock, tuning: { rails: opts.rails } },
+    );
     const nodes: LinkflowNode[] = [];
     const launch = async () => {
-      const n = await startNode({
-        databaseUrl: db.url,
-        transport: transport === "nats" ? { kind: "nats", servers: natsUrls } : { kind: "local" },
-        grpcAddr: "127.0.0.1:0",
-        httpAddr: "127.0.0.1:0",
-        internalAddr: "127.0.0.1:0",
-        redisUrl,
-        linkSecret,
-        keyring: { currentKeyId: "k1", keys: { k1: encryptionKey } },
-        sms: {
-          kind: "twilio",
-          accountSid: twilio.accountSid,
-          authToken: twilio.authToken,
-          from: "+15005550006",
-          baseUrl: twilio.baseUrl,
-        },
-        email: smtp
-          ? { kind: "smtp", url: smtp.url, from: "Linkflow <links@linkflow.test>" }
-          : { kind: "outbox" },
-        clock: opts.clock,
-        shardCount: 16,
-        tuning: {
-          heartbeatMs: 150,
-          leaseTtlMs: 1500,
-          timerPollMs: 50,
-          effectPollMs: 100,
-          webhookPollMs: 50,
-          webhookBaseBackoffMs: 50,
-          effectRetry: { baseMs: 50, maxMs: 500, maxAttempts: 5 },
-          rails: opts.rails,
-        },
-      });
+      const n = await startNode(config);
       nodes.push(n);
       stops.push(() => n.stop());
       return n;
