@@ -212,24 +212,28 @@ export class ActorHost {
       nextEffectSeq: a.effectSeq + 1,
     });
     const consumedEffect = isEffectResult(env.command) ? env.command.effectSeq : undefined;
+    // What every write of this turn says about where it comes from.
+    const turn = {
+      actorId: a.id,
+      kind: a.behavior.kind,
+      shard: a.shard,
+      epoch,
+      commandId: env.id,
+      fromSeq: a.seq + 1,
+      firedTimer: meta.firedTimer,
+      consumedEffect,
+    };
     if (decision.reject) {
       // A rejected timer or effect result is still consumed, or it would come back forever.
       if (meta.firedTimer !== undefined || consumedEffect !== undefined) {
         await this.#commit(a, {
-          actorId: a.id,
-          kind: a.behavior.kind,
-          shard: a.shard,
-          epoch,
-          commandId: env.id,
-          fromSeq: a.seq + 1,
+          ...turn,
           events: [],
           reply: null,
           effectSeqAfter: a.effectSeq,
           effects: [],
           armTimers: [],
           cancelTimers: [],
-          firedTimer: meta.firedTimer,
-          consumedEffect,
         });
       }
       throw LinkflowError.fromJSON(decision.reject);
@@ -250,20 +254,13 @@ export class ActorHost {
     const newSeq = a.seq + decision.events.length;
     const snapshotDue = a.sinceSnapshot + decision.events.length >= this.o.snapshotEvery;
     const write: TurnWrite = {
-      actorId: a.id,
-      kind: a.behavior.kind,
-      shard: a.shard,
-      epoch,
-      commandId: env.id,
-      fromSeq: a.seq + 1,
+      ...turn,
       events: decision.events,
       reply: decision.reply ?? null,
       effectSeqAfter: a.effectSeq + effects.length,
       effects,
       armTimers: decision.armTimers ?? [],
       cancelTimers: decision.cancelTimers ?? [],
-      firedTimer: meta.firedTimer,
-      consumedEffect,
       snapshot: snapshotDue && decision.events.length > 0 ? { seq: newSeq, state: nextState } : undefined,
       checkDuplicate: !a.repliesComplete,
     };
