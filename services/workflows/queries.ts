@@ -55,6 +55,16 @@ function templateInfo(r: TemplateRow): TemplateVersionInfo {
 export class TemplateQueries {
   constructor(private readonly sql: Sql) {}
 
+  /** Joins `u`: how many of the tenant's workflows run template version `t`, and when the last started. */
+  #versionUsage(scope: string[]) {
+    return this.sql`
+      left join lateral (
+        select count(*) as workflow_count, max(w.created_at) as last_used_at
+          from workflows.workflows w
+         where w.business_id = any(${scope}) and w.template_name = t.name and w.template_version = t.version
+      ) u on true`;
+  }
+
   /** Every version of `name` the tenant can use, own before shared, newest first. */
   async versions(scope: string[], name: string): Promise<TemplateVersionInfo[]> {
     const owners = [...scope, SHARED_TEMPLATES];
@@ -62,11 +72,7 @@ export class TemplateQueries {
       select t.business_id, t.name, t.version, t.title, t.hash, t.archived, t.created_at,
              u.workflow_count, u.last_used_at
         from workflows.templates t
-        left join lateral (
-          select count(*) as workflow_count, max(w.created_at) as last_used_at
-            from workflows.workflows w
-           where w.business_id = any(${scope}) and w.template_name = t.name and w.template_version = t.version
-        ) u on true
+        ${this.#versionUsage(scope)}
        where t.business_id = any(${owners}) and t.name = ${name}
        order by (t.business_id = ${SHARED_TEMPLATES}), t.version desc`;
     // A business's own template of a name hides the shared one of the same name.
@@ -81,11 +87,7 @@ export class TemplateQueries {
       select t.business_id, t.name, t.version, t.title, t.hash, t.archived, t.created_at, t.source,
              u.workflow_count, u.last_used_at
         from workflows.templates t
-        left join lateral (
-          select count(*) as workflow_count, max(w.created_at) as last_used_at
-            from workflows.workflows w
-           where w.business_id = any(${scope}) and w.template_name = t.name and w.template_version = t.version
-        ) u on true
+        ${this.#versionUsage(scope)}
        where t.business_id = any(${owners}) and t.name = ${name}
          and (${version}::int = 0 and not t.archived or t.version = ${version})
        order by (t.business_id = ${SHARED_TEMPLATES}), t.version desc
