@@ -79,6 +79,34 @@ function describe(e: WorkflowEvent): string {
   return s === "{}" ? "" : s.length > 300 ? `${s.slice(0, 300)}…` : s;
 }
 
+/** What a simulated or previewed workflow is created with. */
+export interface WorkflowSetup {
+  businessName: string;
+  inputs: Record<string, string>;
+  recipient: { phone?: string; email?: string };
+  channels?: Channel[];
+  memo?: string;
+}
+
+/** The create command a simulation or preview starts from. */
+function createCommand(
+  program: WorkflowProgram,
+  setup: WorkflowSetup,
+  inputs: Record<string, LiteralValue>,
+  businessId: string,
+): WorkflowCommand {
+  return {
+    type: "create",
+    businessId,
+    businessName: setup.businessName,
+    program,
+    inputs,
+    recipient: setup.recipient,
+    channels: setup.channels ?? program.link.channels,
+    ...(setup.memo ? { memo: setup.memo } : {}),
+  };
+}
+
 /**
  * Walks a compiled program through the workflow decider with no I/O: create,
  * open, then each answer; every effect is answered as a success with a fake
@@ -86,14 +114,7 @@ function describe(e: WorkflowEvent): string {
  */
 export function simulate(
   program: WorkflowProgram,
-  opts: {
-    businessName: string;
-    inputs: Record<string, string>;
-    recipient: { phone?: string; email?: string };
-    channels?: Channel[];
-    memo?: string;
-    answers: SimAnswer[];
-  },
+  opts: WorkflowSetup & { answers: SimAnswer[] },
 ): { steps: SimStep[]; violations: { field: string; description: string }[] } {
   const bound = bindInputs(program, opts.inputs);
   if (!bound.ok) return { steps: [], violations: bound.violations };
@@ -140,17 +161,7 @@ export function simulate(
       );
     });
   };
-  const inputs: Record<string, LiteralValue> = bound.values;
-  run("create", {
-    type: "create",
-    businessId: "biz_simulation",
-    businessName: opts.businessName,
-    program,
-    inputs,
-    recipient: opts.recipient,
-    channels: opts.channels ?? program.link.channels,
-    ...(opts.memo ? { memo: opts.memo } : {}),
-  });
+  run("create", createCommand(program, opts, bound.values, "biz_simulation"));
   run("customer opens the link", { type: "open" });
   for (const a of opts.answers) {
     if (a.decline !== undefined)
@@ -163,30 +174,19 @@ export function simulate(
 /** The messages the customer gets when the workflow is created (the console's preview). */
 export function previewMessages(
   program: WorkflowProgram,
-  opts: {
-    businessName: string;
-    inputs: Record<string, string>;
-    recipient: { phone?: string; email?: string };
-    channels?: Channel[];
-    memo?: string;
-  },
+  opts: WorkflowSetup,
 ): Message[] | { field: string; description: string }[] {
   const b = workflowBehavior;
   const bound = bindInputs(program, opts.inputs);
   if (!bound.ok) return bound.violations;
   const d = b.decide(
     b.initialState("wf_preview"),
+    createCommand(program, opts, bound.values, "biz_preview"),
     {
-      type: "create",
-      businessId: "biz_preview",
-      businessName: opts.businessName,
-      program,
-      inputs: bound.values,
-      recipient: opts.recipient,
-      channels: opts.channels ?? program.link.channels,
-      ...(opts.memo ? { memo: opts.memo } : {}),
+      actorId: "wf_preview",
+      now: Date.now(),
+      nextEffectSeq: 1,
     },
-    { actorId: "wf_preview", now: Date.now(), nextEffectSeq: 1 },
   );
   return messagesOf(d);
 }
