@@ -1,3 +1,5 @@
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { ConsoleSpanExporter } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exporterFromEnv, inSpan, resourceAttributesFromEnv, setupTracing } from "../../core/index.ts";
 import { type OtlpReceiverHandle, startOtlpReceiver } from "../infra/index.ts";
@@ -17,8 +19,8 @@ describe("tracing configured by the standard OTEL_* variables", () => {
   it("exports nothing unless asked, refuses OTLP protocols other than http/json", () => {
     expect(exporterFromEnv({})).toBeUndefined();
     expect(exporterFromEnv({ OTEL_TRACES_EXPORTER: "none" })).toBeUndefined();
-    expect(exporterFromEnv({ OTEL_TRACES_EXPORTER: "console" })).toBeDefined();
-    expect(exporterFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url })).toBeDefined();
+    expect(exporterFromEnv({ OTEL_TRACES_EXPORTER: "console" })).toBeInstanceOf(ConsoleSpanExporter);
+    expect(exporterFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url })).toBeInstanceOf(OTLPTraceExporter);
     expect(() =>
       exporterFromEnv({ OTEL_TRACES_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }),
     ).toThrow(/grpc is not supported/);
