@@ -25,7 +25,7 @@ import {
   RecordDocumentAcceptanceResponse,
   SetFinancialAccountStatusResponse,
 } from "../../proto/index.ts";
-import { idempotent, unary, Violations } from "../grpc/index.ts";
+import { unary, Violations } from "../grpc/index.ts";
 import {
   cardBrand,
   digitsOf,
@@ -34,6 +34,8 @@ import {
   maskLast4,
   parseExpiry,
 } from "./instruments.ts";
+import { accountsMutation } from "./mutation.ts";
+import { customerIds } from "./validation.ts";
 
 /** The document-acceptance scope that authorizes ACH debits from the customer. */
 export const ACH_DEBIT_AUTHORIZATION_SCOPE = "ach_debit_authorization";
@@ -260,8 +262,7 @@ export function financialHandlers(
   return {
     addFinancialAccount: unary(async (req) => {
       const v = new Violations();
-      v.id("business_id", req.businessId, "biz");
-      v.id("customer_id", req.customerId, "cus");
+      customerIds(v, req.businessId, req.customerId);
       v.text("name", req.name, { max: 100, optional: true });
       const source = SOURCES[req.source];
       if (!source) v.add("source", "must be MANUAL, PLAID or FINICITY");
@@ -291,9 +292,8 @@ export function financialHandlers(
       }
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      const { idempotencyKey, ...request } = req;
       // The request hash must not be a hash of the bare number: use a keyed fingerprint.
-      const hashed =
+      const hashed = (request: Omit<typeof req, "idempotencyKey">) =>
         d?.$case === "bankAccount"
           ? {
               ...request,
@@ -305,43 +305,37 @@ export function financialHandlers(
                 details: { ...d, value: { ...d.value, number: numberFingerprint(keyring, number) } },
               }
             : request;
-      return idempotent(
+      return accountsMutation(
         sql,
-        {
-          schema: "accounts",
-          businessId: req.businessId,
-          key: idempotencyKey,
-          method: "AddFinancialAccount",
-          request: hashed,
-          codec: AddFinancialAccountResponse,
-        },
+        req,
+        { method: "AddFinancialAccount", codec: AddFinancialAccountResponse, hashed },
         async (tx) => {
           await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
           const id = newId("fa", clock.now());
           const at = now();
           const sealed = sealNumber(keyring, number, id);
           const [{ n } = { n: 0 }] = await tx<{ n: number }[]>`
-            select count(*)::int as n from accounts.financial_accounts
-            where customer_id = ${req.customerId} and is_default`;
+          select count(*)::int as n from accounts.financial_accounts
+          where customer_id = ${req.customerId} and is_default`;
           const makeDefault = req.makeDefault || n === 0;
           if (makeDefault) {
             await tx`update accounts.financial_accounts set is_default = false, updated_at = ${at}
-              where customer_id = ${req.customerId} and is_default`;
+            where customer_id = ${req.customerId} and is_default`;
           }
           const bank = d!.$case === "bankAccount" ? d!.value : undefined;
           const card = d!.$case === "card" ? d!.value : undefined;
           await tx`insert into accounts.financial_accounts
-              (id, business_id, customer_id, kind, status, source, name, number_last4, number_ciphertext, key_id,
-               routing_number, account_type, name_on_account, card_type, card_brand, expiry_month, expiry_year,
-               provider_account_id, is_default, created_at, updated_at)
-            values (${id}, ${req.businessId}, ${req.customerId}, ${card ? "card" : "bank_account"}, 'active',
-                    ${source!}, ${req.name.trim()}, ${number.slice(-4)}, ${sealed.ciphertext}, ${sealed.keyId},
-                    ${bank?.routingNumber ?? ""}, ${bank ? (BANK_TYPES[bank.accountType] ?? "") : ""},
-                    ${bank?.nameOnAccount.trim() ?? ""}, ${card ? (CARD_TYPES[card.cardType] ?? "") : ""},
-                    ${card ? cardBrand(number) : ""}, ${expiry?.month ?? 0}, ${expiry?.year ?? 0},
-                    ${req.providerAccountId.trim()}, ${makeDefault}, ${at}, ${at})`;
+            (id, business_id, customer_id, kind, status, source, name, number_last4, number_ciphertext, key_id,
+             routing_number, account_type, name_on_account, card_type, card_brand, expiry_month, expiry_year,
+             provider_account_id, is_default, created_at, updated_at)
+          values (${id}, ${req.businessId}, ${req.customerId}, ${card ? "card" : "bank_account"}, 'active',
+                  ${source!}, ${req.name.trim()}, ${number.slice(-4)}, ${sealed.ciphertext}, ${sealed.keyId},
+                  ${bank?.routingNumber ?? ""}, ${bank ? (BANK_TYPES[bank.accountType] ?? "") : ""},
+                  ${bank?.nameOnAccount.trim() ?? ""}, ${card ? (CARD_TYPES[card.cardType] ?? "") : ""},
+                  ${card ? cardBrand(number) : ""}, ${expiry?.month ?? 0}, ${expiry?.year ?? 0},
+                  ${req.providerAccountId.trim()}, ${makeDefault}, ${at}, ${at})`;
           await tx`insert into accounts.financial_account_status_history (financial_account_id, status, reason, changed_at)
-            values (${id}, 'active', 'added', ${at})`;
+          values (${id}, 'active', 'added', ${at})`;
           log.info("financial account added", {
             business_id: req.businessId,
             customer_id: req.customerId,
@@ -364,8 +358,7 @@ export function financialHandlers(
 
     listFinancialAccounts: unary(async (req) => {
       const v = new Violations();
-      v.id("business_id", req.businessId, "biz");
-      v.id("customer_id", req.customerId, "cus");
+      customerIds(v, req.businessId, req.customerId);
       v.throwIfAny();
       await requireCustomer(sql, req.businessId, req.customerId);
       const rows = await sql<{ id: string }[]>`
@@ -390,21 +383,14 @@ export function financialHandlers(
       v.text("reason", req.reason, { max: 500, optional: status !== "suspended" });
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      const { idempotencyKey, ...request } = req;
-      return idempotent(
+      return accountsMutation(
         sql,
-        {
-          schema: "accounts",
-          businessId: req.businessId,
-          key: idempotencyKey,
-          method: "SetFinancialAccountStatus",
-          request,
-          codec: SetFinancialAccountStatusResponse,
-        },
+        req,
+        { method: "SetFinancialAccountStatus", codec: SetFinancialAccountStatusResponse },
         async (tx) => {
           const current = await loadAccount(tx, req.businessId, req.financialAccountId);
           const [row] = await tx<{ status: FaStatus }[]>`
-            select status from accounts.financial_accounts where id = ${current.id} for update`;
+          select status from accounts.financial_accounts where id = ${current.id} for update`;
           if (row?.status === "disconnected") {
             throw new FailedPreconditionError(
               "financial_account_disconnected",
@@ -414,10 +400,10 @@ export function financialHandlers(
           if (row?.status !== status) {
             const at = now();
             await tx`update accounts.financial_accounts set status = ${status!}, updated_at = ${at}
-              where id = ${current.id}`;
+            where id = ${current.id}`;
             await tx`insert into accounts.financial_account_status_history
-                (financial_account_id, status, reason, changed_at)
-              values (${current.id}, ${status!}, ${req.reason.trim()}, ${at})`;
+              (financial_account_id, status, reason, changed_at)
+            values (${current.id}, ${status!}, ${req.reason.trim()}, ${at})`;
             log.info("financial account status changed", {
               business_id: req.businessId,
               financial_account_id: current.id,
@@ -455,21 +441,13 @@ export function financialHandlers(
 
     disconnectFinancialData: unary(async (req) => {
       const v = new Violations();
-      v.id("business_id", req.businessId, "biz");
-      v.id("customer_id", req.customerId, "cus");
+      customerIds(v, req.businessId, req.customerId);
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      const { idempotencyKey, ...request } = req;
-      return idempotent(
+      return accountsMutation(
         sql,
-        {
-          schema: "accounts",
-          businessId: req.businessId,
-          key: idempotencyKey,
-          method: "DisconnectFinancialData",
-          request,
-          codec: DisconnectFinancialDataResponse,
-        },
+        req,
+        { method: "DisconnectFinancialData", codec: DisconnectFinancialDataResponse },
         async (tx) => {
           await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
           const disconnected = await disconnectAccounts(
@@ -490,8 +468,7 @@ export function financialHandlers(
 
     checkTransactable: unary(async (req) => {
       const v = new Violations();
-      v.id("business_id", req.businessId, "biz");
-      v.id("customer_id", req.customerId, "cus");
+      customerIds(v, req.businessId, req.customerId);
       v.id("financial_account_id", req.financialAccountId, "fa");
       v.throwIfAny();
       const customer = await requireCustomer(sql, req.businessId, req.customerId);
@@ -515,8 +492,7 @@ export function financialHandlers(
 
     recordDocumentAcceptance: unary(async (req) => {
       const v = new Violations();
-      v.id("business_id", req.businessId, "biz");
-      v.id("customer_id", req.customerId, "cus");
+      customerIds(v, req.businessId, req.customerId);
       if (!DOCUMENT_ID.test(req.documentId))
         v.add("document_id", "must be 1 to 100 letters, digits, '.', '_' or '-', e.g. terms-of-service");
       v.text("version", req.version, { max: 50 });
@@ -531,27 +507,20 @@ export function financialHandlers(
       if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      const { idempotencyKey, ...request } = req;
-      return idempotent(
+      return accountsMutation(
         sql,
-        {
-          schema: "accounts",
-          businessId: req.businessId,
-          key: idempotencyKey,
-          method: "RecordDocumentAcceptance",
-          request,
-          codec: RecordDocumentAcceptanceResponse,
-        },
+        req,
+        { method: "RecordDocumentAcceptance", codec: RecordDocumentAcceptanceResponse },
         async (tx) => {
           await requireCustomer(tx, req.businessId, req.customerId);
           const [row] = await tx<AcceptanceRow[]>`
-            insert into accounts.document_acceptances
-              (id, business_id, customer_id, document_id, version, content_hash, scope, accepted_at, ip, user_agent,
-               workflow_id, recorded_at)
-            values (${newId("dac", clock.now())}, ${req.businessId}, ${req.customerId}, ${req.documentId},
-                    ${req.version.trim()}, ${req.contentHash}, ${req.scope}, ${req.acceptedAt!}, ${req.ip},
-                    ${req.userAgent}, ${req.workflowId}, ${now()})
-            returning *`;
+          insert into accounts.document_acceptances
+            (id, business_id, customer_id, document_id, version, content_hash, scope, accepted_at, ip, user_agent,
+             workflow_id, recorded_at)
+          values (${newId("dac", clock.now())}, ${req.businessId}, ${req.customerId}, ${req.documentId},
+                  ${req.version.trim()}, ${req.contentHash}, ${req.scope}, ${req.acceptedAt!}, ${req.ip},
+                  ${req.userAgent}, ${req.workflowId}, ${now()})
+          returning *`;
           log.info("document acceptance recorded", {
             business_id: req.businessId,
             customer_id: req.customerId,
@@ -566,8 +535,7 @@ export function financialHandlers(
 
     listDocumentAcceptances: unary(async (req) => {
       const v = new Violations();
-      v.id("business_id", req.businessId, "biz");
-      v.id("customer_id", req.customerId, "cus");
+      customerIds(v, req.businessId, req.customerId);
       if (req.documentId && !DOCUMENT_ID.test(req.documentId)) v.add("document_id", "is not a document id");
       v.throwIfAny();
       await requireCustomer(sql, req.businessId, req.customerId);

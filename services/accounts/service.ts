@@ -34,14 +34,7 @@ import {
   SetCustomerStatusResponse,
   UpdateCustomerResponse,
 } from "../../proto/index.ts";
-import {
-  type HealthProbe,
-  idempotent,
-  type ResponseCodec,
-  sealedSecretCodec,
-  unary,
-  Violations,
-} from "../grpc/index.ts";
+import { type HealthProbe, type ResponseCodec, sealedSecretCodec, unary, Violations } from "../grpc/index.ts";
 import {
   appendEnhancedPii,
   appendedFields,
@@ -51,7 +44,8 @@ import {
   validateEnhancedPii,
 } from "./enhanced-pii.ts";
 import { disconnectAccounts, financialHandlers, requireCustomer } from "./financial.ts";
-import { normalizeProfile, type Profile, validateProfile } from "./validation.ts";
+import { accountsMutation } from "./mutation.ts";
+import { customerIds, normalizeProfile, type Profile, validateProfile } from "./validation.ts";
 
 export interface AccountsServiceDeps {
   sql: Sql;
@@ -120,23 +114,27 @@ function profileFromRow(r: CustomerRow): Profile {
     : { $case: "business", value: BusinessProfile.fromJSON(r.profile) };
 }
 
-function businessFromRow(r: {
+interface BusinessRow {
   id: string;
   name: string;
   parent_business_id: string | null;
   created_at: Date;
-}): Business {
+}
+
+function businessFromRow(r: BusinessRow): Business {
   return { id: r.id, name: r.name, parentBusinessId: r.parent_business_id ?? "", createdAt: r.created_at };
 }
 
-function keyFromRow(r: {
+interface KeyRow {
   id: string;
   business_id: string;
   name: string;
   prefix: string;
   created_at: Date;
   revoked_at: Date | null;
-}): ApiKey {
+}
+
+function keyFromRow(r: KeyRow): ApiKey {
   return {
     id: r.id,
     businessId: r.business_id,
@@ -212,11 +210,6 @@ export function createAccountsService(deps: AccountsServiceDeps): {
     };
   }
 
-  function customerIds(v: Violations, businessId: string, customerId: string): void {
-    v.id("business_id", businessId, "biz");
-    v.id("customer_id", customerId, "cus");
-  }
-
   const impl: AccountsServiceServer = {
     createBusiness: unary(async (req) => {
       const v = new Violations();
@@ -224,24 +217,17 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       if (req.parentBusinessId) v.id("parent_business_id", req.parentBusinessId, "biz");
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      const { idempotencyKey, ...request } = req;
-      return idempotent(
+      return accountsMutation(
         sql,
-        {
-          schema: "accounts",
-          businessId: req.parentBusinessId || "-",
-          key: idempotencyKey,
-          method: "CreateBusiness",
-          request,
-          codec: CreateBusinessResponse,
-        },
+        req,
+        { method: "CreateBusiness", codec: CreateBusinessResponse, businessId: req.parentBusinessId || "-" },
         async (tx) => {
           if (req.parentBusinessId) await requireBusiness(tx, "parent_business_id", req.parentBusinessId);
           const [row] = await tx<
-            { id: string; name: string; parent_business_id: string | null; created_at: Date }[]
+            BusinessRow[]
           >`insert into accounts.businesses (id, name, parent_business_id, created_at)
-            values (${newId("biz", clock.now())}, ${req.name.trim()}, ${req.parentBusinessId || null}, ${now()})
-            returning *`;
+          values (${newId("biz", clock.now())}, ${req.name.trim()}, ${req.parentBusinessId || null}, ${now()})
+          returning *`;
           log.info("business created", { business_id: row!.id });
           return { business: businessFromRow(row!) };
         },
@@ -252,9 +238,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       const v = new Violations();
       v.id("business_id", req.businessId, "biz");
       v.throwIfAny();
-      const [row] = await sql<
-        { id: string; name: string; parent_business_id: string | null; created_at: Date }[]
-      >`
+      const [row] = await sql<BusinessRow[]>`
         select * from accounts.businesses where id = ${req.businessId}`;
       if (!row) throw new NotFoundError("business", req.businessId);
       return { business: businessFromRow(row) };
@@ -266,33 +250,19 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.text("name", req.name, { max: 100 });
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      const { idempotencyKey, ...request } = req;
-      return idempotent(
+      return accountsMutation(
         sql,
-        {
-          schema: "accounts",
-          businessId: req.businessId,
-          key: idempotencyKey,
-          method: "CreateApiKey",
-          request,
-          codec: apiKeyReplayCodec(deps.keyring),
-        },
+        req,
+        { method: "CreateApiKey", codec: apiKeyReplayCodec(deps.keyring) },
         async (tx) => {
           await requireBusiness(tx, "business_id", req.businessId);
           const apiKey = `lf_${mode}_${newSecret(24)}`;
           const [row] = await tx<
-            {
-              id: string;
-              business_id: string;
-              name: string;
-              prefix: string;
-              created_at: Date;
-              revoked_at: Date | null;
-            }[]
+            KeyRow[]
           >`insert into accounts.api_keys (id, business_id, name, prefix, key_hash, created_at)
-            values (${newId("key", clock.now())}, ${req.businessId}, ${req.name.trim()}, ${apiKey.slice(0, 12)},
-                    ${hashApiKey(apiKey)}, ${now()})
-            returning id, business_id, name, prefix, created_at, revoked_at`;
+          values (${newId("key", clock.now())}, ${req.businessId}, ${req.name.trim()}, ${apiKey.slice(0, 12)},
+                  ${hashApiKey(apiKey)}, ${now()})
+          returning id, business_id, name, prefix, created_at, revoked_at`;
           log.info("api key created", { business_id: req.businessId, key_id: row!.id });
           return { apiKey, key: keyFromRow(row!) };
         },
@@ -313,14 +283,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.id("key_id", req.keyId, "key");
       v.throwIfAny();
       const [row] = await sql<
-        {
-          id: string;
-          business_id: string;
-          name: string;
-          prefix: string;
-          created_at: Date;
-          revoked_at: Date | null;
-        }[]
+        KeyRow[]
       >`update accounts.api_keys set revoked_at = coalesce(revoked_at, ${now()})
         where id = ${req.keyId} and business_id = ${req.businessId}
         returning id, business_id, name, prefix, created_at, revoked_at`;
@@ -334,14 +297,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.id("business_id", req.businessId, "biz");
       v.throwIfAny();
       const rows = await sql<
-        {
-          id: string;
-          business_id: string;
-          name: string;
-          prefix: string;
-          created_at: Date;
-          revoked_at: Date | null;
-        }[]
+        KeyRow[]
       >`select id, business_id, name, prefix, created_at, revoked_at from accounts.api_keys
         where business_id = ${req.businessId} order by id`;
       return { keys: rows.map(keyFromRow) };
@@ -355,26 +311,19 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const profile = normalizeProfile(req.profile!);
-      const { idempotencyKey, ...request } = req;
-      return idempotent(
+      return accountsMutation(
         sql,
-        {
-          schema: "accounts",
-          businessId: req.businessId,
-          key: idempotencyKey,
-          method: "CreateCustomer",
-          request,
-          codec: CreateCustomerResponse,
-        },
+        req,
+        { method: "CreateCustomer", codec: CreateCustomerResponse },
         async (tx) => {
           await requireBusiness(tx, "business_id", req.businessId);
           const id = newId("cus", clock.now());
           const at = now();
           await tx`insert into accounts.customers (id, business_id, kind, profile, status, external_id, created_at, updated_at)
-            values (${id}, ${req.businessId}, ${profile.$case}, ${tx.json(profileJson(profile) as never)}, 'active',
-                    ${req.externalId.trim()}, ${at}, ${at})`;
+          values (${id}, ${req.businessId}, ${profile.$case}, ${tx.json(profileJson(profile) as never)}, 'active',
+                  ${req.externalId.trim()}, ${at}, ${at})`;
           await tx`insert into accounts.customer_status_history (customer_id, status, reason, changed_at)
-            values (${id}, 'active', 'created', ${at})`;
+          values (${id}, 'active', 'created', ${at})`;
           log.info("customer created", { business_id: req.businessId, customer_id: id, kind: profile.$case });
           return { customer: await loadCustomer(tx, req.businessId, id) };
         },
@@ -396,21 +345,14 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const profile = normalizeProfile(req.profile!);
-      const { idempotencyKey, ...request } = req;
-      return idempotent(
+      return accountsMutation(
         sql,
-        {
-          schema: "accounts",
-          businessId: req.businessId,
-          key: idempotencyKey,
-          method: "UpdateCustomer",
-          request,
-          codec: UpdateCustomerResponse,
-        },
+        req,
+        { method: "UpdateCustomer", codec: UpdateCustomerResponse },
         async (tx) => {
           const [row] = await tx<{ kind: string }[]>`
-            select kind from accounts.customers
-            where id = ${req.customerId} and business_id = ${req.businessId} and deleted_at is null for update`;
+          select kind from accounts.customers
+          where id = ${req.customerId} and business_id = ${req.businessId} and deleted_at is null for update`;
           if (!row) throw new NotFoundError("customer", req.customerId);
           if (row.kind !== profile.$case) {
             throw new ValidationError([
@@ -421,8 +363,8 @@ export function createAccountsService(deps: AccountsServiceDeps): {
             ]);
           }
           await tx`update accounts.customers set profile = ${tx.json(profileJson(profile) as never)},
-              external_id = ${req.externalId.trim()}, updated_at = ${now()}
-            where id = ${req.customerId} and business_id = ${req.businessId}`;
+            external_id = ${req.externalId.trim()}, updated_at = ${now()}
+          where id = ${req.customerId} and business_id = ${req.businessId}`;
           log.info("customer updated", { business_id: req.businessId, customer_id: req.customerId });
           return { customer: await loadCustomer(tx, req.businessId, req.customerId) };
         },
@@ -457,27 +399,20 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.text("reason", req.reason, { max: 500, optional: status === "active" });
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      const { idempotencyKey, ...request } = req;
-      return idempotent(
+      return accountsMutation(
         sql,
-        {
-          schema: "accounts",
-          businessId: req.businessId,
-          key: idempotencyKey,
-          method: "SetCustomerStatus",
-          request,
-          codec: SetCustomerStatusResponse,
-        },
+        req,
+        { method: "SetCustomerStatus", codec: SetCustomerStatusResponse },
         async (tx) => {
           const at = now();
           const [row] = await tx<{ status: string }[]>`
-            select status from accounts.customers
-            where id = ${req.customerId} and business_id = ${req.businessId} and deleted_at is null for update`;
+          select status from accounts.customers
+          where id = ${req.customerId} and business_id = ${req.businessId} and deleted_at is null for update`;
           if (!row) throw new NotFoundError("customer", req.customerId);
           if (row.status !== status) {
             await tx`update accounts.customers set status = ${status!}, updated_at = ${at} where id = ${req.customerId}`;
             await tx`insert into accounts.customer_status_history (customer_id, status, reason, changed_at)
-              values (${req.customerId}, ${status!}, ${req.reason.trim()}, ${at})`;
+            values (${req.customerId}, ${status!}, ${req.reason.trim()}, ${at})`;
             log.info("customer status changed", {
               business_id: req.businessId,
               customer_id: req.customerId,
@@ -502,17 +437,14 @@ export function createAccountsService(deps: AccountsServiceDeps): {
           "enhanced PII needs an encryption keyring (LINKFLOW_ENCRYPTION_KEYS)",
         );
       }
-      const { idempotencyKey, ...request } = req;
-      return idempotent(
+      // The hash of a bare date of birth or tax id could be reversed by trying them all.
+      return accountsMutation(
         sql,
+        req,
         {
-          schema: "accounts",
-          businessId: req.businessId,
-          key: idempotencyKey,
           method: "AppendEnhancedPii",
-          // The hash of a bare date of birth or tax id could be reversed by trying them all.
-          request: fingerprinted(keyring, request),
           codec: AppendEnhancedPiiResponse,
+          hashed: (request) => fingerprinted(keyring, request),
         },
         async (tx) => {
           await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
@@ -534,17 +466,10 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       customerIds(v, req.businessId, req.customerId);
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      const { idempotencyKey, ...request } = req;
-      return idempotent(
+      return accountsMutation(
         sql,
-        {
-          schema: "accounts",
-          businessId: req.businessId,
-          key: idempotencyKey,
-          method: "DeleteCustomer",
-          request,
-          codec: DeleteCustomerResponse,
-        },
+        req,
+        { method: "DeleteCustomer", codec: DeleteCustomerResponse },
         async (tx) => {
           await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
           const at = now();

@@ -103,3 +103,9 @@ export function normalizeProfile(profile: Profile): Profile {
     },
   };
 }
+
+/** Checks the business and customer ids that scope a customer request. */
+export function customerIds(v: Violations, businessId: string, customerId: string): void {
+  v.id("business_id", businessId, "biz");
+  v.id("customer_id", customerId, "cus");
+}
