@@ -2,33 +2,19 @@ import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StepStatus, TransactionsServiceClient, WorkflowStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { type ChromiumHandle, launchChromium, saveScreenshot } from "../infra/index.ts";
+import { type ChromiumHandle, saveScreenshot } from "../infra/index.ts";
+import { startBrowserStack, stopBrowserStack } from "../support/browser-stack.ts";
 import { CustomerOnPhone } from "../support/customer.ts";
-import { linkIn, type Stack, startStack } from "../support/stack.ts";
+import { linkIn, type Stack } from "../support/stack.ts";
 
 let browser: ChromiumHandle;
 let stack: Stack;
 
 beforeAll(async () => {
-  browser = await launchChromium();
   // The whole deployment: three runtime nodes over a real nats-server, Redis, SMTP, Twilio and webhooks.
-  stack = await startStack({
-    transport: "nats",
-    nodes: 3,
-    smtp: true,
-    rails: {
-      pendingMs: 100,
-      pushToCardSettleMs: 100,
-      achSettleMs: 300,
-      achReturnMs: 300,
-      pollIntervalMs: 50,
-    },
-  });
+  ({ browser, stack } = await startBrowserStack({ transport: "nats", nodes: 3, smtp: true }));
 });
-afterAll(async () => {
-  await stack?.stop();
-  await browser?.close();
-});
+afterAll(() => stopBrowserStack({ browser, stack }));
 
 async function create(phone: string, inputs: Record<string, string>, key: string) {
   return call(
@@ -58,6 +44,23 @@ async function openAndVerify(phone: string): Promise<CustomerOnPhone> {
   await customer.waitForTitle("Enter your code");
   await customer.enterCode(await customer.latestCode());
   return customer;
+}
+
+/**
+ * Confirms the customer's details, picks the debit card and accepts every
+ * term, each page checked by its title, leaving the customer past the terms.
+ */
+async function toCardThroughTerms(c: CustomerOnPhone, first: string, last: string, email: string) {
+  await c.waitForTitle("Confirm your details");
+  await c.fill({ "First name": first, "Last name": last, Email: email });
+  await c.continue();
+  await c.waitForTitle("Where should we send the money?");
+  await c.page.getByLabel("Debit card", { exact: true }).check();
+  await c.fill({ "Card number": "4000056655665556", "Expiry (MM/YY)": "12/30" });
+  await c.continue();
+  await c.waitForTitle("Terms");
+  for (const box of await c.page.getByRole("checkbox").all()) await box.check();
+  await c.continue();
 }
 
 describe("onboard and pay, through the customer page in Chromium (three nodes over NATS)", () => {
@@ -144,16 +147,7 @@ describe("onboard and pay, through the customer page in Chromium (three nodes ov
       const phone = `+1415555110${i}`;
       const { workflow } = await create(phone, { amount: "99.00 USD" }, `decline-${i}`);
       const c = await openAndVerify(phone);
-      await c.waitForTitle("Confirm your details");
-      await c.fill({ "First name": "Alan", "Last name": "Turing", Email: "alan@example.com" });
-      await c.continue();
-      await c.waitForTitle("Where should we send the money?");
-      await c.page.getByLabel("Debit card", { exact: true }).check();
-      await c.fill({ "Card number": "4000056655665556", "Expiry (MM/YY)": "12/30" });
-      await c.continue();
-      await c.waitForTitle("Terms");
-      for (const box of await c.page.getByRole("checkbox").all()) await box.check();
-      await c.continue();
+      await toCardThroughTerms(c, "Alan", "Turing", "alan@example.com");
       await c.waitForTitle("Review your payment");
       expect(await c.page.textContent("main")).toContain("instant transfer to your card");
       if (reason === "other") {
@@ -188,16 +182,7 @@ describe("onboard and pay, through the customer page in Chromium (three nodes ov
     const phone = "+14155551401";
     const { workflow } = await create(phone, { amount: "0.00 USD" }, "skip-1");
     const c = await openAndVerify(phone);
-    await c.waitForTitle("Confirm your details");
-    await c.fill({ "First name": "Hedy", "Last name": "Lamarr", Email: "hedy@example.com" });
-    await c.continue();
-    await c.waitForTitle("Where should we send the money?");
-    await c.page.getByLabel("Debit card", { exact: true }).check();
-    await c.fill({ "Card number": "4000056655665556", "Expiry (MM/YY)": "12/30" });
-    await c.continue();
-    await c.waitForTitle("Terms");
-    for (const box of await c.page.getByRole("checkbox").all()) await box.check();
-    await c.continue();
+    await toCardThroughTerms(c, "Hedy", "Lamarr", "hedy@example.com");
     await c.waitForTitle("All done");
     await c.page.context().close();
     const got = (

@@ -3,10 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../core/index.ts";
 import { WorkflowStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { type ChromiumHandle, launchChromium } from "../infra/index.ts";
+import type { ChromiumHandle } from "../infra/index.ts";
+import { startBrowserStack, stopBrowserStack } from "../support/browser-stack.ts";
 import { CustomerOnPhone } from "../support/customer.ts";
 import { Screenshots } from "../support/screenshots.ts";
-import { linkIn, type Stack, startStack } from "../support/stack.ts";
+import { linkIn, type Stack } from "../support/stack.ts";
 
 /** The budget for one page: its HTML and everything it loads. */
 const PAGE_BUDGET = 50 * 1024;
@@ -17,23 +18,9 @@ let stack: Stack;
 const clock = new ManualClock(Date.now());
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  stack = await startStack({
-    transport: "local",
-    clock,
-    rails: {
-      pendingMs: 100,
-      pushToCardSettleMs: 100,
-      achSettleMs: 300,
-      achReturnMs: 300,
-      pollIntervalMs: 50,
-    },
-  });
+  ({ browser, stack } = await startBrowserStack({ transport: "local", clock }));
 });
-afterAll(async () => {
-  await stack?.stop();
-  await browser?.close();
-});
+afterAll(() => stopBrowserStack({ browser, stack }));
 
 /**
  * What each page the customer reached weighed: the bytes of its HTML plus

@@ -2,32 +2,18 @@ import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountsServiceClient, FinancialAccountSource, WorkflowStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { type ChromiumHandle, launchChromium, saveScreenshot } from "../infra/index.ts";
+import { type ChromiumHandle, saveScreenshot } from "../infra/index.ts";
+import { startBrowserStack, stopBrowserStack } from "../support/browser-stack.ts";
 import { CustomerOnPhone } from "../support/customer.ts";
-import { linkIn, type Stack, startStack } from "../support/stack.ts";
+import { linkIn, type Stack } from "../support/stack.ts";
 
 let browser: ChromiumHandle;
 let stack: Stack;
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  stack = await startStack({
-    transport: "nats",
-    nodes: 3,
-    smtp: true,
-    rails: {
-      pendingMs: 100,
-      pushToCardSettleMs: 100,
-      achSettleMs: 300,
-      achReturnMs: 300,
-      pollIntervalMs: 50,
-    },
-  });
+  ({ browser, stack } = await startBrowserStack({ transport: "nats", nodes: 3, smtp: true }));
 });
-afterAll(async () => {
-  await stack?.stop();
-  await browser?.close();
-});
+afterAll(() => stopBrowserStack({ browser, stack }));
 
 async function create(
   template: string,
