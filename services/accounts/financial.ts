@@ -25,7 +25,7 @@ import {
   RecordDocumentAcceptanceResponse,
   SetFinancialAccountStatusResponse,
 } from "../../proto/index.ts";
-import { unary, Violations } from "../grpc/index.ts";
+import { idempotentRequest, unary, Violations } from "../grpc/index.ts";
 import {
   cardBrand,
   digitsOf,
@@ -34,7 +34,6 @@ import {
   maskLast4,
   parseExpiry,
 } from "./instruments.ts";
-import { accountsMutation } from "./mutation.ts";
 import { customerIds } from "./validation.ts";
 
 /** The document-acceptance scope that authorizes ACH debits from the customer. */
@@ -305,8 +304,9 @@ export function financialHandlers(
                 details: { ...d, value: { ...d.value, number: numberFingerprint(keyring, number) } },
               }
             : request;
-      return accountsMutation(
+      return idempotentRequest(
         sql,
+        "accounts",
         req,
         { method: "AddFinancialAccount", codec: AddFinancialAccountResponse, hashed },
         async (tx) => {
@@ -383,8 +383,9 @@ export function financialHandlers(
       v.text("reason", req.reason, { max: 500, optional: status !== "suspended" });
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      return accountsMutation(
+      return idempotentRequest(
         sql,
+        "accounts",
         req,
         { method: "SetFinancialAccountStatus", codec: SetFinancialAccountStatusResponse },
         async (tx) => {
@@ -444,8 +445,9 @@ export function financialHandlers(
       customerIds(v, req.businessId, req.customerId);
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      return accountsMutation(
+      return idempotentRequest(
         sql,
+        "accounts",
         req,
         { method: "DisconnectFinancialData", codec: DisconnectFinancialDataResponse },
         async (tx) => {
@@ -507,8 +509,9 @@ export function financialHandlers(
       if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      return accountsMutation(
+      return idempotentRequest(
         sql,
+        "accounts",
         req,
         { method: "RecordDocumentAcceptance", codec: RecordDocumentAcceptanceResponse },
         async (tx) => {

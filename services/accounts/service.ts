@@ -34,7 +34,14 @@ import {
   SetCustomerStatusResponse,
   UpdateCustomerResponse,
 } from "../../proto/index.ts";
-import { type HealthProbe, type ResponseCodec, sealedSecretCodec, unary, Violations } from "../grpc/index.ts";
+import {
+  type HealthProbe,
+  idempotentRequest,
+  type ResponseCodec,
+  sealedSecretCodec,
+  unary,
+  Violations,
+} from "../grpc/index.ts";
 import {
   appendEnhancedPii,
   appendedFields,
@@ -44,7 +51,6 @@ import {
   validateEnhancedPii,
 } from "./enhanced-pii.ts";
 import { disconnectAccounts, financialHandlers, requireCustomer } from "./financial.ts";
-import { accountsMutation } from "./mutation.ts";
 import { customerIds, normalizeProfile, type Profile, validateProfile } from "./validation.ts";
 
 export interface AccountsServiceDeps {
@@ -217,8 +223,9 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       if (req.parentBusinessId) v.id("parent_business_id", req.parentBusinessId, "biz");
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      return accountsMutation(
+      return idempotentRequest(
         sql,
+        "accounts",
         req,
         { method: "CreateBusiness", codec: CreateBusinessResponse, businessId: req.parentBusinessId || "-" },
         async (tx) => {
@@ -250,8 +257,9 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.text("name", req.name, { max: 100 });
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      return accountsMutation(
+      return idempotentRequest(
         sql,
+        "accounts",
         req,
         { method: "CreateApiKey", codec: apiKeyReplayCodec(deps.keyring) },
         async (tx) => {
@@ -311,8 +319,9 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const profile = normalizeProfile(req.profile!);
-      return accountsMutation(
+      return idempotentRequest(
         sql,
+        "accounts",
         req,
         { method: "CreateCustomer", codec: CreateCustomerResponse },
         async (tx) => {
@@ -345,8 +354,9 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const profile = normalizeProfile(req.profile!);
-      return accountsMutation(
+      return idempotentRequest(
         sql,
+        "accounts",
         req,
         { method: "UpdateCustomer", codec: UpdateCustomerResponse },
         async (tx) => {
@@ -399,8 +409,9 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.text("reason", req.reason, { max: 500, optional: status === "active" });
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      return accountsMutation(
+      return idempotentRequest(
         sql,
+        "accounts",
         req,
         { method: "SetCustomerStatus", codec: SetCustomerStatusResponse },
         async (tx) => {
@@ -438,8 +449,9 @@ export function createAccountsService(deps: AccountsServiceDeps): {
         );
       }
       // The hash of a bare date of birth or tax id could be reversed by trying them all.
-      return accountsMutation(
+      return idempotentRequest(
         sql,
+        "accounts",
         req,
         {
           method: "AppendEnhancedPii",
@@ -466,8 +478,9 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       customerIds(v, req.businessId, req.customerId);
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      return accountsMutation(
+      return idempotentRequest(
         sql,
+        "accounts",
         req,
         { method: "DeleteCustomer", codec: DeleteCustomerResponse },
         async (tx) => {

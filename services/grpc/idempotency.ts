@@ -171,3 +171,38 @@ export async function idempotent<T, P = undefined>(
     return result;
   })) as T;
 }
+
+/**
+ * {@link idempotent} for a request that carries its own `idempotencyKey`:
+ * the key is taken out and the rest is hashed, so a retry with the same body
+ * replays and a different body conflicts. The tenant is the request's
+ * `businessId` unless `opts.businessId` names another.
+ */
+export function idempotentRequest<R extends { idempotencyKey: string; businessId?: string }, T>(
+  sql: Sql,
+  schema: string,
+  req: R,
+  opts: {
+    method: string;
+    codec: ResponseCodec<T>;
+    /** The tenant the key belongs to; defaults to the request's business. */
+    businessId?: string;
+    /** What to hash in place of the request, when it holds secrets whose bare hash could be reversed. */
+    hashed?: (request: Omit<R, "idempotencyKey">) => unknown;
+  },
+  work: (tx: TransactionSql) => Promise<T>,
+): Promise<T> {
+  const { idempotencyKey, ...request } = req;
+  return idempotent(
+    sql,
+    {
+      schema,
+      businessId: opts.businessId ?? req.businessId ?? "",
+      key: idempotencyKey,
+      method: opts.method,
+      request: opts.hashed ? opts.hashed(request) : request,
+      codec: opts.codec,
+    },
+    work,
+  );
+}

@@ -13,6 +13,7 @@ export {
   IDEMPOTENCY_KEY_RULE,
   idempotencyTableSql,
   idempotent,
+  idempotentRequest,
   isIdempotencyKey,
   requestHash,
   sealedSecretCodec,

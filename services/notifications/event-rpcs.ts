@@ -4,7 +4,7 @@ import {
   PublishEventResponse,
   type Event as WebhookEvent,
 } from "../../proto/index.ts";
-import { idempotent, unary, Violations } from "../grpc/index.ts";
+import { idempotentRequest, unary, Violations } from "../grpc/index.ts";
 import type { RpcContext } from "./context.ts";
 import { type DeliveryRow, deliveryFromRow } from "./rows.ts";
 import { EVENT_PATTERN, EVENT_TYPE } from "./validation.ts";
@@ -46,17 +46,11 @@ export function eventRpcs(
       }
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      const { idempotencyKey, ...request } = req;
-      const res = await idempotent(
+      const res = await idempotentRequest(
         sql,
-        {
-          schema: "notifications",
-          businessId: req.businessId,
-          key: idempotencyKey,
-          method: "PublishEvent",
-          request,
-          codec: PublishEventResponse,
-        },
+        "notifications",
+        req,
+        { method: "PublishEvent", codec: PublishEventResponse },
         async (tx) => {
           const at = now();
           const eventId = newId("evt", clock.now());

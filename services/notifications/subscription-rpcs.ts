@@ -5,7 +5,7 @@ import {
   RotateWebhookSecretResponse,
   type WebhookSubscription,
 } from "../../proto/index.ts";
-import { idempotent, unary, Violations } from "../grpc/index.ts";
+import { idempotentRequest, unary, Violations } from "../grpc/index.ts";
 import type { RpcContext } from "./context.ts";
 import { SUB_COLUMNS, type SubscriptionRow, subscriptionFromRow } from "./rows.ts";
 import { checkEventTypes, checkWebhookUrl } from "./validation.ts";
@@ -43,15 +43,12 @@ export function subscriptionRpcs(ctx: RpcContext): Pick<NotificationsServiceServ
       checkEventTypes(v, req.eventTypes);
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      const { idempotencyKey, ...request } = req;
-      return idempotent(
+      return idempotentRequest(
         sql,
+        "notifications",
+        req,
         {
-          schema: "notifications",
-          businessId: req.businessId,
-          key: idempotencyKey,
           method: "CreateWebhookSubscription",
-          request,
           codec: secrets.replayCodec(CreateWebhookSubscriptionResponse),
         },
         async (tx) => {
@@ -96,17 +93,11 @@ export function subscriptionRpcs(ctx: RpcContext): Pick<NotificationsServiceServ
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const overlap = (req.overlapSeconds || 86_400) * 1000;
-      const { idempotencyKey, ...request } = req;
-      return idempotent(
+      return idempotentRequest(
         sql,
-        {
-          schema: "notifications",
-          businessId: req.businessId,
-          key: idempotencyKey,
-          method: "RotateWebhookSecret",
-          request,
-          codec: secrets.replayCodec(RotateWebhookSecretResponse),
-        },
+        "notifications",
+        req,
+        { method: "RotateWebhookSecret", codec: secrets.replayCodec(RotateWebhookSecretResponse) },
         async (tx) => {
           const secret = `whsec_${newSecret(32)}`;
           const [row] = await tx<SubscriptionRow[]>`
