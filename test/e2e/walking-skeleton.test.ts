@@ -163,7 +163,21 @@ for (const transport of ["local", "nats"] as const) {
       const b = await call(stack.api, "createWorkflow", req, { metadata: stack.auth() });
       expect(b.workflow!.id).toBe(a.workflow!.id);
       await stack.twilio.waitForMessage((m) => m.to === phone);
-      await new Promise((r) => setTimeout(r, 300));
+      // Nothing is left that could text again: one create request, no effect of the workflow pending.
+      const n = async (q: Promise<{ n: number }[]>) => (await q)[0]!.n;
+      await expect
+        .poll(() =>
+          n(
+            stack.node.sql`select count(*)::int as n from runtime.effects where actor_id = ${a.workflow!.id}`,
+          ),
+        )
+        .toBe(0);
+      expect(
+        await n(
+          stack.node
+            .sql`select count(*)::int as n from workflows.create_requests where idempotency_key = ${req.idempotencyKey}`,
+        ),
+      ).toBe(1);
       expect(stack.twilio.messages.filter((m) => m.to === phone)).toHaveLength(1);
       await expect(
         call(
