@@ -1,15 +1,9 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { call } from "../../services/grpc/index.ts";
-import { type ApiHarness, expectIdempotent, failure, startApi } from "./harness.ts";
+import { expectIdempotent, failure, useApiStack } from "./harness.ts";
 
-let api: ApiHarness;
-beforeAll(async () => {
-  api = await startApi();
-});
-afterAll(async () => {
-  await api?.stop();
-});
+const api = useApiStack();
 
 const keysOf = async (businessId: string, as = api.asA()) =>
   (await call(api.businesses, "listApiKeys", { businessId }, as)).keys;

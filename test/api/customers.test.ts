@@ -1,5 +1,5 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type BankAccountInput,
   BankAccountType,
@@ -11,15 +11,9 @@ import {
   type IndividualProfile,
 } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { type ApiHarness, expectIdempotent, expectViolations, failure, startApi } from "./harness.ts";
+import { expectIdempotent, expectViolations, failure, useApiStack } from "./harness.ts";
 
-let api: ApiHarness;
-beforeAll(async () => {
-  api = await startApi();
-});
-afterAll(async () => {
-  await api?.stop();
-});
+const api = useApiStack();
 
 const person = (over: Partial<IndividualProfile> = {}) => ({
   $case: "individual" as const,

@@ -7,7 +7,7 @@ import {
   ServerCredentials,
   status,
 } from "@grpc/grpc-js";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { type ApiDeps, type ApiHealth, addPublicApi, type RateLimiter } from "../../gateway/api/index.ts";
 import { bootstrapBusiness } from "../../gateway/node/index.ts";
 import {
@@ -149,6 +149,29 @@ export async function startApi(
 }
 
 /** How a call failed: its status code, the fields of its BadRequest violations and its error code. */
+/**
+ * Starts one API stack for the calling test file (in `beforeAll`) and stops it
+ * in `afterAll`. The returned object forwards to that harness, so it can be
+ * bound at module level and used inside tests; touching it before `beforeAll`
+ * ran throws instead of silently reading `undefined`.
+ */
+export function useApiStack(opts: Parameters<typeof startApi>[0] = {}): ApiHarness {
+  let harness: ApiHarness | undefined;
+  beforeAll(async () => {
+    harness = await startApi(opts);
+  });
+  afterAll(async () => {
+    await harness?.stop();
+  });
+  return new Proxy({} as ApiHarness, {
+    get(_target, prop) {
+      if (!harness) throw new Error(`API stack not started yet (read of ${String(prop)})`);
+      const value = Reflect.get(harness, prop, harness);
+      return typeof value === "function" ? value.bind(harness) : value;
+    },
+  });
+}
+
 export interface Failure {
   code: number;
   fields: string[];

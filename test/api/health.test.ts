@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisRateLimiter } from "../../gateway/api/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import { startRedis } from "../infra/index.ts";
-import { type ApiHarness, collect, failure, startApi } from "./harness.ts";
+import { type ApiHarness, collect, createWorkflowRequest, failure, startApi } from "./harness.ts";
 
 const SERVICES = [
   "",
@@ -97,18 +97,7 @@ describe("grpc.health.v1 of the public API", () => {
     const { workflow } = await call(
       api.workflows,
       "createWorkflow",
-      {
-        templateName: "welcome",
-        templateVersion: 0,
-        inputs: {},
-        customerPhone: "+14155550601",
-        customerEmail: "",
-        customerId: "",
-        channel: 0,
-        externalId: "",
-        memo: "",
-        idempotencyKey: "",
-      },
+      createWorkflowRequest({ customerPhone: "+14155550601" }),
       api.asA(),
     );
     const wf = collect(

@@ -1,5 +1,5 @@
 import { type Metadata, status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MemoryRateLimiter } from "../../gateway/api/index.ts";
 import {
   BusinessServiceService,
@@ -11,16 +11,10 @@ import {
   WorkflowServiceService,
 } from "../../proto/index.ts";
 import { call, readErrorCode } from "../../services/grpc/index.ts";
-import { type ApiHarness, startApi } from "./harness.ts";
+import { useApiStack } from "./harness.ts";
 
-let api: ApiHarness;
-beforeAll(async () => {
-  // One request per key, refilled only after ~17 minutes: a key's second call is over its budget.
-  api = await startApi({ rateLimiter: new MemoryRateLimiter({ burst: 1, perSecond: 0.001 }) });
-});
-afterAll(async () => {
-  await api?.stop();
-});
+// One request per key, refilled only after ~17 minutes: a key's second call is over its budget.
+const api = useApiStack({ rateLimiter: new MemoryRateLimiter({ burst: 1, perSecond: 0.001 }) });
 
 interface MethodDef {
   path: string;

@@ -4,7 +4,7 @@ import { credentials, loadPackageDefinition } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import protobuf from "protobufjs";
 import descriptor from "protobufjs/ext/descriptor/index.js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   BusinessServiceService,
   CustomerServiceService,
@@ -14,15 +14,9 @@ import {
   WebhookServiceService,
   WorkflowServiceService,
 } from "../../proto/index.ts";
-import { type ApiHarness, startApi } from "./harness.ts";
+import { useApiStack } from "./harness.ts";
 
-let api: ApiHarness;
-beforeAll(async () => {
-  api = await startApi();
-});
-afterAll(async () => {
-  await api?.stop();
-});
+const api = useApiStack();
 
 /** The public services as the generated clients know them: full name → method names. */
 const PUBLIC: Record<string, Record<string, { path: string }>> = {

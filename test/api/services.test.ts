@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { credentials, loadPackageDefinition, status } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   BankAccountType,
   CustomerStatus,
@@ -12,15 +12,9 @@ import {
   WebhookSubscriptionStatus,
 } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { type ApiHarness, expectViolations, failure, startApi } from "./harness.ts";
+import { createWorkflowRequest, expectViolations, failure, useApiStack } from "./harness.ts";
 
-let api: ApiHarness;
-beforeAll(async () => {
-  api = await startApi();
-});
-afterAll(async () => {
-  await api?.stop();
-});
+const api = useApiStack();
 
 describe("BusinessService", () => {
   it("creates child businesses; a parent's key sees them and acts for them with linkflow-business-id", async () => {
@@ -44,18 +38,7 @@ describe("BusinessService", () => {
     const { workflow } = await call(
       api.workflows,
       "createWorkflow",
-      {
-        templateName: "welcome",
-        templateVersion: 0,
-        inputs: {},
-        customerPhone: "+14155550177",
-        customerEmail: "",
-        customerId: "",
-        channel: 0,
-        externalId: "",
-        memo: "",
-        idempotencyKey: "",
-      },
+      createWorkflowRequest({ customerPhone: "+14155550177" }),
       asChild,
     );
     expect(

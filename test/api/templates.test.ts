@@ -1,8 +1,8 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DiagnosticSeverity } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { type ApiHarness, expectIdempotent, failure, startApi } from "./harness.ts";
+import { createWorkflowRequest, expectIdempotent, failure, useApiStack } from "./harness.ts";
 
 const source = (
   version: number,
@@ -19,13 +19,7 @@ step profile "Confirm your details" {
 }
 `;
 
-let api: ApiHarness;
-beforeAll(async () => {
-  api = await startApi();
-});
-afterAll(async () => {
-  await api?.stop();
-});
+const api = useApiStack();
 
 describe("TemplateService", () => {
   it("validates source: diagnostics with codes and positions, without storing anything", async () => {
@@ -218,18 +212,11 @@ describe("TemplateService", () => {
     await call(
       api.workflows,
       "createWorkflow",
-      {
+      createWorkflowRequest({
         templateName: "payroll_welcome",
         templateVersion: 2,
-        inputs: {},
         customerPhone: "+14155550111",
-        customerEmail: "",
-        customerId: "",
-        channel: 0,
-        externalId: "",
-        memo: "",
-        idempotencyKey: "",
-      },
+      }),
       api.asA(),
     );
     const versions = await call(

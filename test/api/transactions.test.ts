@@ -1,5 +1,5 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   BankAccountType,
   FinancialAccountSource,
@@ -8,15 +8,9 @@ import {
   TransactionStatus,
 } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { type ApiHarness, expectIdempotent, expectViolations, failure, startApi } from "./harness.ts";
+import { type ApiHarness, expectIdempotent, expectViolations, failure, useApiStack } from "./harness.ts";
 
-let api: ApiHarness;
-beforeAll(async () => {
-  api = await startApi();
-});
-afterAll(async () => {
-  await api?.stop();
-});
+const api = useApiStack();
 
 /**
  * A pending transaction of the business the call options act for: a customer

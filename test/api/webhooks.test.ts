@@ -1,16 +1,10 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebhookSubscriptionStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { type ApiHarness, expectIdempotent, expectViolations, failure, startApi } from "./harness.ts";
+import { expectIdempotent, expectViolations, failure, useApiStack } from "./harness.ts";
 
-let api: ApiHarness;
-beforeAll(async () => {
-  api = await startApi();
-});
-afterAll(async () => {
-  await api?.stop();
-});
+const api = useApiStack();
 
 async function subscription(path: string): Promise<{ id: string; secret: string }> {
   const res = await call(

@@ -1,5 +1,5 @@
 import { type CallOptions, type Metadata, status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Channel, type CreateWorkflowRequest, WorkflowStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
 import {
@@ -8,16 +8,10 @@ import {
   expectViolations,
   type Failure,
   failure,
-  startApi,
+  useApiStack,
 } from "./harness.ts";
 
-let api: ApiHarness;
-beforeAll(async () => {
-  api = await startApi();
-});
-afterAll(async () => {
-  await api?.stop();
-});
+const api = useApiStack();
 
 const DAY = 86_400_000;
 

@@ -1,16 +1,10 @@
 import { Metadata, status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { type SearchWorkflowsRequest, WorkflowStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { type ApiHarness, collect, createWorkflowRequest, failure, startApi } from "./harness.ts";
+import { collect, createWorkflowRequest, failure, useApiStack } from "./harness.ts";
 
-let api: ApiHarness;
-beforeAll(async () => {
-  api = await startApi();
-});
-afterAll(async () => {
-  await api?.stop();
-});
+const api = useApiStack();
 
 const list = {
   pageSize: 0,
