@@ -21,6 +21,7 @@ import { SHARED_TEMPLATES, TemplateStore } from "../../services/workflows/index.
 import { startNats, startPostgres, startTwilioServer, startWebhookReceiver } from "../infra/index.ts";
 import { HttpCustomer } from "../support/http-customer.ts";
 import { type NodeChildInfo, spawnNode } from "../support/node-child.ts";
+import { PG_STATEMENT_FLAGS, resetStatements, statementFigures } from "./pg-statements.ts";
 import type { Emit } from "./run.ts";
 
 const IN_FLIGHT = Number(process.env.LINKFLOW_BENCH_E2E_IN_FLIGHT ?? 64);
@@ -51,7 +52,7 @@ async function runCluster(
   emit: Emit,
   stepLatencies?: number[],
 ) {
-  const pg = await startPostgres();
+  const pg = await startPostgres({ postgresFlags: PG_STATEMENT_FLAGS });
   const stops: Array<() => Promise<unknown>> = [() => pg.stop()];
   try {
     const twilio = await startTwilioServer();
@@ -161,6 +162,7 @@ async function runCluster(
     await Promise.all(Array.from({ length: 8 }, (_, i) => one(1_000_000 + i)));
     const ids = new Set<string>();
     let next = 0;
+    await resetStatements(sql);
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: IN_FLIGHT }, async () => {
@@ -178,6 +180,17 @@ async function runCluster(
     const secs = (performance.now() - t0) / 1000;
     const rate = workflows / secs;
     log(`${emitName}: ${workflows} workflows in ${secs.toFixed(1)} s`);
+    const pgFigures = await statementFigures(sql, workflows);
+    if (process.env.LINKFLOW_BENCH_E2E_STATEMENTS === "1") {
+      for (const t of pgFigures.top)
+        log(`${t.calls.toFixed(2)}/wf  ${t.execMs.toFixed(3)} ms/wf  ${t.statement}`);
+    }
+    emit({
+      bench: `e2e.pg_statements_per_workflow.${emitName}`,
+      value: Number(pgFigures.perUnit.toFixed(1)),
+      unit: "statements",
+      exec_ms_per_workflow: Number(pgFigures.execMsPerUnit.toFixed(2)),
+    });
     emit({
       bench: `e2e.workflows_per_s.${emitName}`,
       value: Number(rate.toFixed(1)),

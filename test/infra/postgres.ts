@@ -343,7 +343,7 @@ export async function startEmbeddedPostgres(
  * A throwaway PostgreSQL server: data in a fresh `mkdtemp` dir under the OS temp
  * dir (chowned to the `postgres` user when we are root), deleted on stop().
  */
-export async function startPostgres(): Promise<{
+export async function startPostgres(opts: { postgresFlags?: string[] } = {}): Promise<{
   adminUrl: string;
   port: number;
   pid: number;
@@ -357,6 +357,7 @@ export async function startPostgres(): Promise<{
       dataDir: path.join(parent, "data"),
       persistent: false,
       removeOnStop: parent,
+      postgresFlags: opts.postgresFlags,
     });
     return {
       adminUrl: server.adminUrl,
