@@ -67,35 +67,42 @@ export class Journal {
     return `${this.schema}.${name}`;
   }
 
+  /**
+   * Everything an activation needs, in one statement (one round trip, and one
+   * consistent snapshot of the actor's rows): its sequence numbers, its
+   * latest snapshot, the events after it and its most recent replies.
+   */
   async load(actorId: string): Promise<LoadedActor> {
-    const sql = this.sql;
-    const [actorRows, snapRows, replyRows] = await Promise.all([
-      sql.unsafe<{ seq: bigint; effect_seq: bigint }[]>(
-        `select seq, effect_seq from ${this.t("actors")} where actor_id = $1`,
-        [actorId],
-      ),
-      sql.unsafe<{ seq: bigint; state: unknown }[]>(
-        `select seq, state from ${this.t("snapshots")} where actor_id = $1`,
-        [actorId],
-      ),
-      sql.unsafe<{ command_id: string; reply: unknown }[]>(
-        `select command_id, reply from ${this.t("command_replies")} where actor_id = $1 order by seq desc limit ${REPLY_MEMORY}`,
-        [actorId],
-      ),
-    ]);
-    const snap = snapRows[0];
-    const from = snap ? Number(snap.seq) : 0;
-    const events = await sql.unsafe<{ seq: bigint; data: unknown }[]>(
-      `select seq, data from ${this.t("events")} where actor_id = $1 and seq > $2 order by seq`,
-      [actorId, from],
+    const T = (n: string) => this.t(n);
+    const [row] = await this.sql.unsafe<
+      {
+        seq: bigint | null;
+        effect_seq: bigint | null;
+        snap_seq: bigint | null;
+        state: unknown;
+        replies: [string, unknown][];
+        events: [number, unknown][];
+      }[]
+    >(
+      `select a.seq, a.effect_seq, s.seq as snap_seq, s.state,
+         (select coalesce(jsonb_agg(jsonb_build_array(r.command_id, r.reply) order by r.seq), '[]'::jsonb)
+            from (select command_id, reply, seq from ${T("command_replies")}
+                   where actor_id = $1 order by seq desc limit ${REPLY_MEMORY}) r) as replies,
+         (select coalesce(jsonb_agg(jsonb_build_array(e.seq, e.data) order by e.seq), '[]'::jsonb)
+            from ${T("events")} e where e.actor_id = $1 and e.seq > coalesce(s.seq, 0)) as events
+       from (select 1) one
+       left join ${T("actors")} a on a.actor_id = $1
+       left join ${T("snapshots")} s on s.actor_id = $1`,
+      [actorId],
+      { prepare: true },
     );
-    const a = actorRows[0];
+    const hasSnapshot = row?.snap_seq !== null && row?.snap_seq !== undefined;
     return {
-      seq: a ? Number(a.seq) : 0,
-      effectSeq: a ? Number(a.effect_seq) : 0,
-      snapshot: snap ? { seq: Number(snap.seq), state: snap.state } : undefined,
-      events: events.map((e) => ({ seq: Number(e.seq), data: e.data })),
-      replies: new Map(replyRows.reverse().map((r) => [r.command_id, r.reply])),
+      seq: row?.seq != null ? Number(row.seq) : 0,
+      effectSeq: row?.effect_seq != null ? Number(row.effect_seq) : 0,
+      snapshot: hasSnapshot ? { seq: Number(row.snap_seq), state: row.state } : undefined,
+      events: (row?.events ?? []).map(([seq, data]) => ({ seq: Number(seq), data })),
+      replies: new Map(row?.replies ?? []),
     };
   }
 

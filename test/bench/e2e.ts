@@ -180,8 +180,10 @@ async function runCluster(
     const secs = (performance.now() - t0) / 1000;
     const rate = workflows / secs;
     log(`${emitName}: ${workflows} workflows in ${secs.toFixed(1)} s`);
-    const pgFigures = await statementFigures(sql, workflows);
-    if (process.env.LINKFLOW_BENCH_E2E_STATEMENTS === "1") {
+    // LINKFLOW_BENCH_E2E_STATEMENTS=1 lists the 25 most frequent statements; a larger number lists that many.
+    const listed = Number(process.env.LINKFLOW_BENCH_E2E_STATEMENTS ?? 0);
+    const pgFigures = await statementFigures(sql, workflows, listed > 1 ? listed : 25);
+    if (listed > 0) {
       for (const t of pgFigures.top)
         log(`${t.calls.toFixed(2)}/wf  ${t.execMs.toFixed(3)} ms/wf  ${t.statement}`);
     }
