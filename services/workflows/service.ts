@@ -195,7 +195,12 @@ export class Workflows {
     return { workflow: view, linkUrl: this.linkFor(workflowId, view.linkVersion) };
   }
 
-  /** Records the idempotency key, the tenant index row and the link hash in one transaction. */
+  /**
+   * Records the idempotency key, the tenant index row and the link hash in one
+   * statement (atomic, one round trip): the workflow and link rows are written
+   * only when the key's row is new. A key already used answers its workflow,
+   * or `idempotency_key_reused` when the request differs.
+   */
   async #reserve(
     businessId: string,
     key: string,
@@ -205,30 +210,36 @@ export class Workflows {
     externalId?: string,
   ): Promise<string> {
     const sql = this.o.sql;
-    return sql.begin(async (tx) => {
-      const id = newId("wf", this.clock.now());
-      const inserted = await tx`
+    const id = newId("wf", this.clock.now());
+    const tokenHash = hashToken(linkToken(this.o.linkSecret, id, 1));
+    const inserted = await sql<{ workflow_id: string }[]>`
+      with req as (
         insert into workflows.create_requests (business_id, idempotency_key, request_hash, workflow_id)
         values (${businessId}, ${key}, ${requestHash}, ${id})
-        on conflict do nothing returning workflow_id`;
-      if (inserted.length === 0) {
-        const [row] = await tx<{ request_hash: string; workflow_id: string }[]>`
-          select request_hash, workflow_id from workflows.create_requests
-           where business_id = ${businessId} and idempotency_key = ${key}`;
-        if (!row || row.request_hash !== requestHash) {
-          throw new ConflictError(
-            "idempotency_key_reused",
-            "this idempotency key was already used for a different request",
-          );
-        }
-        return row.workflow_id;
-      }
-      await tx`insert into workflows.workflows (id, business_id, template_name, template_version, external_id)
-               values (${id}, ${businessId}, ${templateName}, ${templateVersion}, ${externalId ?? null})`;
-      await tx`insert into workflows.links (token_hash, workflow_id, link_version)
-               values (${hashToken(linkToken(this.o.linkSecret, id, 1))}, ${id}, 1)`;
+        on conflict do nothing returning workflow_id
+      ), wf as (
+        insert into workflows.workflows (id, business_id, template_name, template_version, external_id)
+        select workflow_id, ${businessId}, ${templateName}, ${templateVersion}, ${externalId ?? null} from req
+      ), ln as (
+        insert into workflows.links (token_hash, workflow_id, link_version)
+        select ${tokenHash}, workflow_id, 1 from req
+      )
+      select workflow_id from req`;
+    if (inserted.length > 0) {
+      // This node will most likely serve the link's first visit: spare it the lookup.
+      this.#rememberLink(tokenHash, id);
       return id;
-    });
+    }
+    const [row] = await sql<{ request_hash: string; workflow_id: string }[]>`
+      select request_hash, workflow_id from workflows.create_requests
+       where business_id = ${businessId} and idempotency_key = ${key}`;
+    if (!row || row.request_hash !== requestHash) {
+      throw new ConflictError(
+        "idempotency_key_reused",
+        "this idempotency key was already used for a different request",
+      );
+    }
+    return row.workflow_id;
   }
 
   /** Throws NOT_FOUND unless the workflow belongs to one of the tenant's businesses. */
@@ -303,11 +314,14 @@ export class Workflows {
     if (hit) return hit;
     const [row] = await this.o.sql<{ workflow_id: string }[]>`
       select workflow_id from workflows.links where token_hash = ${hash}`;
-    if (row) {
-      if (this.#links.size >= 50_000) this.#links.delete(this.#links.keys().next().value!);
-      this.#links.set(hash, row.workflow_id);
-    }
+    if (row) this.#rememberLink(hash, row.workflow_id);
     return row?.workflow_id;
+  }
+
+  /** Remembers which workflow a link token hash opens (bounded; a token always names the same workflow). */
+  #rememberLink(tokenHash: string, workflowId: string): void {
+    if (this.#links.size >= 50_000) this.#links.delete(this.#links.keys().next().value!);
+    this.#links.set(tokenHash, workflowId);
   }
 
   /** Full state for rendering the customer's page (the program is needed to draw each step). */
