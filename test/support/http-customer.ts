@@ -1,4 +1,40 @@
+import { Agent, request } from "node:http";
 import type { TwilioServerHandle } from "../infra/index.ts";
+
+/** Keeps connections open between a customer's requests, as a browser does (and costs the test far less CPU than fetch). */
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+interface PageResponse {
+  status: number;
+  setCookie?: string;
+  body: string;
+}
+
+/** One plain HTTP exchange; redirects are not followed (the caller decides). */
+function exchange(
+  url: string,
+  method: "GET" | "POST",
+  headers: Record<string, string>,
+  body?: string,
+): Promise<PageResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const cookie = res.headers["set-cookie"];
+        resolve({
+          status: res.statusCode ?? 0,
+          setCookie: Array.isArray(cookie) ? cookie[0] : cookie,
+          body: Buffer.concat(chunks).toString("utf8"),
+        });
+      });
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
 
 /**
  * A customer using the hosted page with plain HTTP (no browser): keeps the
@@ -28,16 +64,15 @@ export class HttpCustomer {
     return /<title>([^<]*)<\/title>/.exec(this.html)?.[1]?.replace(/&amp;/g, "&") ?? "";
   }
 
-  private remember(res: Response): void {
-    const set = res.headers.get("set-cookie");
-    if (set) this.cookie = set.split(";")[0] ?? "";
+  private remember(res: PageResponse): void {
+    if (res.setCookie) this.cookie = res.setCookie.split(";")[0] ?? "";
   }
 
   async open(): Promise<string> {
-    const res = await fetch(this.link, { headers: { cookie: this.cookie }, redirect: "manual" });
+    const res = await exchange(this.link, "GET", this.cookie ? { cookie: this.cookie } : {});
     this.remember(res);
     this.status = res.status;
-    this.html = await res.text();
+    this.html = res.body;
     return this.title;
   }
 
@@ -45,17 +80,21 @@ export class HttpCustomer {
   async submit(fields: Record<string, string>): Promise<string> {
     const csrf = /name="_csrf" value="([^"]+)"/.exec(this.html)?.[1] ?? "";
     const step = /name="_step" value="([^"]+)"/.exec(this.html)?.[1];
-    const body = new URLSearchParams({ _csrf: csrf, ...(step ? { _step: step } : {}), ...fields });
-    const res = await fetch(this.link, {
-      method: "POST",
-      headers: { cookie: this.cookie, "content-type": "application/x-www-form-urlencoded" },
+    const body = new URLSearchParams({ _csrf: csrf, ...(step ? { _step: step } : {}), ...fields }).toString();
+    const res = await exchange(
+      this.link,
+      "POST",
+      {
+        ...(this.cookie ? { cookie: this.cookie } : {}),
+        "content-type": "application/x-www-form-urlencoded",
+        "content-length": String(Buffer.byteLength(body)),
+      },
       body,
-      redirect: "manual",
-    });
+    );
     this.remember(res);
     this.status = res.status;
     if (res.status === 303) return this.open();
-    this.html = await res.text();
+    this.html = res.body;
     return this.title;
   }
 
