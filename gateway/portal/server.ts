@@ -65,6 +65,18 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * Who submitted a step, as evidence kept with acceptances: the client's
+ * address and browser. A browser that sends no User-Agent is recorded as
+ * such, so the step still completes.
+ */
+function customerSession(req: IncomingMessage): { ip: string | undefined; userAgent: string } {
+  const ua = String(req.headers["user-agent"] ?? "")
+    .trim()
+    .slice(0, 300);
+  return { ip: req.socket.remoteAddress, userAgent: ua || "(not sent)" };
+}
+
 async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams((await readBody(req, MAX_BODY)).toString("utf8"));
 }
@@ -205,10 +217,7 @@ export function createPortal(
         for (const [k, v] of form) if (!k.startsWith("_") && k !== "decision") data[k] = v.slice(0, 2000);
         if (form.get("decision") === "approve") data.decision = "approve";
         try {
-          const session = {
-            ip: req.socket.remoteAddress,
-            userAgent: String(req.headers["user-agent"] ?? "").slice(0, 300),
-          };
+          const session = customerSession(req);
           if (form.get("decision") === "decline") {
             await o.workflows.decline(workflowId, stepId, data.reason ?? "", data.other_reason);
           } else if (formAction === "bank_link") {
@@ -225,10 +234,7 @@ export function createPortal(
           } else if (boundary) {
             await o.workflows.submitFiles(workflowId, stepId, files, session);
           } else {
-            await o.workflows.submitStep(workflowId, stepId, data, {
-              ip: req.socket.remoteAddress,
-              userAgent: String(req.headers["user-agent"] ?? "").slice(0, 300),
-            });
+            await o.workflows.submitStep(workflowId, stepId, data, session);
           }
           await o.workflows.settled(workflowId, stepId);
         } catch (err) {
