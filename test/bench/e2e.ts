@@ -22,6 +22,7 @@ import { startNats, startPostgres, startTwilioServer, startWebhookReceiver } fro
 import { HttpCustomer } from "../support/http-customer.ts";
 import { type NodeChildInfo, spawnNode } from "../support/node-child.ts";
 import { PG_STATEMENT_FLAGS, resetStatements, statementFigures } from "./pg-statements.ts";
+import { cpuSeconds } from "./proc-cpu.ts";
 import type { Emit } from "./run.ts";
 
 const IN_FLIGHT = Number(process.env.LINKFLOW_BENCH_E2E_IN_FLIGHT ?? 64);
@@ -163,6 +164,12 @@ async function runCluster(
     const ids = new Set<string>();
     let next = 0;
     await resetStatements(sql);
+    // CPU used by the nodes and by Postgres, per workflow: a figure that other load on the machine does not skew.
+    const cpu = () => ({
+      nodes: nodes.reduce((sum, n) => sum + cpuSeconds(n.pid), 0),
+      postgres: cpuSeconds(pg.pid, { children: true }),
+    });
+    const cpu0 = cpu();
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: IN_FLIGHT }, async () => {
@@ -178,6 +185,7 @@ async function runCluster(
       await new Promise((r) => setTimeout(r, 10));
     }
     const secs = (performance.now() - t0) / 1000;
+    const cpu1 = cpu();
     const rate = workflows / secs;
     log(`${emitName}: ${workflows} workflows in ${secs.toFixed(1)} s`);
     // LINKFLOW_BENCH_E2E_STATEMENTS=1 lists the 25 most frequent statements; a larger number lists that many.
@@ -187,6 +195,12 @@ async function runCluster(
       for (const t of pgFigures.top)
         log(`${t.calls.toFixed(2)}/wf  ${t.execMs.toFixed(3)} ms/wf  ${t.statement}`);
     }
+    emit({
+      bench: `e2e.node_cpu_ms_per_workflow.${emitName}`,
+      value: Number(((1000 * (cpu1.nodes - cpu0.nodes)) / workflows).toFixed(2)),
+      unit: "ms",
+      postgres_cpu_ms_per_workflow: Number(((1000 * (cpu1.postgres - cpu0.postgres)) / workflows).toFixed(2)),
+    });
     emit({
       bench: `e2e.pg_statements_per_workflow.${emitName}`,
       value: Number(pgFigures.perUnit.toFixed(1)),
