@@ -37,6 +37,7 @@ import {
 import {
   type HealthProbe,
   idempotentRequest,
+  idempotentStatement,
   type ResponseCodec,
   sealedSecretCodec,
   unary,
@@ -114,7 +115,7 @@ function profileJson(p: Profile): unknown {
   return p.$case === "individual" ? IndividualProfile.toJSON(p.value) : BusinessProfile.toJSON(p.value);
 }
 
-function profileFromRow(r: CustomerRow): Profile {
+function profileFromRow(r: Pick<CustomerRow, "kind" | "profile">): Profile {
   return r.kind === "individual"
     ? { $case: "individual", value: IndividualProfile.fromJSON(r.profile) }
     : { $case: "business", value: BusinessProfile.fromJSON(r.profile) };
@@ -319,24 +320,46 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       const profile = normalizeProfile(req.profile!);
-      return idempotentRequest(
-        sql,
-        "accounts",
-        req,
-        { method: "CreateCustomer", codec: CreateCustomerResponse },
-        async (tx) => {
-          await requireBusiness(tx, "business_id", req.businessId);
-          const id = newId("cus", clock.now());
-          const at = now();
-          await tx`insert into accounts.customers (id, business_id, kind, profile, status, external_id, created_at, updated_at)
-          values (${id}, ${req.businessId}, ${profile.$case}, ${tx.json(profileJson(profile) as never)}, 'active',
-                  ${req.externalId.trim()}, ${at}, ${at})`;
-          await tx`insert into accounts.customer_status_history (customer_id, status, reason, changed_at)
-          values (${id}, 'active', 'created', ${at})`;
-          log.info("customer created", { business_id: req.businessId, customer_id: id, kind: profile.$case });
-          return { customer: await loadCustomer(tx, req.businessId, id) };
-        },
-      );
+      const id = newId("cus", clock.now());
+      const at = now();
+      const json = profileJson(profile);
+      const externalId = req.externalId.trim();
+      // What the statement writes is the answer: no read-back.
+      const customer: Customer = {
+        id,
+        businessId: req.businessId,
+        profile: profileFromRow({ kind: profile.$case, profile: json }),
+        status: CustomerStatus.CUSTOMER_STATUS_ACTIVE,
+        externalId,
+        createdAt: at,
+        updatedAt: at,
+        statusHistory: [{ status: CustomerStatus.CUSTOMER_STATUS_ACTIVE, reason: "created", changedAt: at }],
+      };
+      const { idempotencyKey, ...request } = req;
+      return idempotentStatement(sql, {
+        schema: "accounts",
+        businessId: req.businessId,
+        key: idempotencyKey,
+        method: "CreateCustomer",
+        request,
+        codec: CreateCustomerResponse,
+        allowed: sql`exists (select from accounts.businesses where id = ${req.businessId})`,
+        effects: sql`
+          cus as (
+            insert into accounts.customers (id, business_id, kind, profile, status, external_id, created_at, updated_at)
+            select ${id}, ${req.businessId}, ${profile.$case}, ${sql.json(json as never)}, 'active', ${externalId},
+                   ${at}, ${at}
+            from claim returning id
+          ),
+          history as (
+            insert into accounts.customer_status_history (customer_id, status, reason, changed_at)
+            select id, 'active', 'created', ${at} from cus
+          )`,
+        response: { customer },
+        refused: () => new NotFoundError("business", req.businessId),
+        onWritten: () =>
+          log.info("customer created", { business_id: req.businessId, customer_id: id, kind: profile.$case }),
+      });
     }),
 
     getCustomer: unary(async (req) => {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { TransactionSql } from "postgres";
+import type { Fragment, TransactionSql } from "postgres";
 import {
   FailedPreconditionError,
   isSealedText,
@@ -7,6 +7,7 @@ import {
   openText,
   type Sql,
   sealText,
+  UnavailableError,
   ValidationError,
 } from "../../core/index.ts";
 
@@ -170,6 +171,109 @@ export async function idempotent<T, P = undefined>(
       where business_id = ${opts.businessId} and key = ${opts.key}`;
     return result;
   })) as T;
+}
+
+/** Two responses, one chosen inside the statement: for a result that depends on what the statement reads. */
+export interface ChosenResponse<T> {
+  /** A SQL boolean, evaluated in the statement (it may read the CTEs of `before`). */
+  when: Fragment;
+  /** The response when `when` holds. */
+  yes: T;
+  /** The response when it does not. */
+  no: T;
+}
+
+interface StatementOutcome extends Partial<StoredClaim> {
+  claimed: boolean;
+  allowed: boolean;
+  chosen: boolean;
+}
+
+/**
+ * Runs a mutation whose effects fit in one statement, claiming the key in
+ * that same statement: atomic without a transaction, one round trip for the
+ * first attempt and (usually) for a replay. The statement is
+ *
+ *     with <before>, claim as (insert the key and its response where <allowed>
+ *       on conflict do nothing returning key), <effects>
+ *     select <claimed?>, <allowed?>, <the key's earlier row, if any>
+ *
+ * so `effects` must write only from `claim`'s rows (`insert ... select ...
+ * from claim`, `update ... where exists (select from claim)`): when the key was
+ * already used, nothing is written. The response is stored with the claim, so
+ * it must be known before the statement runs (built from the values it
+ * writes), or be one of two picked by the statement ({@link ChosenResponse}).
+ *
+ * When `allowed` is false nothing is written and `refused()` is thrown, unless
+ * an earlier attempt with this key stored its response: that is replayed (its
+ * own effects may be why the precondition fails now). A concurrent attempt
+ * with the same key waits on the key's row, then replays the winner's
+ * response; a different request under the key gets `idempotency_key_reused`.
+ * Without a key the effects simply run when `allowed`.
+ */
+export async function idempotentStatement<T>(
+  sql: Sql,
+  opts: {
+    /** The service's schema, which holds its `idempotency` table. */
+    schema: string;
+    businessId: string;
+    key: string;
+    method: string;
+    /** The request without its idempotency key. */
+    request: unknown;
+    codec: ResponseCodec<T>;
+    /** CTEs the claim and effects read, written `name as (...), ...` (e.g. a parent row locked `for update`). */
+    before?: Fragment;
+    /** A SQL boolean: the preconditions of the mutation. */
+    allowed: Fragment;
+    /** The effects as CTEs reading `claim`, written `name as (...), ...`. */
+    effects: Fragment;
+    response: T | ChosenResponse<T>;
+    /** The error when `allowed` is false (and no earlier attempt answers). */
+    refused: () => Error;
+    /** Called when this attempt wrote the effects (not on a replay): for logs and follow-up work. */
+    onWritten?: (response: T) => void;
+  },
+): Promise<T> {
+  if (opts.key && !isIdempotencyKey(opts.key)) {
+    throw new ValidationError([{ field: "idempotency_key", description: IDEMPOTENCY_KEY_RULE }]);
+  }
+  const r = opts.response;
+  const chosen: ChosenResponse<T> =
+    r && typeof r === "object" && "when" in r && "yes" in r && "no" in r
+      ? (r as ChosenResponse<T>)
+      : { when: sql`true`, yes: r as T, no: r as T };
+  const bytes = (m: T) => Buffer.from(opts.codec.encode(m).finish());
+  const hash = requestHash(opts.method, opts.request);
+  const table = sql(`${opts.schema}.idempotency`);
+  const response =
+    chosen.yes === chosen.no
+      ? sql`${bytes(chosen.yes)}::bytea`
+      : sql`case when ${chosen.when} then ${bytes(chosen.yes)}::bytea else ${bytes(chosen.no)}::bytea end`;
+  const claim = opts.key
+    ? sql`insert into ${table} (business_id, key, method, request_hash, response)
+        select ${opts.businessId}, ${opts.key}, ${opts.method}, ${hash}, ${response} where ${opts.allowed}
+        on conflict (business_id, key) do nothing returning key`
+    : sql`select ''::text as key where ${opts.allowed}`;
+  const [out] = await sql<StatementOutcome[]>`
+    with ${opts.before ? sql`${opts.before},` : sql``} claim as (${claim}), ${opts.effects}
+    select exists (select from claim) as claimed, ${opts.allowed} as allowed, ${chosen.when} as chosen,
+           s.method, s.request_hash, s.response
+    from (values (1)) as one (x)
+    left join ${table} s on s.business_id = ${opts.businessId} and s.key = ${opts.key}`;
+  if (out!.claimed) {
+    const written = out!.chosen ? chosen.yes : chosen.no;
+    opts.onWritten?.(written);
+    return written;
+  }
+  if (out!.method) return replay(out as StoredClaim, opts.method, hash, opts.codec);
+  if (!out!.allowed || !opts.key) throw opts.refused();
+  // The key's row was written by a concurrent attempt that committed while this statement waited on it.
+  const [row] = await sql<StoredClaim[]>`
+    select method, request_hash, response from ${table}
+    where business_id = ${opts.businessId} and key = ${opts.key}`;
+  if (!row) throw new UnavailableError("idempotency_key_busy", "another attempt with this key is under way");
+  return replay(row, opts.method, hash, opts.codec);
 }
 
 /**
