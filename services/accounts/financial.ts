@@ -25,7 +25,7 @@ import {
   RecordDocumentAcceptanceResponse,
   SetFinancialAccountStatusResponse,
 } from "../../proto/index.ts";
-import { idempotentRequest, unary, Violations } from "../grpc/index.ts";
+import { idempotentRequest, idempotentStatement, unary, Violations } from "../grpc/index.ts";
 import {
   cardBrand,
   digitsOf,
@@ -251,6 +251,12 @@ export function financialHandlers(
       select status, reason, changed_at from accounts.financial_account_status_history
       where financial_account_id = ${id} order by id`;
     return faFromRow(row, history);
+  }
+
+  /** SQL: the customer exists in the business and is not deleted (what {@link requireCustomer} checks). */
+  function customerExists(businessId: string, customerId: string) {
+    return sql`exists (select from accounts.customers
+      where id = ${customerId} and business_id = ${businessId} and deleted_at is null)`;
   }
 
   function accountIds(v: Violations, businessId: string, accountId: string): void {
@@ -509,31 +515,50 @@ export function financialHandlers(
       if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      return idempotentRequest(
-        sql,
-        "accounts",
-        req,
-        { method: "RecordDocumentAcceptance", codec: RecordDocumentAcceptanceResponse },
-        async (tx) => {
-          await requireCustomer(tx, req.businessId, req.customerId);
-          const [row] = await tx<AcceptanceRow[]>`
-          insert into accounts.document_acceptances
-            (id, business_id, customer_id, document_id, version, content_hash, scope, accepted_at, ip, user_agent,
-             workflow_id, recorded_at)
-          values (${newId("dac", clock.now())}, ${req.businessId}, ${req.customerId}, ${req.documentId},
-                  ${req.version.trim()}, ${req.contentHash}, ${req.scope}, ${req.acceptedAt!}, ${req.ip},
-                  ${req.userAgent}, ${req.workflowId}, ${now()})
-          returning *`;
+      const acceptance: DocumentAcceptance = {
+        id: newId("dac", clock.now()),
+        businessId: req.businessId,
+        customerId: req.customerId,
+        documentId: req.documentId,
+        version: req.version.trim(),
+        contentHash: req.contentHash,
+        scope: req.scope,
+        acceptedAt: req.acceptedAt!,
+        ip: req.ip,
+        userAgent: req.userAgent,
+        workflowId: req.workflowId,
+        recordedAt: now(),
+      };
+      const a = acceptance;
+      const { idempotencyKey, ...request } = req;
+      return idempotentStatement(sql, {
+        schema: "accounts",
+        businessId: req.businessId,
+        key: idempotencyKey,
+        method: "RecordDocumentAcceptance",
+        request,
+        codec: RecordDocumentAcceptanceResponse,
+        allowed: customerExists(req.businessId, req.customerId),
+        effects: sql`
+          acceptance as (
+            insert into accounts.document_acceptances
+              (id, business_id, customer_id, document_id, version, content_hash, scope, accepted_at, ip,
+               user_agent, workflow_id, recorded_at)
+            select ${a.id}, ${a.businessId}, ${a.customerId}, ${a.documentId}, ${a.version}, ${a.contentHash},
+                   ${a.scope}, ${a.acceptedAt!}, ${a.ip}, ${a.userAgent}, ${a.workflowId}, ${a.recordedAt!}
+            from claim
+          )`,
+        response: { acceptance },
+        refused: () => new NotFoundError("customer", req.customerId),
+        onWritten: () =>
           log.info("document acceptance recorded", {
             business_id: req.businessId,
             customer_id: req.customerId,
-            acceptance_id: row!.id,
+            acceptance_id: a.id,
             document_id: req.documentId,
             scope: req.scope,
-          });
-          return { acceptance: acceptanceFromRow(row!) };
-        },
-      );
+          }),
+      });
     }),
 
     listDocumentAcceptances: unary(async (req) => {

@@ -266,6 +266,18 @@ describe("idempotency keys on every accounts mutation", () => {
     },
   );
 
+  it("replays a recorded acceptance to a retry after the customer was deleted; a new key is refused", async () => {
+    const c = await context();
+    const m = MUTATIONS.find((x) => x.method === "recordDocumentAcceptance")!;
+    const key = `idem-${randomBytes(4).toString("hex")}`;
+    const first = await rpc(m.method, m.request(c, key, 0));
+    await call(env.client, "deleteCustomer", { businessId: c.biz, customerId: c.cus, idempotencyKey: "" });
+    expect(await rpc(m.method, m.request(c, key, 0))).toEqual(first);
+    const gone = await rejected(rpc(m.method, m.request(c, `${key}-new`, 0)));
+    expect(gone.code).toBe(status.NOT_FOUND);
+    expect(await m.effect(c)).toBe(1);
+  });
+
   it("keeps a replayable API key only sealed: the stored response holds no usable key", async () => {
     const c = await context();
     const req = { businessId: c.biz, name: "server", idempotencyKey: "api-key-sealed-1" };
