@@ -268,7 +268,10 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     // The workflows read model (ListWorkflows/search) follows committed turns.
     let projector: WorkflowProjector | undefined;
     const runtime = new RuntimeNode({
-      onCommitted: (id, events, state) => projector?.observe(id, events, state),
+      onCommitted: (id, events, state) => {
+        projector?.observe(id, events, state);
+        workflows?.observeCommit(id);
+      },
       sql,
       transport,
       nodeId: cfg.nodeId,

@@ -21,6 +21,7 @@ import {
   linkViaWaterfall,
   sandboxProviders,
 } from "./banklink.ts";
+import { CommitSignal } from "./commit-signal.ts";
 import { hashToken, linkToken, linkUrl, looksLikeToken } from "./links.ts";
 import {
   type CustomerSession,
@@ -83,6 +84,7 @@ export interface WorkflowsOptions {
 export class Workflows {
   readonly clock: Clock;
   #links = new Map<string, string>();
+  #commits = new CommitSignal();
   constructor(private readonly o: WorkflowsOptions) {
     this.clock = o.clock ?? systemClock;
   }
@@ -335,12 +337,22 @@ export class Workflows {
    */
   async settled(workflowId: string, stepId: string, timeoutMs = 3000): Promise<WorkflowState> {
     const until = Date.now() + timeoutMs;
+    // A commit on this node wakes the wait at once; one elsewhere is found by looking again.
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+      const next = this.#commits.next(workflowId);
       const s = await this.stateForCustomer(workflowId);
       const busy = Object.values(s.awaiting).some((p) => p.kind === "activity" && p.stepId === stepId);
-      if (!busy || Date.now() + wait > until) return s;
-      await new Promise((r) => setTimeout(r, wait));
+      if (!busy || Date.now() + wait > until) {
+        next.cancel();
+        return s;
+      }
+      await next.within(wait);
     }
+  }
+
+  /** The runtime's `onCommitted` hook: a turn of this workflow committed on this node. */
+  observeCommit(workflowId: string): void {
+    this.#commits.committed(workflowId);
   }
 
   async open(workflowId: string): Promise<WorkflowView> {
