@@ -136,12 +136,8 @@ const METHOD_FROM_DB = inverse(METHODS);
 
 type Db = Sql | TransactionSql;
 
-async function load(db: Db, businessId: string, id: string): Promise<Transaction> {
-  const [r] = await db<TransactionRow[]>`
-    select * from transactions.transactions where id = ${id} and business_id = ${businessId}`;
-  if (!r) throw new NotFoundError("transaction", id);
-  const history = await db<ChangeRow[]>`
-    select * from transactions.status_changes where transaction_id = ${id} order by id`;
+/** The API's view of a transaction row and its status history (oldest first). */
+function toTransaction(r: TransactionRow, history: Omit<ChangeRow, "id" | "transaction_id">[]): Transaction {
   return {
     id: r.id,
     businessId: r.business_id,
@@ -166,6 +162,15 @@ async function load(db: Db, businessId: string, id: string): Promise<Transaction
       changedAt: h.changed_at,
     })),
   };
+}
+
+async function load(db: Db, businessId: string, id: string): Promise<Transaction> {
+  const [r] = await db<TransactionRow[]>`
+    select * from transactions.transactions where id = ${id} and business_id = ${businessId}`;
+  if (!r) throw new NotFoundError("transaction", id);
+  const history = await db<ChangeRow[]>`
+    select * from transactions.status_changes where transaction_id = ${id} order by id`;
+  return toTransaction(r, history);
 }
 
 /**
@@ -449,26 +454,55 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
         },
         async (tx, fa) => {
           await checkDailyTotal(tx, limits, req.amount!.amountMinor, clock.now());
-          const isCard = fa.kind === FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_CARD;
           const at = new Date(clock.now());
-          const id = newId("txn", clock.now());
-          await tx`
-            insert into transactions.transactions
-              (id, business_id, customer_id, financial_account_id, direction, method, amount_minor, currency,
-               status, workflow_id, external_id, account_kind, account_last4, same_day_ach, created_at, updated_at)
-            values (${id}, ${req.businessId}, ${req.customerId}, ${req.financialAccountId},
-                    ${direction!}, ${method!}, ${req.amount!.amountMinor}, ${req.amount!.currency}, 'new',
-                    ${req.workflowId}, ${req.externalId.trim()}, ${isCard ? "card" : "bank_account"},
-                    ${fa.numberLast4}, ${req.sameDayAch === true}, ${at}, ${at})`;
-          await tx`insert into transactions.status_changes (transaction_id, status, reason, changed_at, published_at)
-            values (${id}, 'new', 'created', ${at}, ${at})`;
-          await transition(tx, { id, status: "new" }, "pending", {
-            reason: "accepted",
-            nextInMs: rails.pendingMs,
+          const row: TransactionRow = {
+            id: newId("txn", clock.now()),
+            business_id: req.businessId,
+            customer_id: req.customerId,
+            financial_account_id: req.financialAccountId,
+            direction: direction!,
+            method: method!,
+            amount_minor: req.amount!.amountMinor,
+            currency: req.amount!.currency,
+            status: "pending",
+            return_code: "",
+            failure_reason: "",
+            workflow_id: req.workflowId,
+            external_id: req.externalId.trim(),
+            account_kind:
+              fa.kind === FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_CARD ? "card" : "bank_account",
+            account_last4: fa.numberLast4,
+            same_day_ach: req.sameDayAch === true,
+            created_at: at,
+            updated_at: at,
+          };
+          const change = (status: DbStatus, previous_status: string, reason: string) => ({
+            status,
+            previous_status,
+            return_code: "",
+            reason,
+            changed_at: at,
           });
-          log.info("transaction created", { business_id: req.businessId, transaction_id: id, method });
+          const history = [change("new", "", "created"), change("pending", "new", "accepted")];
+          // Born pending in one statement: the row, its NEW change (nothing to publish) and its PENDING
+          // change (the outbox's), ids in this order; the answer is built from what was written.
+          await tx`
+            with created as (
+              insert into transactions.transactions
+                (id, business_id, customer_id, financial_account_id, direction, method, amount_minor, currency,
+                 status, workflow_id, external_id, account_kind, account_last4, same_day_ach, next_action_at,
+                 created_at, updated_at)
+              values (${row.id}, ${row.business_id}, ${row.customer_id}, ${row.financial_account_id},
+                      ${row.direction}, ${row.method}, ${req.amount!.amountMinor}, ${row.currency}, ${row.status},
+                      ${row.workflow_id}, ${row.external_id}, ${row.account_kind}, ${row.account_last4},
+                      ${row.same_day_ach}, ${new Date(at.getTime() + rails.pendingMs)}, ${at}, ${at}))
+            insert into transactions.status_changes
+              (transaction_id, status, previous_status, reason, changed_at, published_at)
+            values (${row.id}, 'new', '', 'created', ${at}, ${at}),
+                   (${row.id}, 'pending', 'new', 'accepted', ${at}, null)`;
+          log.info("transaction created", { business_id: req.businessId, transaction_id: row.id, method });
           created = true;
-          return { transaction: await load(tx, req.businessId, id) };
+          return { transaction: toTransaction(row, history) };
         },
       );
       if (created) void runDue();

@@ -77,6 +77,8 @@ describe("transactions service", () => {
       1,
     );
     const id = a.transaction!.id;
+    // The create's answer is what was stored, field for field.
+    expect(await statusOf(s, id)).toEqual(a.transaction);
     await advance(30_000);
     expect((await statusOf(s, id)).status).toBe(S.TRANSACTION_STATUS_PROCESSING);
     await advance(5_000);
