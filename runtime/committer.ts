@@ -19,6 +19,7 @@ export class GroupCommitter {
   #queue: Pending[] = [];
   #inFlight = 0;
   #idle: Array<() => void> = [];
+  #pumpScheduled = false;
   batches = 0;
   committedTurns = 0;
   lastBatchSize = 0;
@@ -40,7 +41,14 @@ export class GroupCommitter {
   commit(write: TurnWrite): Promise<"ok" | "duplicate"> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ write, resolve, reject });
-      this.#pump();
+      // Turns decided in the same pass of the event loop share one statement: pump once, after them.
+      if (!this.#pumpScheduled) {
+        this.#pumpScheduled = true;
+        setImmediate(() => {
+          this.#pumpScheduled = false;
+          this.#pump();
+        });
+      }
     });
   }
 
