@@ -187,6 +187,11 @@ export interface FinancialContext {
   keyring: Keyring;
 }
 
+function isOneDefaultViolation(e: unknown): boolean {
+  const pg = e as { code?: string; constraint_name?: string };
+  return pg.code === "23505" && pg.constraint_name === "financial_accounts_one_default";
+}
+
 /** Throws NOT_FOUND unless the customer exists in the business and is not deleted. */
 export async function requireCustomer(
   db: Db,
@@ -310,49 +315,108 @@ export function financialHandlers(
                 details: { ...d, value: { ...d.value, number: numberFingerprint(keyring, number) } },
               }
             : request;
-      return idempotentRequest(
-        sql,
-        "accounts",
-        req,
-        { method: "AddFinancialAccount", codec: AddFinancialAccountResponse, hashed },
-        async (tx) => {
-          await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
-          const id = newId("fa", clock.now());
-          const at = now();
-          const sealed = sealNumber(keyring, number, id);
-          const [{ n } = { n: 0 }] = await tx<{ n: number }[]>`
-          select count(*)::int as n from accounts.financial_accounts
-          where customer_id = ${req.customerId} and is_default`;
-          const makeDefault = req.makeDefault || n === 0;
-          if (makeDefault) {
-            await tx`update accounts.financial_accounts set is_default = false, updated_at = ${at}
-            where customer_id = ${req.customerId} and is_default`;
-          }
-          const bank = d!.$case === "bankAccount" ? d!.value : undefined;
-          const card = d!.$case === "card" ? d!.value : undefined;
-          await tx`insert into accounts.financial_accounts
-            (id, business_id, customer_id, kind, status, source, name, number_last4, number_ciphertext, key_id,
-             routing_number, account_type, name_on_account, card_type, card_brand, expiry_month, expiry_year,
-             provider_account_id, is_default, created_at, updated_at)
-          values (${id}, ${req.businessId}, ${req.customerId}, ${card ? "card" : "bank_account"}, 'active',
-                  ${source!}, ${req.name.trim()}, ${number.slice(-4)}, ${sealed.ciphertext}, ${sealed.keyId},
-                  ${bank?.routingNumber ?? ""}, ${bank ? (BANK_TYPES[bank.accountType] ?? "") : ""},
-                  ${bank?.nameOnAccount.trim() ?? ""}, ${card ? (CARD_TYPES[card.cardType] ?? "") : ""},
-                  ${card ? cardBrand(number) : ""}, ${expiry?.month ?? 0}, ${expiry?.year ?? 0},
-                  ${req.providerAccountId.trim()}, ${makeDefault}, ${at}, ${at})`;
-          await tx`insert into accounts.financial_account_status_history (financial_account_id, status, reason, changed_at)
-          values (${id}, 'active', 'added', ${at})`;
-          log.info("financial account added", {
-            business_id: req.businessId,
-            customer_id: req.customerId,
-            financial_account_id: id,
-            kind: card ? "card" : "bank_account",
-            source,
-            last4: number.slice(-4),
-          });
-          return { financialAccount: await loadAccount(tx, req.businessId, id) };
-        },
-      );
+      const id = newId("fa", clock.now());
+      const at = now();
+      const sealed = sealNumber(keyring, number, id);
+      const bank = d!.$case === "bankAccount" ? d!.value : undefined;
+      const card = d!.$case === "card" ? d!.value : undefined;
+      const row: FaRow = {
+        id,
+        business_id: req.businessId,
+        customer_id: req.customerId,
+        kind: card ? "card" : "bank_account",
+        status: "active",
+        source: source!,
+        name: req.name.trim(),
+        number_last4: number.slice(-4),
+        routing_number: bank?.routingNumber ?? "",
+        account_type: bank ? (BANK_TYPES[bank.accountType] ?? "") : "",
+        name_on_account: bank?.nameOnAccount.trim() ?? "",
+        card_type: card ? (CARD_TYPES[card.cardType] ?? "") : "",
+        card_brand: card ? cardBrand(number) : "",
+        expiry_month: expiry?.month ?? 0,
+        expiry_year: expiry?.year ?? 0,
+        provider_account_id: req.providerAccountId.trim(),
+        is_default: false,
+        created_at: at,
+        updated_at: at,
+      };
+      // What the statement writes is the answer: no read-back. Whether the account becomes the
+      // default is decided in the statement, so both answers go with it.
+      const answer = (isDefault: boolean): AddFinancialAccountResponse => ({
+        financialAccount: faFromRow({ ...row, is_default: isDefault }, [
+          { status: "active", reason: "added", changed_at: at },
+        ]),
+      });
+      const r = row;
+      // The customer's row is locked first (as every change to its accounts does), so a deletion
+      // either waits for this account and disconnects it, or wins and this is refused. `old_default`
+      // locks and re-checks the default: a concurrent change to it is seen.
+      const isDefault = sql`(${req.makeDefault}::boolean or not exists (select from old_default))`;
+      const { idempotencyKey, ...request } = req;
+      const statement = () =>
+        idempotentStatement(sql, {
+          schema: "accounts",
+          businessId: req.businessId,
+          key: idempotencyKey,
+          method: "AddFinancialAccount",
+          request: hashed(request),
+          codec: AddFinancialAccountResponse,
+          before: sql`
+            customer as (
+              select id from accounts.customers
+              where id = ${req.customerId} and business_id = ${req.businessId} and deleted_at is null for update
+            ),
+            old_default as (
+              select id from accounts.financial_accounts
+              where customer_id = ${req.customerId} and is_default and exists (select from customer) for update
+            )`,
+          allowed: sql`exists (select from customer)`,
+          effects: sql`
+            off as (
+              update accounts.financial_accounts set is_default = false, updated_at = ${at}
+              where id in (select id from old_default) and ${req.makeDefault}::boolean and exists (select from claim)
+              returning id
+            ),
+            fa as (
+              insert into accounts.financial_accounts
+                (id, business_id, customer_id, kind, status, source, name, number_last4, number_ciphertext, key_id,
+                 routing_number, account_type, name_on_account, card_type, card_brand, expiry_month, expiry_year,
+                 provider_account_id, is_default, created_at, updated_at)
+              select ${r.id}, ${r.business_id}, ${r.customer_id}, ${r.kind}, 'active', ${r.source}, ${r.name},
+                     ${r.number_last4}, ${sealed.ciphertext}, ${sealed.keyId}, ${r.routing_number},
+                     ${r.account_type}, ${r.name_on_account}, ${r.card_type}, ${r.card_brand}, ${r.expiry_month},
+                     ${r.expiry_year}, ${r.provider_account_id}, ${isDefault}, ${at}, ${at}
+              from claim
+              -- after the old default is cleared: one default per customer is a unique index
+              where (select count(*) from off) >= 0
+              returning id
+            ),
+            history as (
+              insert into accounts.financial_account_status_history (financial_account_id, status, reason, changed_at)
+              select id, 'active', 'added', ${at} from fa
+            )`,
+          response: { when: isDefault, yes: answer(true), no: answer(false) },
+          refused: () => new NotFoundError("customer", req.customerId),
+          onWritten: () =>
+            log.info("financial account added", {
+              business_id: req.businessId,
+              customer_id: req.customerId,
+              financial_account_id: id,
+              kind: r.kind,
+              source,
+              last4: r.number_last4,
+            }),
+        });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await statement();
+        } catch (e) {
+          // A default added concurrently (after this statement's snapshot) collides on the unique
+          // index: nothing was written, and a new attempt sees it.
+          if (attempt >= 5 || !isOneDefaultViolation(e)) throw e;
+        }
+      }
     }),
 
     getFinancialAccount: unary(async (req) => {

@@ -9,8 +9,8 @@ import {
   FinancialAccountStatus,
 } from "../../proto/index.ts";
 import { call, readErrorCode, type UnaryMethod } from "../../services/grpc/index.ts";
+import { whileHeld } from "./accounts-hold.ts";
 import { expectViolations, rejected } from "./helpers.ts";
-import { eventually } from "./notifications-harness.ts";
 import { type AccountsStack, person, startAccounts } from "./stack.ts";
 
 let env: AccountsStack;
@@ -240,23 +240,17 @@ describe("idempotency keys on every accounts mutation", () => {
       const [before, controlBefore] = [await m.effect(c), await m.effect(control)];
       const key = `idem-${randomBytes(4).toString("hex")}`;
       env.clock.advance(1_000);
-      // Holding the context's rows makes the three calls meet in the database: one waits on these
-      // locks, the others on its key, until the hold ends.
-      const held = await env.sql.begin(async (tx) => {
-        await tx`select from accounts.businesses where id = ${c.biz} for update`;
-        await tx`select from accounts.customers where business_id = ${c.biz} for update`;
-        await tx`select from accounts.financial_accounts where business_id = ${c.biz} for update`;
-        const calls = Promise.all([1, 2, 3].map(() => rpc(m.method, m.request(c, key, 0))));
-        calls.catch(() => {}); // awaited below; a rejection must not go unhandled while the hold lasts
-        await eventually(async () => {
-          const [w] = await env.sql<{ n: number }[]>`
-            select count(*)::int as n from pg_stat_activity
-            where datname = current_database() and wait_event_type = 'Lock'`;
-          return w!.n >= 3 ? true : undefined;
-        }, "three calls waiting");
-        return { calls }; // not the promise itself, which the transaction would await before ending the hold
-      });
-      const answers = await held.calls;
+      // Holding the context's rows makes the three calls meet: one waits on these rows, the others on its key.
+      const answers = await whileHeld(
+        env.sql,
+        async (tx) => {
+          await tx`select from accounts.businesses where id = ${c.biz} for update`;
+          await tx`select from accounts.customers where business_id = ${c.biz} for update`;
+          await tx`select from accounts.financial_accounts where business_id = ${c.biz} for update`;
+        },
+        3,
+        () => Promise.all([1, 2, 3].map(() => rpc(m.method, m.request(c, key, 0)))),
+      );
       expect(answers[1]).toEqual(answers[0]);
       expect(answers[2]).toEqual(answers[0]);
       await rpc(m.method, m.request(control, `${key}-control`, 0));

@@ -27,6 +27,7 @@ import {
   readFieldViolations,
 } from "../../services/grpc/index.ts";
 import { createTestDatabase } from "../infra/index.ts";
+import { whileHeld } from "./accounts-hold.ts";
 import { captureLogs, rejected } from "./helpers.ts";
 
 const logs = captureLogs();
@@ -201,6 +202,42 @@ describe("financial accounts", () => {
     expect(JSON.stringify([a, c, list])).not.toContain(CARD_NUMBER);
     expect(logs.text()).not.toContain(ACCOUNT_NUMBER);
     expect(logs.text()).not.toContain(CARD_NUMBER);
+  });
+
+  it("gives a customer one default when first accounts are added concurrently", async () => {
+    const biz = await newBusiness();
+    const cus = await newCustomer(biz);
+    const added = await whileHeld(
+      sql,
+      (tx) => tx`select from accounts.customers where id = ${cus} for update`,
+      3,
+      () => Promise.all([1, 2, 3].map(() => call(client, "addFinancialAccount", bank(biz, cus)))),
+    );
+    const list = await call(client, "listFinancialAccounts", { businessId: biz, customerId: cus });
+    expect(list.financialAccounts).toHaveLength(3);
+    const defaults = list.financialAccounts.filter((f) => f.isDefault).map((f) => f.id);
+    expect(defaults).toHaveLength(1);
+    expect(added.filter((a) => a.financialAccount?.isDefault).map((a) => a.financialAccount!.id)).toEqual(
+      defaults,
+    );
+
+    // One asked to be the default while the others are added: it ends up the only default.
+    const more = await whileHeld(
+      sql,
+      (tx) => tx`select from accounts.customers where id = ${cus} for update`,
+      3,
+      () =>
+        Promise.all([
+          call(client, "addFinancialAccount", bank(biz, cus)),
+          call(client, "addFinancialAccount", card(biz, cus, { makeDefault: true })),
+          call(client, "addFinancialAccount", bank(biz, cus)),
+        ]),
+    );
+    const after = await call(client, "listFinancialAccounts", { businessId: biz, customerId: cus });
+    expect(after.financialAccounts.filter((f) => f.isDefault).map((f) => f.id)).toEqual([
+      more[1].financialAccount!.id,
+    ]);
+    expect(more.map((a) => a.financialAccount?.isDefault)).toEqual([false, true, false]);
   });
 
   it("rotates keys: new rows use the new key, old rows stay readable", async () => {
