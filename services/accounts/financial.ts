@@ -64,10 +64,49 @@ interface FaRow {
   updated_at: Date;
 }
 
-/** Columns safe to read: never the ciphertext. */
-const FA_COLUMNS = `id, business_id, customer_id, kind, status, source, name, number_last4, routing_number,
-  account_type, name_on_account, card_type, card_brand, expiry_month, expiry_year, provider_account_id,
-  is_default, created_at, updated_at`;
+/**
+ * Columns safe to read (never the ciphertext) of `accounts.financial_accounts f`,
+ * with its status history as `history` (JSON, oldest first): one read per account.
+ */
+const FA_COLUMNS = `${[
+  "id",
+  "business_id",
+  "customer_id",
+  "kind",
+  "status",
+  "source",
+  "name",
+  "number_last4",
+  "routing_number",
+  "account_type",
+  "name_on_account",
+  "card_type",
+  "card_brand",
+  "expiry_month",
+  "expiry_year",
+  "provider_account_id",
+  "is_default",
+  "created_at",
+  "updated_at",
+]
+  .map((c) => `f.${c}`)
+  .join(", ")},
+  coalesce((select json_agg(json_build_object('status', h.status, 'reason', h.reason, 'changed_at', h.changed_at)
+                            order by h.id)
+            from accounts.financial_account_status_history h where h.financial_account_id = f.id), '[]') as history`;
+
+interface HistoryJson {
+  status: FaStatus;
+  reason: string;
+  changed_at: string;
+}
+
+function faFromRead(r: FaRow & { history: HistoryJson[] }): FinancialAccount {
+  return faFromRow(
+    r,
+    r.history.map((h) => ({ ...h, changed_at: new Date(h.changed_at) })),
+  );
+}
 
 const FA_STATUS = {
   active: FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_ACTIVE,
@@ -247,15 +286,12 @@ export function financialHandlers(
   const now = () => new Date(clock.now());
 
   async function loadAccount(db: Db, businessId: string, id: string): Promise<FinancialAccount> {
-    const [row] = await db<FaRow[]>`
+    const [row] = await db<(FaRow & { history: HistoryJson[] })[]>`
       select ${db.unsafe(FA_COLUMNS)} from accounts.financial_accounts f
       where id = ${id} and business_id = ${businessId}
         and exists (select 1 from accounts.customers c where c.id = f.customer_id and c.deleted_at is null)`;
     if (!row) throw new NotFoundError("financial account", id);
-    const history = await db<{ status: FaStatus; reason: string; changed_at: Date }[]>`
-      select status, reason, changed_at from accounts.financial_account_status_history
-      where financial_account_id = ${id} order by id`;
-    return faFromRow(row, history);
+    return faFromRead(row);
   }
 
   /** SQL: the customer exists in the business and is not deleted (what {@link requireCustomer} checks). */
@@ -543,23 +579,30 @@ export function financialHandlers(
       customerIds(v, req.businessId, req.customerId);
       v.id("financial_account_id", req.financialAccountId, "fa");
       v.throwIfAny();
-      const customer = await requireCustomer(sql, req.businessId, req.customerId);
-      const account = await loadAccount(sql, req.businessId, req.financialAccountId);
-      if (account.customerId !== req.customerId)
-        throw new NotFoundError("financial account", req.financialAccountId);
-      const [auth] = await sql`
-        select 1 from accounts.document_acceptances
-        where business_id = ${req.businessId} and customer_id = ${req.customerId}
-          and scope = ${ACH_DEBIT_AUTHORIZATION_SCOPE} limit 1`;
+      // One read: the customer, the account (if it is the customer's) and the debit authorization.
+      const [row] = await sql<
+        ({ customer_status: "active" | "suspended"; ach: boolean } & FaRow & { history: HistoryJson[] })[]
+      >`
+        select c.status as customer_status, ${sql.unsafe(FA_COLUMNS)},
+          exists (select from accounts.document_acceptances
+                  where business_id = ${req.businessId} and customer_id = ${req.customerId}
+                    and scope = ${ACH_DEBIT_AUTHORIZATION_SCOPE}) as ach
+        from accounts.customers c
+        left join accounts.financial_accounts f
+          on f.id = ${req.financialAccountId} and f.business_id = ${req.businessId} and f.customer_id = c.id
+        where c.id = ${req.customerId} and c.business_id = ${req.businessId} and c.deleted_at is null`;
+      if (!row) throw new NotFoundError("customer", req.customerId);
+      if (!row.id) throw new NotFoundError("financial account", req.financialAccountId);
+      const account = faFromRead(row);
       const reason =
-        customer.status !== "active"
+        row.customer_status !== "active"
           ? "customer_suspended"
           : account.status === FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_SUSPENDED
             ? "financial_account_suspended"
             : account.status === FinancialAccountStatus.FINANCIAL_ACCOUNT_STATUS_DISCONNECTED
               ? "financial_account_disconnected"
               : "";
-      return { ok: reason === "", reason, financialAccount: account, achDebitAuthorized: auth !== undefined };
+      return { ok: reason === "", reason, financialAccount: account, achDebitAuthorized: row.ach };
     }),
 
     recordDocumentAcceptance: unary(async (req) => {
