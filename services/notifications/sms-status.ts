@@ -51,27 +51,31 @@ export async function recordSmsStatus(
 ): Promise<"recorded" | "ignored" | "unknown"> {
   const sid = report.providerMessageId;
   if (!sid && !report.notificationId) return "unknown";
-  const [row] = report.notificationId
-    ? await sql<{ id: string; provider_message_id: string }[]>`
-        select id, provider_message_id from notifications.notifications
-        where id = ${report.notificationId} and channel = 'sms'`
-    : await sql<{ id: string; provider_message_id: string }[]>`
-        select id, provider_message_id from notifications.notifications
-        where provider_message_id = ${sid} and channel = 'sms'`;
-  // The sid is written once the send returns; a report may come first, so an empty sid is no mismatch.
-  if (!row || (sid && row.provider_message_id && row.provider_message_id !== sid)) return "unknown";
   const status = FROM_TWILIO[report.status.toLowerCase()];
-  if (!status) return "ignored";
   const code = /^\d{1,6}$/.test(report.errorCode ?? "") ? report.errorCode : "";
   const error =
     status === "undelivered" || status === "failed"
       ? `the carrier did not deliver the message (${report.status}${code ? ` ${code}` : ""})`
       : "";
-  const updated = await sql`
-    update notifications.notifications
-    set status = ${status}, error = ${error}, status_updated_at = ${new Date(clock.now())},
-        provider_message_id = case when provider_message_id = '' then ${sid} else provider_message_id end
-    where id = ${row.id} and status = any(${EARLIER[status]}::text[])
-    returning id`;
-  return updated.length > 0 ? "recorded" : "ignored";
+  // One statement finds the notification and applies the report. An unknown status replaces nothing (no earlier
+  // statuses); the sid is written once the send returns and a report may come first, so an empty sid is no mismatch.
+  const [found] = await sql<{ sid_matches: boolean; updated: boolean }[]>`
+    with target as (
+      select id, provider_message_id from notifications.notifications
+      where channel = 'sms' and ${
+        report.notificationId ? sql`id = ${report.notificationId}` : sql`provider_message_id = ${sid}`
+      }),
+    updated as (
+      update notifications.notifications n
+      set status = ${status ?? "sending"}, error = ${error}, status_updated_at = ${new Date(clock.now())},
+          provider_message_id = case when n.provider_message_id = '' then ${sid} else n.provider_message_id end
+      from target t
+      where n.id = t.id and n.status = any(${status ? EARLIER[status] : []}::text[])
+        and (${sid} = '' or n.provider_message_id in ('', ${sid}))
+      returning n.id)
+    select (${sid} = '' or t.provider_message_id in ('', ${sid})) as sid_matches,
+           exists (select 1 from updated) as updated
+    from target t`;
+  if (!found?.sid_matches) return "unknown";
+  return found.updated ? "recorded" : "ignored";
 }

@@ -15,6 +15,7 @@ import {
   type EmailSender,
   type NotificationsServiceHandle,
   type SmsSender,
+  type SmsStatusReport,
   SmtpEmailSender,
   TWILIO_STATUS_PATH,
   TwilioSmsSender,
@@ -214,6 +215,53 @@ describe("delivery status in the notification history", () => {
     expect((await post(stray, twilioSignature(h.twilio.authToken, strayUrl, stray), strayUrl)).status).toBe(
       404,
     );
+  });
+
+  it("matches a report to its message by id or sid; refuses one naming another message; ignores stale and unknown statuses", async () => {
+    // A node without status callbacks: only the reports below change the row.
+    const node = await startNode({});
+    let sent: Notification;
+    try {
+      sent = (await call(node.client, "sendSms", sms("wf_reports", nextPhone(), "reports-1"))).notification!;
+    } finally {
+      await node.stop();
+    }
+    const { id, providerMessageId: sid } = sent;
+    const report = (r: Partial<SmsStatusReport>) =>
+      h.service.recordSmsStatus({ providerMessageId: "", status: "", ...r });
+    const now = async () => (await history(h.client, "wf_reports"))[0];
+
+    expect(
+      await report({ notificationId: id, providerMessageId: "SMsomeoneelse", status: "delivered" }),
+    ).toBe("unknown");
+    expect(await report({ notificationId: "ntf_nobody", status: "delivered" })).toBe("unknown");
+    expect(await report({ providerMessageId: "SMnobody", status: "delivered" })).toBe("unknown");
+    expect(await report({ notificationId: id, providerMessageId: sid, status: "bogus" })).toBe("ignored");
+    expect((await now())?.status).toBe(NotificationStatus.NOTIFICATION_STATUS_QUEUED);
+    // Found by its sid alone; an earlier status cannot replace a later one.
+    expect(await report({ providerMessageId: sid, status: "sent" })).toBe("recorded");
+    expect(await report({ notificationId: id, providerMessageId: sid, status: "queued" })).toBe("ignored");
+    expect((await now())?.status).toBe(NotificationStatus.NOTIFICATION_STATUS_SENT);
+    expect(
+      await report({ notificationId: id, providerMessageId: sid, status: "undelivered", errorCode: "30003" }),
+    ).toBe("recorded");
+    // Final: a late "delivered" changes nothing.
+    expect(await report({ notificationId: id, status: "delivered" })).toBe("ignored");
+    const final = await now();
+    expect(final).toMatchObject({
+      status: NotificationStatus.NOTIFICATION_STATUS_UNDELIVERED,
+      providerMessageId: sid,
+    });
+    expect(final?.error).toContain("30003");
+    // An email is no SMS: an SMS report cannot touch it.
+    const mail = await call(
+      h.client,
+      "sendEmail",
+      email("wf_reports_mail", "reports-mail-1", "Status reports"),
+    );
+    expect(await report({ notificationId: mail.notification!.id, status: "delivered" })).toBe("unknown");
+    const [mailRow] = await history(h.client, "wf_reports_mail");
+    expect(mailRow?.status).toBe(NotificationStatus.NOTIFICATION_STATUS_SENT);
   });
 
   it("records a send Twilio refuses or cannot take as failed, with the reason", async () => {
