@@ -1,5 +1,5 @@
 import { SpanKind } from "@opentelemetry/api";
-import { countNotificationSent, FailedPreconditionError, inSpan } from "../../core/index.ts";
+import { countNotificationSent, inSpan } from "../../core/index.ts";
 import type { NotificationOrigin, NotificationsServiceServer } from "../../proto/index.ts";
 import { unary, Violations } from "../grpc/index.ts";
 import type { RpcContext } from "./context.ts";
@@ -76,15 +76,6 @@ export function messageRpcs(
           method: "SendSms",
           request,
         },
-        async (tx) => {
-          const [optedOut] = await tx`select 1 from notifications.sms_opt_outs where phone = ${req.to}`;
-          if (optedOut) {
-            throw new FailedPreconditionError(
-              "recipient_opted_out",
-              "the recipient has opted out of SMS (replied STOP)",
-            );
-          }
-        },
         async (notificationId) => {
           const sent = await deps.sms.send({
             to: req.to,
@@ -124,7 +115,6 @@ export function messageRpcs(
           method: "SendEmail",
           request,
         },
-        async () => {},
         async () => {
           const sent = await inSpan(
             `email.send ${deps.email.provider}`,

@@ -1,4 +1,3 @@
-import type { TransactionSql } from "postgres";
 import {
   type Clock,
   FailedPreconditionError,
@@ -66,17 +65,17 @@ export class MessageLedger {
   }
 
   /**
-   * Records `msg`, runs `precheck` in the recording transaction (only for a
-   * new message), calls `send` outside any transaction and stores its result.
+   * Records `msg` (refusing a new SMS to a number that opted out, with
+   * `recipient_opted_out`), calls `send` outside any transaction and stores
+   * its result.
    */
   async deliver(
     msg: OutgoingMessage,
-    precheck: (tx: TransactionSql) => Promise<void>,
     send: (notificationId: string) => Promise<SendResult>,
   ): Promise<NotificationRow> {
     const hash = requestHash(msg.method, msg.request);
     for (;;) {
-      const { row, mine } = await this.#claim(msg, hash, precheck);
+      const { row, mine } = await this.#claim(msg, hash);
       if (mine) return this.#send(row, send);
       if (row.request_hash !== hash) {
         throw new FailedPreconditionError(
@@ -103,37 +102,67 @@ export class MessageLedger {
     }
   }
 
-  async #claim(
-    msg: OutgoingMessage,
-    hash: string,
-    precheck: (tx: TransactionSql) => Promise<void>,
-  ): Promise<{ row: NotificationRow; mine: boolean }> {
-    return this.#sql.begin(async (tx) => {
-      const existing = () => tx<NotificationRow[]>`
-        select * from notifications.notifications
-        where business_id = ${msg.businessId} and idempotency_key = ${msg.idempotencyKey}`;
-      if (msg.idempotencyKey) {
-        const [row] = await existing();
-        if (row) return { row, mine: false };
+  /**
+   * One statement records the message, unless its key already has a row (which
+   * answers instead) or an SMS recipient opted out. The serial is the workflow's
+   * highest plus one, read in the same statement; when a concurrent send took
+   * that serial first, the unique index refuses the row and the claim runs again.
+   */
+  async #claim(msg: OutgoingMessage, hash: string): Promise<{ row: NotificationRow; mine: boolean }> {
+    const sql = this.#sql;
+    const key = msg.idempotencyKey;
+    for (;;) {
+      const now = new Date(this.#clock.now());
+      // The partial indexes are only usable when the query itself says `<> ''` (prepared statements plan generically).
+      const serial = msg.workflowId
+        ? sql`(select coalesce(max(serial), 0) + 1 from notifications.notifications
+               where workflow_id = ${msg.workflowId} and workflow_id <> '')`
+        : sql`0`;
+      let rows: ClaimRow[];
+      try {
+        rows = await sql<ClaimRow[]>`
+          with opted_out as (
+            select 1 from notifications.sms_opt_outs where ${msg.channel} = 'sms' and phone = ${msg.recipient}),
+          ins as (
+            insert into notifications.notifications
+              (id, business_id, workflow_id, serial, channel, origin, sent_by, status, provider, recipient, subject,
+               body, html, sent_at, status_updated_at, idempotency_key, request_hash, lease_until)
+            select ${newId("ntf", now.getTime())}, ${msg.businessId}, ${msg.workflowId}, ${serial},
+                   ${msg.channel}, ${msg.origin}, ${msg.sentBy}, 'sending', ${msg.provider}, ${msg.recipient},
+                   ${msg.subject}, ${maskSecrets(msg.body)}, ${maskSecrets(msg.html)}, ${now}, ${now}, ${key}, ${hash},
+                   ${new Date(Date.now() + SEND_LEASE_MS)}
+            where not exists (select 1 from opted_out)
+            on conflict (business_id, idempotency_key) where idempotency_key <> '' do nothing
+            returning *)
+          select 'mine' as claim, ins.* from ins
+          union all
+          select 'existing', n.* from notifications.notifications n
+          where n.business_id = ${msg.businessId} and n.idempotency_key = ${key} and n.idempotency_key <> ''
+          union all
+          select 'opted_out', n.* from opted_out left join notifications.notifications n on false`;
+      } catch (err) {
+        if (isSerialTaken(err)) continue;
+        throw err;
       }
-      await precheck(tx);
-      const serial = await nextSerial(tx, msg.workflowId);
-      const [row] = await tx<NotificationRow[]>`
-        insert into notifications.notifications
-          (id, business_id, workflow_id, serial, channel, origin, sent_by, status, provider, recipient, subject,
-           body, html, sent_at, status_updated_at, idempotency_key, request_hash, lease_until)
-        values (${newId("ntf", this.#clock.now())}, ${msg.businessId}, ${msg.workflowId}, ${serial}, ${msg.channel},
-                ${msg.origin}, ${msg.sentBy}, 'sending', ${msg.provider}, ${msg.recipient}, ${msg.subject},
-                ${maskSecrets(msg.body)}, ${maskSecrets(msg.html)}, ${new Date(this.#clock.now())},
-                ${new Date(this.#clock.now())}, ${msg.idempotencyKey}, ${hash},
-                ${new Date(Date.now() + SEND_LEASE_MS)})
-        on conflict (business_id, idempotency_key) where idempotency_key <> '' do nothing
-        returning *`;
-      if (row) return { row, mine: true };
-      // A concurrent retry recorded it first (and has committed: the insert waited for it).
-      const [other] = await existing();
-      return { row: other!, mine: false };
-    });
+      // A row with the key answers even if the recipient opted out since: it was recorded before.
+      const found = rows.find((r) => r.claim === "existing") ?? rows.find((r) => r.claim === "mine");
+      if (found) {
+        const { claim, ...row } = found;
+        return { row, mine: claim === "mine" };
+      }
+      if (rows.some((r) => r.claim === "opted_out")) {
+        throw new FailedPreconditionError(
+          "recipient_opted_out",
+          "the recipient has opted out of SMS (replied STOP)",
+        );
+      }
+      // A concurrent request recorded the key after this statement's snapshot was taken (the insert waited for
+      // it to commit): read it now.
+      const [other] = await sql<NotificationRow[]>`
+        select * from notifications.notifications
+        where business_id = ${msg.businessId} and idempotency_key = ${key} and idempotency_key <> ''`;
+      if (other) return { row: other, mine: false };
+    }
   }
 
   async #takeOver(id: string, from: "failed" | "sending"): Promise<NotificationRow | undefined> {
@@ -171,11 +200,10 @@ export class MessageLedger {
   }
 }
 
-/** Serializes sends per workflow and returns the next serial (0 without a workflow). */
-async function nextSerial(tx: TransactionSql, workflowId: string): Promise<number> {
-  if (!workflowId) return 0;
-  await tx`select pg_advisory_xact_lock(hashtext(${`linkflow.notifications.${workflowId}`}))`;
-  const [row] = await tx<{ n: number }[]>`
-    select coalesce(max(serial), 0)::int + 1 as n from notifications.notifications where workflow_id = ${workflowId}`;
-  return row?.n ?? 1;
+type ClaimRow = NotificationRow & { claim: "mine" | "existing" | "opted_out" };
+
+/** Whether `err` is the unique index refusing a serial a concurrent send of the same workflow took first. */
+function isSerialTaken(err: unknown): boolean {
+  const e = err as { code?: unknown; constraint_name?: unknown } | null;
+  return e?.code === "23505" && e.constraint_name === "notifications_workflow_serial";
 }

@@ -368,6 +368,53 @@ describe("sending once per idempotency key", () => {
     expect(h.twilio.messages.filter((m) => m.to === to)).toHaveLength(1);
   });
 
+  it("concurrent sends of one workflow, keyed or not, each send once and take the serials 1 to n", async () => {
+    const to = nextPhone();
+    // An uncommitted row holding serial 1 makes the sends below compute serial 1 and wait on it; once it rolls
+    // back, those waiting collide on that serial, and all but one must move on to the next free one.
+    let rollBack!: () => void;
+    const released = new Promise<void>((r) => {
+      rollBack = r;
+    });
+    let inserted!: () => void;
+    const holding = new Promise<void>((r) => {
+      inserted = r;
+    });
+    const blocker = h.sql
+      .begin(async (tx) => {
+        await tx`insert into notifications.notifications
+            (id, business_id, workflow_id, serial, channel, origin, sent_by, status, provider, recipient, body, sent_at)
+          values ('ntf_blocker', ${BIZ}, 'wf_parallel', 1, 'sms', 'initial', 'system', 'sending', 'twilio', ${to},
+                  'held', now())`;
+        inserted();
+        await released;
+        throw new Error("rolled back");
+      })
+      .catch(() => undefined);
+    await holding;
+    const sends = Promise.all([
+      ...Array.from({ length: 4 }, (_, i) =>
+        call(h.client, "sendSms", sms("wf_parallel", to, `parallel-sms-${i}`, `Keyed ${i}`)),
+      ),
+      ...Array.from({ length: 2 }, (_, i) =>
+        call(h.client, "sendSms", sms("wf_parallel", to, "", `Unkeyed ${i}`)),
+      ),
+    ]);
+    await eventually(async () => {
+      const [row] = await h.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'`;
+      return row!.n >= 3 ? true : undefined;
+    }, "sends waiting for serial 1");
+    rollBack();
+    await blocker;
+    const sent = await sends;
+    const serials = [1, 2, 3, 4, 5, 6];
+    expect(new Set(sent.map((r) => r.notification?.id)).size).toBe(6);
+    expect(sent.map((r) => r.notification?.serial).sort((x, y) => x! - y!)).toEqual(serials);
+    expect(h.twilio.messages.filter((m) => m.to === to)).toHaveLength(6);
+    expect((await history(h.client, "wf_parallel")).map((n) => n.serial)).toEqual(serials);
+  });
+
   it("records the message before calling the provider, and a retry during the call waits for it", async () => {
     const to = nextPhone();
     const gate = gatedSms(
