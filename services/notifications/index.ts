@@ -7,7 +7,6 @@ import type { Sql } from "../../core/index.ts";
 import { migrate } from "../../core/index.ts";
 import { migrations } from "./migrations.ts";
 
-export { matchesEventType } from "./event-rpcs.ts";
 export type { InboundSmsResponse } from "./inbound-sms.ts";
 export { migrations } from "./migrations.ts";
 export { maskRecipient } from "./rows.ts";

@@ -143,6 +143,43 @@ describe("webhook delivery with a running dispatcher", () => {
     expect(log.deliveries).toHaveLength(7);
   });
 
+  it("a keyed publish records its event once; '*' and the type's family match, another family does not; each delivery has its own id", async () => {
+    const biz = "biz_keyed_publish";
+    const receivers = [];
+    for (const types of [["*"], ["customer.*"], ["workflow.*"]]) {
+      const secrets: string[] = [];
+      const receiver = await h.receiver(() => secrets);
+      secrets.push((await subscribe(receiver.url, types, biz)).secret);
+      receivers.push(receiver);
+    }
+    const req = {
+      businessId: biz,
+      type: "customer.created",
+      payloadJson: JSON.stringify({ customer_id: "cus_1" }),
+      workflowId: "",
+      idempotencyKey: "publish-once-1",
+    };
+    const first = await call(h.client, "publishEvent", req);
+    expect(first.deliveries).toBe(2);
+    expect(await call(h.client, "publishEvent", req)).toEqual(first);
+    const reused = await rejected(call(h.client, "publishEvent", { ...req, payloadJson: "{}" }));
+    expect(reused.code).toBe(status.FAILED_PRECONDITION);
+    const events = await call(h.client, "listEvents", { businessId: biz, type: "", workflowId: "" });
+    expect(events.events.map((e) => e.id)).toEqual([first.eventId]);
+    const log = await call(h.client, "listDeliveries", {
+      businessId: biz,
+      eventId: first.eventId,
+      pageSize: 0,
+    });
+    expect(log.deliveries).toHaveLength(2);
+    expect(new Set(log.deliveries.map((d) => d.id)).size).toBe(2);
+    for (const d of log.deliveries) expect(d.id).toMatch(/^dlv_[0-9a-z]{26,60}$/);
+    const [star, family, other] = receivers;
+    await star!.waitForDelivery((d) => d.eventId === first.eventId);
+    await family!.waitForDelivery((d) => d.eventId === first.eventId);
+    expect(other!.deliveries).toEqual([]);
+  });
+
   it("redelivers a delivered event on request: same event id, freshly signed, one more attempt", async () => {
     const secrets: string[] = [];
     const receiver = await h.receiver(() => secrets);
