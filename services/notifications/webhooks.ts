@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { SpanKind } from "@opentelemetry/api";
+import type { TransactionSql } from "postgres";
 import {
   type Clock,
   countWebhookDelivery,
@@ -177,9 +178,9 @@ export class WebhookDispatcher {
   /**
    * One pass: claims up to `batchSize` due deliveries whose turn it is and
    * sends them, naming this pass as owner. One endpoint's deliveries go one
-   * after another (each up to `requestTimeoutMs`), so before each attempt the
-   * pass renews the lease of that delivery and of the endpoint's deliveries
-   * still waiting behind it, for one more attempt. A slow pass thus never
+   * after another (each up to `requestTimeoutMs`), so the claim leases them for
+   * one attempt and settling each attempt renews, for one more, the lease of
+   * the endpoint's deliveries still waiting behind it. A slow pass thus never
    * loses a delivery it still holds (no second, concurrent delivery), while a
    * pass that died lets go of all of them within one attempt's lease, not a
    * whole batch's. An attempt is skipped when another worker has taken its
@@ -218,12 +219,16 @@ export class WebhookDispatcher {
     for (const d of due) byUrl.set(d.url, [...(byUrl.get(d.url) ?? []), d]);
     await Promise.all(
       [...byUrl.values()].map(async (list) => {
+        // The claim leased the first attempt; each attempt's settling renews the lease of those still waiting.
+        // Ownership lost is never regained (the owner is this pass), so a delivery missing here is skipped.
+        let held = new Set(list.map((d) => d.id));
         for (const [i, d] of list.entries()) {
-          const held = await this.#renew(
-            list.slice(i).map((x) => x.id),
+          if (!held.has(d.id)) continue;
+          held = await this.#attempt(
+            d,
             owner,
+            list.slice(i + 1).map((x) => x.id),
           );
-          if (held.has(d.id)) await this.#attempt(d, owner);
         }
       }),
     );
@@ -235,14 +240,6 @@ export class WebhookDispatcher {
     return this.#opts.requestTimeoutMs + LEASE_MARGIN_MS;
   }
 
-  /** Extends this pass's lease on `ids` for one more attempt; returns those the pass still owns. */
-  async #renew(ids: string[], owner: string): Promise<Set<string>> {
-    const rows = await this.#sql<{ id: string }[]>`
-      update notifications.deliveries set lease_until = ${new Date(this.#clock.now() + this.#leaseMs())}
-      where id = any(${ids}) and lease_owner = ${owner} and status = 'pending' returning id`;
-    return new Set(rows.map((r) => r.id));
-  }
-
   /** One v1= per valid secret: the current one, and a rotated-out one during its overlap window. */
   #sign(d: DueDelivery, body: string, t: number): string {
     const header = signWebhook(this.#secrets.fromColumn(d.subscription_id, d.secret), body, t);
@@ -252,7 +249,12 @@ export class WebhookDispatcher {
     return `${header},${signWebhook(previous, body, t).split(",")[1]}`;
   }
 
-  async #attempt(d: DueDelivery, owner: string): Promise<void> {
+  /**
+   * Sends `d`, records the attempt and settles it; `waiting` are the
+   * endpoint's deliveries behind it, whose lease this renews. Returns those
+   * of `waiting` the pass still owns.
+   */
+  async #attempt(d: DueDelivery, owner: string, waiting: string[]): Promise<Set<string>> {
     const body = JSON.stringify({
       id: d.event_id,
       type: d.type,
@@ -303,38 +305,58 @@ export class WebhookDispatcher {
     const failed = !ok && attempts >= this.#opts.maxAttempts;
     countWebhookDelivery(ok ? "delivered" : failed ? "failed" : "retrying");
     const backoff = retryDelayMs(attempts, this.#opts);
-    await this.#sql.begin(async (tx) => {
-      await tx`insert into notifications.delivery_attempts (delivery_id, attempted_at, response_code, error, duration_ms)
-        values (${d.id}, ${now}, ${code}, ${error}, ${Date.now() - started})`;
-      // Settles only what this pass still owns (a manual redelivery meanwhile clears the owner).
-      const settled = await tx`update notifications.deliveries set
-          attempts = ${attempts}, last_response_code = ${code}, last_error = ${error}, lease_until = null,
-          lease_owner = null,
-          status = ${ok ? "delivered" : failed ? "failed" : "pending"},
-          delivered_at = ${ok ? now : null},
-          next_attempt_at = ${ok || failed ? now : new Date(now.getTime() + backoff)}
-        where id = ${d.id} and lease_owner = ${owner}
-        returning id`;
-      if (settled.length === 0) return;
-      if (ok) {
-        await tx`update notifications.webhook_subscriptions set consecutive_failures = 0
-          where id = ${d.subscription_id} and consecutive_failures <> 0`;
-      } else if (failed) {
-        const [sub] = await tx<{ consecutive_failures: number; status: string }[]>`
-          update notifications.webhook_subscriptions set consecutive_failures = consecutive_failures + 1
-          where id = ${d.subscription_id} returning consecutive_failures, status`;
-        if (sub && sub.status === "active" && sub.consecutive_failures >= this.#opts.pauseAfterFailures) {
+    const duration = Date.now() - started;
+    const lease = new Date(this.#clock.now() + this.#leaseMs());
+    // One statement records the attempt, settles the delivery if this pass still owns it (a manual redelivery
+    // meanwhile clears the owner), renews the lease of those waiting, and counts the endpoint's deliveries given
+    // up in a row (reset by a success).
+    const settle = async (q: Sql | TransactionSql) => {
+      const [r] = await q<{ renewed: string[]; failures: number | null; status: string | null }[]>`
+        with attempt as (
+          insert into notifications.delivery_attempts (delivery_id, attempted_at, response_code, error, duration_ms)
+          values (${d.id}, ${now}, ${code}, ${error}, ${duration})),
+        settled as (
+          update notifications.deliveries set
+            attempts = ${attempts}, last_response_code = ${code}, last_error = ${error}, lease_until = null,
+            lease_owner = null,
+            status = ${ok ? "delivered" : failed ? "failed" : "pending"},
+            delivered_at = ${ok ? now : null},
+            next_attempt_at = ${ok || failed ? now : new Date(now.getTime() + backoff)}
+          where id = ${d.id} and lease_owner = ${owner}
+          returning id),
+        renewed as (
+          update notifications.deliveries set lease_until = ${lease}
+          where id = any(${waiting}::text[]) and lease_owner = ${owner} and status = 'pending'
+          returning id),
+        endpoint as (
+          update notifications.webhook_subscriptions
+          set consecutive_failures = case when ${ok}::boolean then 0 else consecutive_failures + 1 end
+          where id = ${d.subscription_id} and exists (select 1 from settled)
+            and (${ok}::boolean and consecutive_failures <> 0 or ${failed}::boolean)
+          returning consecutive_failures, status)
+        select coalesce((select array_agg(id) from renewed), '{}') as renewed,
+               (select consecutive_failures from endpoint) as failures, (select status from endpoint) as status`;
+      return r!;
+    };
+    let renewed: string[];
+    if (!failed) renewed = (await settle(this.#sql)).renewed;
+    else {
+      // Given up: the endpoint may have to pause, in the same transaction (rare: once per delivery at most).
+      renewed = await this.#sql.begin(async (tx) => {
+        const r = await settle(tx);
+        if (r.status === "active" && r.failures !== null && r.failures >= this.#opts.pauseAfterFailures) {
           await tx`update notifications.webhook_subscriptions set status = 'paused',
-              status_reason = ${`paused after ${sub.consecutive_failures} failed deliveries in a row`}
+              status_reason = ${`paused after ${r.failures} failed deliveries in a row`}
             where id = ${d.subscription_id}`;
           this.#log.warn("webhook endpoint paused after repeated failures", {
             subscription_id: d.subscription_id,
             business_id: d.business_id,
-            consecutive_failures: sub.consecutive_failures,
+            consecutive_failures: r.failures,
           });
         }
-      }
-    });
+        return r.renewed;
+      });
+    }
     const fields = { delivery_id: d.id, event_id: d.event_id, business_id: d.business_id, attempt: attempts };
     if (ok) this.#log.info("webhook delivered", { ...fields, status_code: code });
     else if (failed)
@@ -346,6 +368,7 @@ export class WebhookDispatcher {
         error,
         backoff_ms: backoff,
       });
+    return new Set(renewed);
   }
 
   /** Stops the loop and waits for an in-flight pass. Idempotent. */
