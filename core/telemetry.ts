@@ -23,6 +23,7 @@ type ResourceAttributes = Record<string, string | number | boolean>;
 
 let installed: BasicTracerProvider | undefined;
 let contextInstalled = false;
+let propagatorInstalled = false;
 
 /**
  * The exporter the standard variables ask for: `OTEL_TRACES_EXPORTER=otlp`
@@ -94,8 +95,9 @@ function staticResource(attributes: ResourceAttributes): Resource {
 }
 
 /**
- * Installs tracing once per process: AsyncLocalStorage context, W3C trace
- * context propagation and a tracer provider exporting to `exporter` (tests
+ * Installs tracing once per process: W3C trace context propagation and, when
+ * there is an exporter, the AsyncLocalStorage context and a tracer provider
+ * exporting to `exporter` (tests
  * pass an InMemorySpanExporter) or to what the `OTEL_*` variables ask for,
  * with the resource of `resourceAttributesFromEnv` plus `resource`. Call
  * `shutdown()` before the process exits: it flushes the spans still batched.
@@ -105,15 +107,19 @@ export function setupTracing(
 ): {
   shutdown(): Promise<void>;
 } {
-  // Context and propagation are process-wide and registered once, with or without an exporter.
-  if (!contextInstalled) {
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  if (!propagatorInstalled) {
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-    contextInstalled = true;
+    propagatorInstalled = true;
   }
   const chosen = exporterFromEnv(process.env);
   const exporter = opts.exporter ?? chosen;
   if (!exporter) return { shutdown: async () => {} };
+  // The async context is only needed when spans are recorded, and costs every promise of the process
+  // (Node 20's AsyncLocalStorage hooks them all): about a tenth of a busy node's CPU. Once on, it stays on.
+  if (!contextInstalled) {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    contextInstalled = true;
+  }
   // Exporters that leave the process batch; in-process ones (tests) see every span at once.
   const batch = opts.batch ?? (opts.exporter === undefined && chosen instanceof OTLPTraceExporter);
   const provider = new BasicTracerProvider({
