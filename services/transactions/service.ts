@@ -97,6 +97,8 @@ const CURRENCIES = new Set(["USD", "CAD", "EUR", "GBP"]);
 /** Default largest amount in minor units (1,000,000.00). */
 /** How long a claimed outbox batch is held before another pass may take it over (real time). */
 const OUTBOX_LEASE_SECONDS = 30;
+/** Status changes claimed and published per outbox round (the claim's `limit`). */
+const OUTBOX_BATCH = 20;
 
 interface TransactionRow {
   id: string;
@@ -128,6 +130,9 @@ interface ChangeRow {
   reason: string;
   changed_at: Date;
 }
+
+/** A claimed status change with the transaction it belongs to. */
+type OutboxRow = ChangeRow & TransactionRow & { change_id: string };
 
 const inverse = <K extends number, V extends string>(m: Partial<Record<K, V>>) =>
   Object.fromEntries(Object.entries(m).map(([k, v]) => [v, Number(k)])) as Record<V, K>;
@@ -250,14 +255,15 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
   /**
    * Publishes unpublished status changes in order, at least once: claims a
    * batch with a short lease in one statement, publishes with no transaction
-   * open, then marks each change published and tells in-process listeners
-   * (so they run after the change committed). A failure hands the rest of the
-   * batch back (retried next pass); a node that dies mid-batch loses its lease.
-   * Receivers deduplicate on the event's idempotency key (`txn-status:<change id>`).
+   * open, then marks the batch published in one statement and tells
+   * in-process listeners (so they run after the changes committed). A failure
+   * marks what got through and hands the rest of the batch back (retried next
+   * pass); a node that dies mid-batch loses its lease. Receivers deduplicate on
+   * the event's idempotency key (`txn-status:<change id>`).
    */
   async function pumpOutbox(): Promise<void> {
     for (;;) {
-      const rows = await sql<(ChangeRow & TransactionRow & { change_id: string })[]>`
+      const rows = await sql<OutboxRow[]>`
         with claimed as (
           update transactions.status_changes set claimed_until = now() + ${`${OUTBOX_LEASE_SECONDS} seconds`}::interval
           where id in (
@@ -275,44 +281,57 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
                t.method, t.direction, t.amount_minor, t.currency
         from claimed c join transactions.transactions t on t.id = c.transaction_id
         order by c.id`;
-      if (rows.length === 0) return;
-      for (const [i, r] of rows.entries()) {
+      let sent = 0;
+      let failure: { err: unknown } | undefined;
+      for (const r of rows) {
         try {
           await publish(r);
         } catch (err) {
-          const rest = rows.slice(i).map((x) => x.change_id);
-          await sql`update transactions.status_changes set claimed_until = null
-            where id in ${sql(rest)} and published_at is null`;
-          throw err;
+          failure = { err };
+          break;
         }
-        await sql`update transactions.status_changes set published_at = ${new Date(clock.now())}, claimed_until = null
-          where id = ${r.change_id}`;
-        const event: TransactionStatusChangeEvent = {
-          transactionId: r.id,
-          businessId: r.business_id,
-          customerId: r.customer_id,
-          workflowId: r.workflow_id,
-          externalId: r.external_id,
-          status: r.status,
-          previousStatus: r.previous_status,
-          returnCode: r.return_code,
-          reason: r.reason,
-          changedAt: r.changed_at,
-        };
-        for (const l of listeners) {
-          try {
-            l(event);
-          } catch (err) {
-            log.error("status change listener failed", {
-              error: err instanceof Error ? err.name : "unknown",
-            });
-          }
-        }
+        sent++;
+      }
+      if (rows.length > 0) {
+        // Bigint ids as text: postgres.js cannot send an array of BigInts.
+        const ids = rows.map((r) => String(r.change_id));
+        await sql`update transactions.status_changes
+          set published_at = case when id = any(${ids.slice(0, sent)}::bigint[]) then ${new Date(clock.now())}::timestamptz end,
+              claimed_until = null
+          where id = any(${ids}::bigint[]) and published_at is null`;
+      }
+      for (const r of rows.slice(0, sent)) tell(r);
+      if (failure) throw failure.err;
+      // A short batch took all there was: a change committed since then asked for a pass of its own.
+      if (rows.length < OUTBOX_BATCH) return;
+    }
+  }
+
+  function tell(r: OutboxRow): void {
+    const event: TransactionStatusChangeEvent = {
+      transactionId: r.id,
+      businessId: r.business_id,
+      customerId: r.customer_id,
+      workflowId: r.workflow_id,
+      externalId: r.external_id,
+      status: r.status,
+      previousStatus: r.previous_status,
+      returnCode: r.return_code,
+      reason: r.reason,
+      changedAt: r.changed_at,
+    };
+    for (const l of listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        log.error("status change listener failed", {
+          error: err instanceof Error ? err.name : "unknown",
+        });
       }
     }
   }
 
-  async function publish(r: ChangeRow & TransactionRow & { change_id: string }): Promise<void> {
+  async function publish(r: OutboxRow): Promise<void> {
     if (!deps.notifications) return;
     await callOrThrow(deps.notifications, "publishEvent", {
       businessId: r.business_id,

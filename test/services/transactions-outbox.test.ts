@@ -158,6 +158,40 @@ describe("the status-change outbox", () => {
     ]);
   });
 
+  it("marks what got through when a batch fails midway, and hands the rest back to be published later", async () => {
+    const p = await party();
+    await env.stopNotifications();
+    let first = "";
+    let second = "";
+    try {
+      first = (await call(env.client, "createTransaction", env.request(p))).transaction!.id;
+      second = (await call(env.client, "createTransaction", env.request(p))).transaction!.id;
+      await env.txns.runDue();
+      // An event notifications refuses (its workflow id is malformed), right behind one it takes.
+      await env.sql`update transactions.transactions set workflow_id = 'not-a-workflow' where id = ${second}`;
+    } finally {
+      await env.startNotifications();
+    }
+    await until(async () => {
+      await env.txns.runDue();
+      return (await eventsOf(first)).length === 1;
+    }, "the first change published");
+    expect(await published(first)).toEqual([
+      { status: "pending", published_at: expect.any(Date), claimed_until: null },
+    ]);
+    expect(await published(second)).toEqual([{ status: "pending", published_at: null, claimed_until: null }]);
+    const heard = (id: string) => env.heard.filter((e) => e.transactionId === id).map((e) => e.status);
+    expect(heard(first)).toEqual(["pending"]);
+    expect(heard(second)).toEqual([]);
+    await env.sql`update transactions.transactions set workflow_id = '' where id = ${second}`;
+    await until(async () => {
+      await env.txns.runDue();
+      return (await eventsOf(second)).length === 1;
+    }, "the handed-back change published");
+    expect(heard(second)).toEqual(["pending"]);
+    expect(heard(first)).toEqual(["pending"]);
+  });
+
   it("publishes a change again after a crash before it was marked, and the receiver keeps one event", async () => {
     const p = await party();
     const id = (await call(env.client, "createTransaction", env.request(p))).transaction!.id;
