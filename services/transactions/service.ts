@@ -215,12 +215,19 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
     const at = new Date(clock.now());
     const base = opts.dueAt?.getTime() ?? clock.now();
     const next = opts.nextInMs === undefined ? null : new Date(base + opts.nextInMs);
-    await tx`update transactions.transactions set status = ${to}, updated_at = ${at}, next_action_at = ${next},
-        return_code = ${opts.returnCode ?? ""},
-        failure_reason = ${to === "declined" || to === "error" || to === "returned" || to === "cancelled" ? (opts.reason ?? "") : ""}
-      where id = ${row.id}`;
-    await tx`insert into transactions.status_changes (transaction_id, status, previous_status, return_code, reason, changed_at)
-      values (${row.id}, ${to}, ${row.status}, ${opts.returnCode ?? ""}, ${opts.reason ?? ""}, ${at})`;
+    const returnCode = opts.returnCode ?? "";
+    const reason = opts.reason ?? "";
+    const failure =
+      to === "declined" || to === "error" || to === "returned" || to === "cancelled" ? reason : "";
+    // One round trip: the change is recorded only with the update it describes.
+    await tx`
+      with moved as (
+        update transactions.transactions set status = ${to}, updated_at = ${at}, next_action_at = ${next},
+          return_code = ${returnCode}, failure_reason = ${failure}
+        where id = ${row.id}
+        returning id)
+      insert into transactions.status_changes (transaction_id, status, previous_status, return_code, reason, changed_at)
+      select id, ${to}::text, ${row.status}::text, ${returnCode}::text, ${reason}::text, ${at}::timestamptz from moved`;
     log.info("transaction status changed", {
       transaction_id: row.id,
       status: to,
