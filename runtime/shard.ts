@@ -1,9 +1,22 @@
 import { createHash } from "node:crypto";
 
+/** Recently mapped actor ids per shard count: every ask, query and effect maps its actor again. */
+const recent = new Map<number, Map<string, number>>();
+const RECENT_MAX = 50_000;
+
 /** Maps an actor id to one of `shardCount` shards; stable across nodes and restarts. */
 export function shardOf(actorId: string, shardCount: number): number {
-  const h = createHash("sha1").update(actorId).digest();
-  return h.readUInt32BE(0) % shardCount;
+  let known = recent.get(shardCount);
+  const hit = known?.get(actorId);
+  if (hit !== undefined) return hit;
+  const shard = createHash("sha1").update(actorId).digest().readUInt32BE(0) % shardCount;
+  if (!known) {
+    known = new Map();
+    recent.set(shardCount, known);
+  }
+  if (known.size >= RECENT_MAX) known.clear();
+  known.set(actorId, shard);
+  return shard;
 }
 
 /**
