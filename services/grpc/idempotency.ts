@@ -104,20 +104,31 @@ function replay<T>(row: StoredClaim | undefined, method: string, hash: string, c
   return codec.decode(row.response);
 }
 
+/** Thrown inside the transaction to roll back an attempt whose key another attempt stored first. */
+class KeyTaken extends Error {}
+
 /**
  * Runs a mutation once per (business, idempotency key), in one transaction
- * with the claim of the key: the first caller inserts the claim and does the
- * work; concurrent retries block on the claim's unique key and then read the
- * stored response. The same key with a different request (or method) is
- * refused with `idempotency_key_reused`. A failed attempt rolls its claim back,
- * so the caller may retry. Without a key the work simply runs in a transaction.
+ * with the key's row: the work runs first, then the key is inserted with its
+ * response (`on conflict do nothing`). When an earlier or concurrent attempt
+ * holds the key (a concurrent one makes this insert wait until it commits),
+ * this attempt's work is rolled back and the stored response is replayed. A
+ * retry whose work fails because the first attempt already acted (a deleted
+ * customer, a used-up limit) is answered the same way: on failure the key's
+ * stored response, if any, answers instead of the error. The same key with a
+ * different request (or method) is refused with `idempotency_key_reused`. A
+ * failed attempt stores nothing, so the caller may retry. Without a key the
+ * work simply runs in a transaction.
+ *
+ * The work may run again for a retry (and be rolled back): effects outside
+ * the transaction belong after it, keyed on what it returns.
  *
  * Every service's mutations go through here, so this is where a key is held to
  * 6–255 printable characters (INVALID_ARGUMENT on `idempotency_key` otherwise).
  *
  * `prepare` runs before the transaction opens: put network calls there, so no
- * transaction (and no claim's row lock) is held across them. A retry whose
- * response is already stored is answered without running `prepare`.
+ * transaction (and no row lock) is held across them. A retry whose response
+ * is already stored is answered without running `prepare`.
  */
 export async function idempotent<T, P = undefined>(
   sql: Sql,
@@ -144,33 +155,39 @@ export async function idempotent<T, P = undefined>(
   }
   const hash = requestHash(opts.method, opts.request);
   const table = sql(`${opts.schema}.idempotency`);
+  const stored = async () => {
+    const [row] = await sql<StoredClaim[]>`
+      select method, request_hash, response from ${table}
+      where business_id = ${opts.businessId} and key = ${opts.key}`;
+    return row;
+  };
   let prepared = undefined as P;
   if (opts.prepare) {
-    // A finished earlier attempt answers without the network; an unfinished one is settled by the claim below.
-    const [done] = await sql<StoredClaim[]>`
-      select method, request_hash, response from ${table}
-      where business_id = ${opts.businessId} and key = ${opts.key} and response is not null`;
+    // A finished earlier attempt answers without the network; an unfinished one is settled by the insert below.
+    const done = await stored();
     if (done) return replay(done, opts.method, hash, opts.codec);
     prepared = await opts.prepare();
   }
-  return (await sql.begin(async (tx) => {
-    const claimed = await tx`
-      insert into ${table} (business_id, key, method, request_hash)
-      values (${opts.businessId}, ${opts.key}, ${opts.method}, ${hash})
-      on conflict (business_id, key) do nothing
-      returning key`;
-    if (claimed.length === 0) {
-      const [row] = await tx<StoredClaim[]>`
-        select method, request_hash, response from ${table}
-        where business_id = ${opts.businessId} and key = ${opts.key}`;
-      return replay(row, opts.method, hash, opts.codec);
+  try {
+    return (await sql.begin(async (tx) => {
+      const result = await work(tx, prepared);
+      const bytes = Buffer.from(opts.codec.encode(result).finish());
+      const inserted = await tx`
+        insert into ${table} (business_id, key, method, request_hash, response)
+        values (${opts.businessId}, ${opts.key}, ${opts.method}, ${hash}, ${bytes})
+        on conflict (business_id, key) do nothing
+        returning key`;
+      if (inserted.length === 0) throw new KeyTaken();
+      return result;
+    })) as T;
+  } catch (e) {
+    const row = await stored();
+    if (row) return replay(row, opts.method, hash, opts.codec);
+    if (e instanceof KeyTaken) {
+      throw new UnavailableError("idempotency_key_busy", "another attempt with this key is under way");
     }
-    const result = await work(tx, prepared);
-    const bytes = Buffer.from(opts.codec.encode(result).finish());
-    await tx`update ${table} set response = ${bytes}
-      where business_id = ${opts.businessId} and key = ${opts.key}`;
-    return result;
-  })) as T;
+    throw e;
+  }
 }
 
 /** Two responses, one chosen inside the statement: for a result that depends on what the statement reads. */
