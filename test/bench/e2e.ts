@@ -168,6 +168,8 @@ async function runCluster(
     const cpu = () => ({
       nodes: nodes.reduce((sum, n) => sum + cpuSeconds(n.pid), 0),
       postgres: cpuSeconds(pg.pid, { children: true }),
+      // This process: the customers, the Twilio-protocol server and the webhook receiver.
+      loadGenerator: cpuSeconds(process.pid),
     });
     const cpu0 = cpu();
     const t0 = performance.now();
@@ -200,6 +202,9 @@ async function runCluster(
       value: Number(((1000 * (cpu1.nodes - cpu0.nodes)) / workflows).toFixed(2)),
       unit: "ms",
       postgres_cpu_ms_per_workflow: Number(((1000 * (cpu1.postgres - cpu0.postgres)) / workflows).toFixed(2)),
+      load_generator_cpu_ms_per_workflow: Number(
+        ((1000 * (cpu1.loadGenerator - cpu0.loadGenerator)) / workflows).toFixed(2),
+      ),
     });
     emit({
       bench: `e2e.pg_statements_per_workflow.${emitName}`,
