@@ -1,25 +1,12 @@
-import type { TransactionSql } from "postgres";
-import { NotFoundError, newId, type Sql } from "../../core/index.ts";
-import {
-  type NotificationsServiceServer,
-  PublishEventResponse,
-  type Event as WebhookEvent,
-} from "../../proto/index.ts";
-import { idempotentRequest, unary, Violations } from "../grpc/index.ts";
+import { NotFoundError } from "../../core/index.ts";
+import type { NotificationsServiceServer, Event as WebhookEvent } from "../../proto/index.ts";
+import { unary, Violations } from "../grpc/index.ts";
 import type { RpcContext } from "./context.ts";
+import { publishEvent } from "./publish.ts";
 import { type DeliveryRow, deliveryFromRow } from "./rows.ts";
 import { EVENT_PATTERN, EVENT_TYPE } from "./validation.ts";
 
 const EVENT_RETENTION_MS = 30 * 86_400_000;
-
-/**
- * An event's deliveries are named after it (`dlv_<the event id's body>` and a
- * number of at least three digits), so one statement can name them all: they
- * stay unique and sort by time like every other id.
- */
-function deliveryIdPrefix(eventId: string): string {
-  return `dlv_${eventId.slice(eventId.indexOf("_") + 1)}`;
-}
 
 /** PublishEvent, the 30-day event listing, the delivery log and manual redelivery. */
 export function eventRpcs(
@@ -48,42 +35,15 @@ export function eventRpcs(
       }
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      // One statement records the event and its deliveries: without a key it is its own transaction.
-      const publish = async (q: Sql | TransactionSql) => {
-        const at = now();
-        const eventId = newId("evt", clock.now());
-        const [row] = await q<{ deliveries: number }[]>`
-          with event as (
-            insert into notifications.events (id, business_id, type, workflow_id, payload, created_at)
-            values (${eventId}, ${req.businessId}, ${req.type}, ${req.workflowId}, ${q.json(payload as never)}, ${at})
-            returning id),
-          subs as (
-            select s.id, row_number() over (order by s.id) as n
-            from notifications.webhook_subscriptions s
-            where s.business_id = ${req.businessId} and s.deleted_at is null
-              -- Its types match: none (every event), "*", the type itself, or its family ("workflow.*").
-              and (cardinality(s.event_types) = 0 or exists (
-                select 1 from unnest(s.event_types) p
-                where p = '*' or p = ${req.type} or (p like '%.*' and starts_with(${req.type}, left(p, -1)))))),
-          delivered as (
-            insert into notifications.deliveries
-              (id, event_id, subscription_id, business_id, workflow_id, status, next_attempt_at, created_at)
-            select ${deliveryIdPrefix(eventId)} || lpad(subs.n::text, greatest(length(subs.n::text), 3), '0'), event.id, subs.id, ${req.businessId},
-                   ${req.workflowId}, 'pending', ${at}, ${at}
-            from event, subs order by subs.n
-            returning 1)
-          select count(*)::int as deliveries from delivered`;
-        return { eventId, deliveries: row?.deliveries ?? 0 };
-      };
-      const res = req.idempotencyKey
-        ? await idempotentRequest(
-            sql,
-            "notifications",
-            req,
-            { method: "PublishEvent", codec: PublishEventResponse },
-            publish,
-          )
-        : await publish(sql);
+      const { idempotencyKey, ...request } = req;
+      const res = await publishEvent(sql, clock, {
+        businessId: req.businessId,
+        type: req.type,
+        workflowId: req.workflowId,
+        payload,
+        idempotencyKey,
+        request,
+      });
       log.info("event published", {
         business_id: req.businessId,
         event_id: res.eventId,

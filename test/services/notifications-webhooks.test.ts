@@ -3,8 +3,8 @@ import type { AddressInfo } from "node:net";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, ManualClock } from "../../core/index.ts";
-import { DeliveryStatus } from "../../proto/index.ts";
-import { call } from "../../services/grpc/index.ts";
+import { DeliveryStatus, PublishEventResponse } from "../../proto/index.ts";
+import { call, requestHash } from "../../services/grpc/index.ts";
 import { WebhookDispatcher } from "../../services/notifications/index.ts";
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, verifyWebhookSignature } from "../infra/index.ts";
 import { rejected } from "./helpers.ts";
@@ -178,6 +178,56 @@ describe("webhook delivery with a running dispatcher", () => {
     await star!.waitForDelivery((d) => d.eventId === first.eventId);
     await family!.waitForDelivery((d) => d.eventId === first.eventId);
     expect(other!.deliveries).toEqual([]);
+  });
+
+  it("concurrent publishes with one key record one event; one waiting on a key recorded by an older node replays its answer", async () => {
+    const biz = "biz_publish_race";
+    const req = (key: string) => ({
+      businessId: biz,
+      type: "customer.created",
+      payloadJson: "{}",
+      workflowId: "",
+      idempotencyKey: key,
+    });
+    const together = await Promise.all(
+      Array.from({ length: 4 }, () => call(h.client, "publishEvent", req("race-1"))),
+    );
+    expect(new Set(together.map((r) => r.eventId)).size).toBe(1);
+
+    // An older node held this key in an open transaction and stored its answer as protobuf.
+    const { idempotencyKey: _key, ...request } = req("older-node-1");
+    let commit!: () => void;
+    const committed = new Promise<void>((r) => {
+      commit = r;
+    });
+    let inserted!: () => void;
+    const holding = new Promise<void>((r) => {
+      inserted = r;
+    });
+    const older = h.sql.begin(async (tx) => {
+      const answer = PublishEventResponse.encode({ eventId: "evt_older", deliveries: 3 }).finish();
+      await tx`insert into notifications.idempotency (business_id, key, method, request_hash, response)
+        values (${biz}, 'older-node-1', 'PublishEvent', ${requestHash("PublishEvent", request)}, ${Buffer.from(answer)})`;
+      inserted();
+      await committed;
+    });
+    await holding;
+    const waiting = Promise.all(
+      Array.from({ length: 2 }, () => call(h.client, "publishEvent", req("older-node-1"))),
+    );
+    await eventually(async () => {
+      const [row] = await h.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'`;
+      return row!.n >= 1 ? true : undefined;
+    }, "a publish waiting for the key");
+    commit();
+    await older;
+    expect(await waiting).toEqual([
+      { eventId: "evt_older", deliveries: 3 },
+      { eventId: "evt_older", deliveries: 3 },
+    ]);
+    const events = await call(h.client, "listEvents", { businessId: biz, type: "", workflowId: "" });
+    expect(events.events.map((e) => e.id)).toEqual([together[0]!.eventId]);
   });
 
   it("redelivers a delivered event on request: same event id, freshly signed, one more attempt", async () => {
