@@ -1,10 +1,7 @@
 import type { TransactionSql } from "postgres";
-import type { Sql } from "../../core/index.ts";
 import { type Keyring, numberFingerprint, openNumber, sealNumber } from "../../core/index.ts";
 import type { AppendEnhancedPiiRequest, EnhancedPii } from "../../proto/index.ts";
 import type { Violations } from "../grpc/index.ts";
-
-type Db = Sql | TransactionSql;
 
 /** What is on file, as sealed (one ciphertext per customer, bound to its id). */
 interface PiiOnFile {
@@ -114,28 +111,30 @@ export async function appendEnhancedPii(
       document_last4 = excluded.document_last4, updated_at = excluded.updated_at`;
 }
 
+/** The summary columns of `accounts.customer_enhanced_pii p` (null when none is on file), for a left join. */
+export const ENHANCED_PII_COLUMNS = `p.has_date_of_birth, p.tax_id_last4, p.document_type, p.document_country,
+  p.document_last4, p.updated_at as pii_updated_at`;
+
+/** What {@link ENHANCED_PII_COLUMNS} reads. */
+export interface EnhancedPiiColumns {
+  has_date_of_birth: boolean | null;
+  tax_id_last4: string | null;
+  document_type: string | null;
+  document_country: string | null;
+  document_last4: string | null;
+  pii_updated_at: Date | null;
+}
+
 /** The masked summary of a customer's enhanced PII, or undefined when none is on file. */
-export async function enhancedPiiOf(db: Db, customerId: string): Promise<EnhancedPii | undefined> {
-  const [r] = await db<
-    {
-      has_date_of_birth: boolean;
-      tax_id_last4: string;
-      document_type: string;
-      document_country: string;
-      document_last4: string;
-      updated_at: Date;
-    }[]
-  >`
-    select has_date_of_birth, tax_id_last4, document_type, document_country, document_last4, updated_at
-    from accounts.customer_enhanced_pii where customer_id = ${customerId}`;
-  if (!r) return undefined;
+export function enhancedPiiOf(r: EnhancedPiiColumns): EnhancedPii | undefined {
+  if (r.has_date_of_birth === null) return undefined;
   return {
     dateOfBirthOnFile: r.has_date_of_birth,
-    taxIdLast4: r.tax_id_last4,
-    identityDocumentType: r.document_type,
-    identityDocumentCountry: r.document_country,
-    identityDocumentLast4: r.document_last4,
-    updatedAt: r.updated_at,
+    taxIdLast4: r.tax_id_last4 ?? "",
+    identityDocumentType: r.document_type ?? "",
+    identityDocumentCountry: r.document_country ?? "",
+    identityDocumentLast4: r.document_last4 ?? "",
+    updatedAt: r.pii_updated_at ?? undefined,
   };
 }
 

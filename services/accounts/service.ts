@@ -46,6 +46,8 @@ import {
 import {
   appendEnhancedPii,
   appendedFields,
+  ENHANCED_PII_COLUMNS,
+  type EnhancedPiiColumns,
   enhancedPiiOf,
   eraseEnhancedPii,
   fingerprinted,
@@ -76,6 +78,13 @@ interface CustomerRow {
   external_id: string;
   created_at: Date;
   updated_at: Date;
+}
+
+/** A status change as the JSON aggregate of a read gives it. */
+interface HistoryJson {
+  status: "active" | "suspended";
+  reason: string;
+  changed_at: string;
 }
 
 const STATUS_TO_DB: Partial<Record<CustomerStatus, "active" | "suspended">> = {
@@ -193,13 +202,15 @@ export function createAccountsService(deps: AccountsServiceDeps): {
     businessId: string,
     customerId: string,
   ): Promise<Customer> {
-    const [row] = await db<CustomerRow[]>`
-      select * from accounts.customers
-      where id = ${customerId} and business_id = ${businessId} and deleted_at is null`;
+    const [row] = await db<(CustomerRow & EnhancedPiiColumns & { history: HistoryJson[] })[]>`
+      select c.id, c.business_id, c.kind, c.profile, c.status, c.external_id, c.created_at, c.updated_at,
+        coalesce((select json_agg(json_build_object('status', h.status, 'reason', h.reason, 'changed_at', h.changed_at)
+                                  order by h.id)
+                  from accounts.customer_status_history h where h.customer_id = c.id), '[]') as history,
+        ${db.unsafe(ENHANCED_PII_COLUMNS)}
+      from accounts.customers c left join accounts.customer_enhanced_pii p on p.customer_id = c.id
+      where c.id = ${customerId} and c.business_id = ${businessId} and c.deleted_at is null`;
     if (!row) throw new NotFoundError("customer", customerId);
-    const history = await db<{ status: "active" | "suspended"; reason: string; changed_at: Date }[]>`
-      select status, reason, changed_at from accounts.customer_status_history
-      where customer_id = ${customerId} order by id`;
     return {
       id: row.id,
       businessId: row.business_id,
@@ -208,12 +219,12 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       externalId: row.external_id,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
-      statusHistory: history.map((h) => ({
+      statusHistory: row.history.map((h) => ({
         status: STATUS_FROM_DB[h.status],
         reason: h.reason,
-        changedAt: h.changed_at,
+        changedAt: new Date(h.changed_at),
       })),
-      enhancedPii: await enhancedPiiOf(db, customerId),
+      enhancedPii: enhancedPiiOf(row),
     };
   }
 
