@@ -63,7 +63,10 @@ export async function recordSmsStatus(
     with target as (
       select id, provider_message_id from notifications.notifications
       where channel = 'sms' and ${
-        report.notificationId ? sql`id = ${report.notificationId}` : sql`provider_message_id = ${sid}`
+        report.notificationId
+          ? sql`id = ${report.notificationId}`
+          : // Spelled out so the partial index on the sid is usable by a generic plan (the sid is never '' here).
+            sql`provider_message_id = ${sid} and provider_message_id <> ''`
       }),
     updated as (
       update notifications.notifications n
