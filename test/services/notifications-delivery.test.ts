@@ -402,7 +402,8 @@ describe("sending once per idempotency key", () => {
     ]);
     await eventually(async () => {
       const [row] = await h.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity
-        where datname = current_database() and wait_event_type = 'Lock'`;
+        where datname = current_database() and wait_event_type = 'Lock'
+          and query like '%into notifications.notifications%'`;
       return row!.n >= 3 ? true : undefined;
     }, "sends waiting for serial 1");
     rollBack();

@@ -217,7 +217,8 @@ describe("webhook delivery with a running dispatcher", () => {
     );
     await eventually(async () => {
       const [row] = await h.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity
-        where datname = current_database() and wait_event_type = 'Lock'`;
+        where datname = current_database() and wait_event_type = 'Lock'
+          and query like '%into notifications.idempotency%'`;
       return row!.n >= 1 ? true : undefined;
     }, "a publish waiting for the key");
     commit();
