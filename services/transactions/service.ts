@@ -200,8 +200,19 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
   };
   const listeners = new Set<(e: TransactionStatusChangeEvent) => void>();
 
-  async function transition(
-    tx: TransactionSql,
+  /** One transaction's move to another status, as written by {@link transition}. */
+  interface Move {
+    id: string;
+    status: DbStatus;
+    previous_status: DbStatus;
+    return_code: string;
+    reason: string;
+    failure_reason: string;
+    next_action_at: Date | null;
+    changed_at: Date;
+  }
+
+  function move(
     row: { id: string; status: DbStatus },
     to: DbStatus,
     opts: {
@@ -211,28 +222,55 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
       /** When this step was due; the next one is scheduled from it, so a clock jump catches up. */
       dueAt?: Date;
     },
-  ): Promise<void> {
-    const at = new Date(clock.now());
+  ): Move {
     const base = opts.dueAt?.getTime() ?? clock.now();
-    const next = opts.nextInMs === undefined ? null : new Date(base + opts.nextInMs);
-    const returnCode = opts.returnCode ?? "";
     const reason = opts.reason ?? "";
-    const failure =
-      to === "declined" || to === "error" || to === "returned" || to === "cancelled" ? reason : "";
-    // One round trip: the change is recorded only with the update it describes.
-    await tx`
-      with moved as (
-        update transactions.transactions set status = ${to}, updated_at = ${at}, next_action_at = ${next},
-          return_code = ${returnCode}, failure_reason = ${failure}
-        where id = ${row.id}
-        returning id)
-      insert into transactions.status_changes (transaction_id, status, previous_status, return_code, reason, changed_at)
-      select id, ${to}::text, ${row.status}::text, ${returnCode}::text, ${reason}::text, ${at}::timestamptz from moved`;
-    log.info("transaction status changed", {
-      transaction_id: row.id,
+    return {
+      id: row.id,
       status: to,
       previous_status: row.status,
-    });
+      return_code: opts.returnCode ?? "",
+      reason,
+      failure_reason:
+        to === "declined" || to === "error" || to === "returned" || to === "cancelled" ? reason : "",
+      next_action_at: opts.nextInMs === undefined ? null : new Date(base + opts.nextInMs),
+      changed_at: new Date(clock.now()),
+    };
+  }
+
+  /**
+   * Moves transactions (rows the caller holds locked) in one statement: each
+   * update and the status change recording it, the changes in the given order.
+   */
+  async function transition(tx: TransactionSql, moves: Move[]): Promise<void> {
+    if (moves.length === 0) return;
+    const rows = moves.map((m, ord) => ({
+      ...m,
+      ord,
+      next_action_at: m.next_action_at?.toISOString() ?? null,
+      changed_at: m.changed_at.toISOString(),
+    }));
+    await tx`
+      with v as (
+        select * from jsonb_to_recordset(${tx.json(rows)})
+          as v(ord int, id text, status text, previous_status text, return_code text, reason text,
+               failure_reason text, next_action_at timestamptz, changed_at timestamptz)),
+      moved as (
+        update transactions.transactions t set status = v.status, updated_at = v.changed_at,
+          next_action_at = v.next_action_at, return_code = v.return_code, failure_reason = v.failure_reason
+        from v where t.id = v.id
+        returning t.id)
+      insert into transactions.status_changes (transaction_id, status, previous_status, return_code, reason, changed_at)
+      select v.id, v.status, v.previous_status, v.return_code, v.reason, v.changed_at
+      from v join moved on moved.id = v.id
+      order by v.ord`;
+    for (const m of moves) {
+      log.info("transaction status changed", {
+        transaction_id: m.id,
+        status: m.status,
+        previous_status: m.previous_status,
+      });
+    }
   }
 
   /** Advances every due transaction one step at a time until none is due. */
@@ -244,14 +282,13 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
           select * from transactions.transactions
           where next_action_at is not null and next_action_at <= ${new Date(clock.now())}
           order by next_action_at, id limit 50 for update skip locked`;
+        const moves: Move[] = [];
         for (const row of due) {
           const step = nextStep(row, rails);
-          if (!step) {
-            await tx`update transactions.transactions set next_action_at = null where id = ${row.id}`;
-            continue;
-          }
-          await transition(tx, row, step.to, { ...step, dueAt: row.next_action_at });
+          if (step) moves.push(move(row, step.to, { ...step, dueAt: row.next_action_at }));
+          else await tx`update transactions.transactions set next_action_at = null where id = ${row.id}`;
         }
+        await transition(tx, moves);
         return due.length;
       })) as number;
       total += n;
@@ -582,9 +619,9 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
               `only a pending transaction can be cancelled; this one is ${row.status}`,
             );
           }
-          await transition(tx, row, "cancelled", {
-            reason: req.reason.trim() || "cancelled by the business",
-          });
+          await transition(tx, [
+            move(row, "cancelled", { reason: req.reason.trim() || "cancelled by the business" }),
+          ]);
         }
         return { transaction: await load(tx, req.businessId, req.transactionId) };
       })) as { transaction: Transaction };
