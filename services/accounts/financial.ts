@@ -494,7 +494,7 @@ export function financialHandlers(
         "accounts",
         req,
         { method: "SetFinancialAccountStatus", codec: SetFinancialAccountStatusResponse },
-        async (tx) => {
+        async (tx, committed) => {
           const current = await loadAccount(tx, req.businessId, req.financialAccountId);
           const [row] = await tx<{ status: FaStatus }[]>`
           select status from accounts.financial_accounts where id = ${current.id} for update`;
@@ -511,11 +511,13 @@ export function financialHandlers(
             await tx`insert into accounts.financial_account_status_history
               (financial_account_id, status, reason, changed_at)
             values (${current.id}, ${status!}, ${req.reason.trim()}, ${at})`;
-            log.info("financial account status changed", {
-              business_id: req.businessId,
-              financial_account_id: current.id,
-              status,
-            });
+            committed(() =>
+              log.info("financial account status changed", {
+                business_id: req.businessId,
+                financial_account_id: current.id,
+                status,
+              }),
+            );
           }
           return { financialAccount: await loadAccount(tx, req.businessId, current.id) };
         },
@@ -556,7 +558,7 @@ export function financialHandlers(
         "accounts",
         req,
         { method: "DisconnectFinancialData", codec: DisconnectFinancialDataResponse },
-        async (tx) => {
+        async (tx, committed) => {
           await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
           const disconnected = await disconnectAccounts(
             tx,
@@ -564,11 +566,13 @@ export function financialHandlers(
             now(),
             "financial data disconnected",
           );
-          log.info("financial data disconnected", {
-            business_id: req.businessId,
-            customer_id: req.customerId,
-            accounts: disconnected,
-          });
+          committed(() =>
+            log.info("financial data disconnected", {
+              business_id: req.businessId,
+              customer_id: req.customerId,
+              accounts: disconnected,
+            }),
+          );
           return { disconnected };
         },
       );

@@ -240,14 +240,14 @@ export function createAccountsService(deps: AccountsServiceDeps): {
         "accounts",
         req,
         { method: "CreateBusiness", codec: CreateBusinessResponse, businessId: req.parentBusinessId || "-" },
-        async (tx) => {
+        async (tx, committed) => {
           if (req.parentBusinessId) await requireBusiness(tx, "parent_business_id", req.parentBusinessId);
           const [row] = await tx<
             BusinessRow[]
           >`insert into accounts.businesses (id, name, parent_business_id, created_at)
           values (${newId("biz", clock.now())}, ${req.name.trim()}, ${req.parentBusinessId || null}, ${now()})
           returning *`;
-          log.info("business created", { business_id: row!.id });
+          committed(() => log.info("business created", { business_id: row!.id }));
           return { business: businessFromRow(row!) };
         },
       );
@@ -274,7 +274,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
         "accounts",
         req,
         { method: "CreateApiKey", codec: apiKeyReplayCodec(deps.keyring) },
-        async (tx) => {
+        async (tx, committed) => {
           await requireBusiness(tx, "business_id", req.businessId);
           const apiKey = `lf_${mode}_${newSecret(24)}`;
           const [row] = await tx<
@@ -283,7 +283,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
           values (${newId("key", clock.now())}, ${req.businessId}, ${req.name.trim()}, ${apiKey.slice(0, 12)},
                   ${hashApiKey(apiKey)}, ${now()})
           returning id, business_id, name, prefix, created_at, revoked_at`;
-          log.info("api key created", { business_id: req.businessId, key_id: row!.id });
+          committed(() => log.info("api key created", { business_id: req.businessId, key_id: row!.id }));
           return { apiKey, key: keyFromRow(row!) };
         },
       );
@@ -393,7 +393,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
         "accounts",
         req,
         { method: "UpdateCustomer", codec: UpdateCustomerResponse },
-        async (tx) => {
+        async (tx, committed) => {
           const [row] = await tx<{ kind: string }[]>`
           select kind from accounts.customers
           where id = ${req.customerId} and business_id = ${req.businessId} and deleted_at is null for update`;
@@ -409,7 +409,9 @@ export function createAccountsService(deps: AccountsServiceDeps): {
           await tx`update accounts.customers set profile = ${tx.json(profileJson(profile) as never)},
             external_id = ${req.externalId.trim()}, updated_at = ${now()}
           where id = ${req.customerId} and business_id = ${req.businessId}`;
-          log.info("customer updated", { business_id: req.businessId, customer_id: req.customerId });
+          committed(() =>
+            log.info("customer updated", { business_id: req.businessId, customer_id: req.customerId }),
+          );
           return { customer: await loadCustomer(tx, req.businessId, req.customerId) };
         },
       );
@@ -448,7 +450,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
         "accounts",
         req,
         { method: "SetCustomerStatus", codec: SetCustomerStatusResponse },
-        async (tx) => {
+        async (tx, committed) => {
           const at = now();
           const [row] = await tx<{ status: string }[]>`
           select status from accounts.customers
@@ -458,11 +460,13 @@ export function createAccountsService(deps: AccountsServiceDeps): {
             await tx`update accounts.customers set status = ${status!}, updated_at = ${at} where id = ${req.customerId}`;
             await tx`insert into accounts.customer_status_history (customer_id, status, reason, changed_at)
             values (${req.customerId}, ${status!}, ${req.reason.trim()}, ${at})`;
-            log.info("customer status changed", {
-              business_id: req.businessId,
-              customer_id: req.customerId,
-              status,
-            });
+            committed(() =>
+              log.info("customer status changed", {
+                business_id: req.businessId,
+                customer_id: req.customerId,
+                status,
+              }),
+            );
           }
           return { customer: await loadCustomer(tx, req.businessId, req.customerId) };
         },
@@ -492,16 +496,18 @@ export function createAccountsService(deps: AccountsServiceDeps): {
           codec: AppendEnhancedPiiResponse,
           hashed: (request) => fingerprinted(keyring, request),
         },
-        async (tx) => {
+        async (tx, committed) => {
           await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
           const at = now();
           await appendEnhancedPii(tx, keyring, req, at);
           await tx`update accounts.customers set updated_at = ${at} where id = ${req.customerId}`;
-          log.info("enhanced pii appended", {
-            business_id: req.businessId,
-            customer_id: req.customerId,
-            fields: appendedFields(req),
-          });
+          committed(() =>
+            log.info("enhanced pii appended", {
+              business_id: req.businessId,
+              customer_id: req.customerId,
+              fields: appendedFields(req),
+            }),
+          );
           return { customer: await loadCustomer(tx, req.businessId, req.customerId) };
         },
       );
@@ -517,17 +523,19 @@ export function createAccountsService(deps: AccountsServiceDeps): {
         "accounts",
         req,
         { method: "DeleteCustomer", codec: DeleteCustomerResponse },
-        async (tx) => {
+        async (tx, committed) => {
           await requireCustomer(tx, req.businessId, req.customerId, { lock: true });
           const at = now();
           const accounts = await disconnectAccounts(tx, req.customerId, at, "customer deleted");
           await eraseEnhancedPii(tx, req.customerId);
           await tx`update accounts.customers set deleted_at = ${at}, updated_at = ${at} where id = ${req.customerId}`;
-          log.info("customer deleted", {
-            business_id: req.businessId,
-            customer_id: req.customerId,
-            accounts,
-          });
+          committed(() =>
+            log.info("customer deleted", {
+              business_id: req.businessId,
+              customer_id: req.customerId,
+              accounts,
+            }),
+          );
           return {};
         },
       );

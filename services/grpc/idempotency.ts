@@ -120,8 +120,9 @@ class KeyTaken extends Error {}
  * failed attempt stores nothing, so the caller may retry. Without a key the
  * work simply runs in a transaction.
  *
- * The work may run again for a retry (and be rolled back): effects outside
- * the transaction belong after it, keyed on what it returns.
+ * The work may run again for a retry (and be rolled back): what must happen
+ * only once the work's transaction committed (a log line, a wake-up) goes to
+ * `committed`, which runs it then, and never for an attempt rolled back.
  *
  * Every service's mutations go through here, so this is where a key is held to
  * 6–255 printable characters (INVALID_ARGUMENT on `idempotency_key` otherwise).
@@ -144,14 +145,20 @@ export async function idempotent<T, P = undefined>(
     /** Work outside any transaction (network calls); its result goes to `work`. */
     prepare?: () => Promise<P>;
   },
-  work: (tx: TransactionSql, prepared: P) => Promise<T>,
+  work: (tx: TransactionSql, prepared: P, committed: (then: () => void) => void) => Promise<T>,
 ): Promise<T> {
   if (opts.key && !isIdempotencyKey(opts.key)) {
     throw new ValidationError([{ field: "idempotency_key", description: IDEMPOTENCY_KEY_RULE }]);
   }
+  const after: (() => void)[] = [];
+  const committed = (then: () => void) => after.push(then);
+  const done = (result: T) => {
+    for (const then of after) then();
+    return result;
+  };
   if (!opts.key) {
     const prepared = (opts.prepare ? await opts.prepare() : undefined) as P;
-    return (await sql.begin((tx) => work(tx, prepared))) as T;
+    return done((await sql.begin((tx) => work(tx, prepared, committed))) as T);
   }
   const hash = requestHash(opts.method, opts.request);
   const table = sql(`${opts.schema}.idempotency`);
@@ -164,21 +171,22 @@ export async function idempotent<T, P = undefined>(
   let prepared = undefined as P;
   if (opts.prepare) {
     // A finished earlier attempt answers without the network; an unfinished one is settled by the insert below.
-    const done = await stored();
-    if (done) return replay(done, opts.method, hash, opts.codec);
+    const finished = await stored();
+    if (finished) return replay(finished, opts.method, hash, opts.codec);
     prepared = await opts.prepare();
   }
+  let result: T;
   try {
-    return (await sql.begin(async (tx) => {
-      const result = await work(tx, prepared);
-      const bytes = Buffer.from(opts.codec.encode(result).finish());
+    result = (await sql.begin(async (tx) => {
+      const fresh = await work(tx, prepared, committed);
+      const bytes = Buffer.from(opts.codec.encode(fresh).finish());
       const inserted = await tx`
         insert into ${table} (business_id, key, method, request_hash, response)
         values (${opts.businessId}, ${opts.key}, ${opts.method}, ${hash}, ${bytes})
         on conflict (business_id, key) do nothing
         returning key`;
       if (inserted.length === 0) throw new KeyTaken();
-      return result;
+      return fresh;
     })) as T;
   } catch (e) {
     const row = await stored();
@@ -188,6 +196,7 @@ export async function idempotent<T, P = undefined>(
     }
     throw e;
   }
+  return done(result);
 }
 
 /** Two responses, one chosen inside the statement: for a result that depends on what the statement reads. */
@@ -311,7 +320,7 @@ export function idempotentRequest<R extends { idempotencyKey: string; businessId
     /** What to hash in place of the request, when it holds secrets whose bare hash could be reversed. */
     hashed?: (request: Omit<R, "idempotencyKey">) => unknown;
   },
-  work: (tx: TransactionSql) => Promise<T>,
+  work: (tx: TransactionSql, committed: (then: () => void) => void) => Promise<T>,
 ): Promise<T> {
   const { idempotencyKey, ...request } = req;
   return idempotent(
@@ -324,6 +333,6 @@ export function idempotentRequest<R extends { idempotencyKey: string; businessId
       request: opts.hashed ? opts.hashed(request) : request,
       codec: opts.codec,
     },
-    work,
+    (tx, _prepared, committed) => work(tx, committed),
   );
 }

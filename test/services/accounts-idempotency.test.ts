@@ -10,7 +10,7 @@ import {
 } from "../../proto/index.ts";
 import { call, readErrorCode, type UnaryMethod } from "../../services/grpc/index.ts";
 import { whileHeld } from "./accounts-hold.ts";
-import { expectViolations, rejected } from "./helpers.ts";
+import { captureLogs, expectViolations, rejected } from "./helpers.ts";
 import { type AccountsStack, person, startAccounts } from "./stack.ts";
 
 let env: AccountsStack;
@@ -270,6 +270,23 @@ describe("idempotency keys on every accounts mutation", () => {
     const gone = await rejected(rpc(m.method, m.request(c, `${key}-new`, 0)));
     expect(gone.code).toBe(status.NOT_FOUND);
     expect(await m.effect(c)).toBe(1);
+  });
+
+  it("logs a mutation once: a replay, whose work is rolled back, logs nothing", async () => {
+    const c = await context();
+    const m = MUTATIONS.find((x) => x.method === "updateCustomer")!;
+    const key = `idem-${randomBytes(4).toString("hex")}`;
+    const logs = captureLogs();
+    try {
+      const first = await rpc(m.method, m.request(c, key, 0));
+      env.clock.advance(60_000);
+      expect(await rpc(m.method, m.request(c, key, 0))).toEqual(first);
+      await rejected(rpc(m.method, m.request(c, key, 1)));
+      const updates = logs.lines.filter((l) => l.includes("customer updated") && l.includes(c.cus));
+      expect(updates).toHaveLength(1);
+    } finally {
+      logs.restore();
+    }
   });
 
   it("keeps a replayable API key only sealed: the stored response holds no usable key", async () => {
