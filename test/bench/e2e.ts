@@ -26,6 +26,8 @@ import { cpuSeconds } from "./proc-cpu.ts";
 import type { Emit } from "./run.ts";
 
 const IN_FLIGHT = Number(process.env.LINKFLOW_BENCH_E2E_IN_FLIGHT ?? 64);
+/** Workflows run before measuring. */
+const WARM_UP = Number(process.env.LINKFLOW_BENCH_E2E_WARM_UP ?? 200);
 const log = (s: string) => process.stderr.write(`  e2e: ${s}\n`);
 
 function percentile(xs: number[], p: number): number {
@@ -159,8 +161,14 @@ async function runCluster(
       return res.workflow!.id;
     };
 
-    // Warm-up, then the measured run with IN_FLIGHT workflows at a time.
-    await Promise.all(Array.from({ length: 8 }, (_, i) => one(1_000_000 + i)));
+    // Warm-up (the JIT compiles the hot paths over the first few hundred workflows), then the
+    // measured run with IN_FLIGHT workflows at a time.
+    let warm = 0;
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (warm < WARM_UP) await one(1_000_000 + warm++);
+      }),
+    );
     const ids = new Set<string>();
     let next = 0;
     await resetStatements(sql);
@@ -225,7 +233,7 @@ async function runCluster(
 }
 
 export default async function run(emit: Emit): Promise<void> {
-  const n = Number(process.env.LINKFLOW_BENCH_E2E_WORKFLOWS ?? 400);
+  const n = Number(process.env.LINKFLOW_BENCH_E2E_WORKFLOWS ?? 1000);
   const lat: number[] = [];
   await runCluster(1, n, "1node", emit, lat);
   emit({
