@@ -356,7 +356,7 @@ export function financialHandlers(
       const sealed = sealNumber(keyring, number, id);
       const bank = d!.$case === "bankAccount" ? d!.value : undefined;
       const card = d!.$case === "card" ? d!.value : undefined;
-      const row: FaRow = {
+      const r: FaRow = {
         id,
         business_id: req.businessId,
         customer_id: req.customerId,
@@ -380,11 +380,10 @@ export function financialHandlers(
       // What the statement writes is the answer: no read-back. Whether the account becomes the
       // default is decided in the statement, so both answers go with it.
       const answer = (isDefault: boolean): AddFinancialAccountResponse => ({
-        financialAccount: faFromRow({ ...row, is_default: isDefault }, [
+        financialAccount: faFromRow({ ...r, is_default: isDefault }, [
           { status: "active", reason: "added", changed_at: at },
         ]),
       });
-      const r = row;
       // The customer's row is locked first (as every change to its accounts does), so a deletion
       // either waits for this account and disconnects it, or wins and this is refused. `old_default`
       // locks and re-checks the default: a concurrent change to it is seen.
@@ -432,7 +431,8 @@ export function financialHandlers(
               insert into accounts.financial_account_status_history (financial_account_id, status, reason, changed_at)
               select id, 'active', 'added', ${at} from fa
             )`,
-          response: { when: isDefault, yes: answer(true), no: answer(false) },
+          response: answer(false),
+          alternative: { when: isDefault, response: answer(true) },
           refused: () => new NotFoundError("customer", req.customerId),
           onWritten: () =>
             log.info("financial account added", {

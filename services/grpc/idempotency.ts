@@ -199,20 +199,18 @@ export async function idempotent<T, P = undefined>(
   return done(result);
 }
 
-/** Two responses, one chosen inside the statement: for a result that depends on what the statement reads. */
-export interface ChosenResponse<T> {
+/** A second response, picked inside the statement: for a result that depends on what the statement reads. */
+export interface AlternativeResponse<T> {
   /** A SQL boolean, evaluated in the statement (it may read the CTEs of `before`). */
   when: Fragment;
-  /** The response when `when` holds. */
-  yes: T;
-  /** The response when it does not. */
-  no: T;
+  /** The response (stored and returned) when `when` holds. */
+  response: T;
 }
 
 interface StatementOutcome extends Partial<StoredClaim> {
   claimed: boolean;
   allowed: boolean;
-  chosen: boolean;
+  alternative: boolean;
 }
 
 /**
@@ -228,7 +226,7 @@ interface StatementOutcome extends Partial<StoredClaim> {
  * from claim`, `update ... where exists (select from claim)`): when the key was
  * already used, nothing is written. The response is stored with the claim, so
  * it must be known before the statement runs (built from the values it
- * writes), or be one of two picked by the statement ({@link ChosenResponse}).
+ * writes), or be one of two picked by the statement (`alternative`).
  *
  * When `allowed` is false nothing is written and `refused()` is thrown, unless
  * an earlier attempt with this key stored its response: that is replayed (its
@@ -254,7 +252,8 @@ export async function idempotentStatement<T>(
     allowed: Fragment;
     /** The effects as CTEs reading `claim`, written `name as (...), ...`. */
     effects: Fragment;
-    response: T | ChosenResponse<T>;
+    response: T;
+    alternative?: AlternativeResponse<T>;
     /** The error when `allowed` is false (and no earlier attempt answers). */
     refused: () => Error;
     /** Called when this attempt wrote the effects (not on a replay): for logs and follow-up work. */
@@ -264,18 +263,13 @@ export async function idempotentStatement<T>(
   if (opts.key && !isIdempotencyKey(opts.key)) {
     throw new ValidationError([{ field: "idempotency_key", description: IDEMPOTENCY_KEY_RULE }]);
   }
-  const r = opts.response;
-  const chosen: ChosenResponse<T> =
-    r && typeof r === "object" && "when" in r && "yes" in r && "no" in r
-      ? (r as ChosenResponse<T>)
-      : { when: sql`true`, yes: r as T, no: r as T };
+  const alt = opts.alternative;
   const bytes = (m: T) => Buffer.from(opts.codec.encode(m).finish());
   const hash = requestHash(opts.method, opts.request);
   const table = sql(`${opts.schema}.idempotency`);
-  const response =
-    chosen.yes === chosen.no
-      ? sql`${bytes(chosen.yes)}::bytea`
-      : sql`case when ${chosen.when} then ${bytes(chosen.yes)}::bytea else ${bytes(chosen.no)}::bytea end`;
+  const response = alt
+    ? sql`case when ${alt.when} then ${bytes(alt.response)}::bytea else ${bytes(opts.response)}::bytea end`
+    : sql`${bytes(opts.response)}::bytea`;
   const claim = opts.key
     ? sql`insert into ${table} (business_id, key, method, request_hash, response)
         select ${opts.businessId}, ${opts.key}, ${opts.method}, ${hash}, ${response} where ${opts.allowed}
@@ -283,12 +277,12 @@ export async function idempotentStatement<T>(
     : sql`select ''::text as key where ${opts.allowed}`;
   const [out] = await sql<StatementOutcome[]>`
     with ${opts.before ? sql`${opts.before},` : sql``} claim as (${claim}), ${opts.effects}
-    select exists (select from claim) as claimed, ${opts.allowed} as allowed, ${chosen.when} as chosen,
+    select exists (select from claim) as claimed, ${opts.allowed} as allowed, ${alt?.when ?? sql`false`} as alternative,
            s.method, s.request_hash, s.response
     from (values (1)) as one (x)
     left join ${table} s on s.business_id = ${opts.businessId} and s.key = ${opts.key}`;
   if (out!.claimed) {
-    const written = out!.chosen ? chosen.yes : chosen.no;
+    const written = alt && out!.alternative ? alt.response : opts.response;
     opts.onWritten?.(written);
     return written;
   }

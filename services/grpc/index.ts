@@ -8,7 +8,7 @@ export type { CallOpts, UnaryMethod } from "./handlers.ts";
 export { call, callOrThrow, unary } from "./handlers.ts";
 export type { GrpcService, HealthProbe } from "./health.ts";
 export { ServerHealth, serviceName } from "./health.ts";
-export type { ChosenResponse, ResponseCodec } from "./idempotency.ts";
+export type { AlternativeResponse, ResponseCodec } from "./idempotency.ts";
 export {
   IDEMPOTENCY_KEY_RULE,
   idempotencyTableSql,
