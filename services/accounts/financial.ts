@@ -95,6 +95,8 @@ const FA_COLUMNS = `${[
                             order by h.id)
             from accounts.financial_account_status_history h where h.financial_account_id = f.id), '[]') as history`;
 
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+
 interface HistoryJson {
   status: FaStatus;
   reason: string;
@@ -466,12 +468,18 @@ export function financialHandlers(
       const v = new Violations();
       customerIds(v, req.businessId, req.customerId);
       v.throwIfAny();
-      await requireCustomer(sql, req.businessId, req.customerId);
-      const rows = await sql<{ id: string }[]>`
-        select id from accounts.financial_accounts
-        where business_id = ${req.businessId} and customer_id = ${req.customerId} order by id`;
+      // One read: the customer (NOT_FOUND when deleted or another business's) and its accounts.
+      const rows = await sql<(Nullable<FaRow> & { history: HistoryJson[] })[]>`
+        select ${sql.unsafe(FA_COLUMNS)}
+        from accounts.customers c
+        left join accounts.financial_accounts f on f.customer_id = c.id and f.business_id = c.business_id
+        where c.id = ${req.customerId} and c.business_id = ${req.businessId} and c.deleted_at is null
+        order by f.id`;
+      if (rows.length === 0) throw new NotFoundError("customer", req.customerId);
       return {
-        financialAccounts: await Promise.all(rows.map((r) => loadAccount(sql, req.businessId, r.id))),
+        financialAccounts: rows
+          .filter((r): r is FaRow & { history: HistoryJson[] } => r.id !== null)
+          .map(faFromRead),
       };
     }),
 

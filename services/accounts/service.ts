@@ -130,6 +130,37 @@ function profileFromRow(r: Pick<CustomerRow, "kind" | "profile">): Profile {
     : { $case: "business", value: BusinessProfile.fromJSON(r.profile) };
 }
 
+/**
+ * A customer's columns of `accounts.customers c` left-joined with
+ * `accounts.customer_enhanced_pii p`, with its status history as `history`
+ * (JSON, oldest first): a customer in one read.
+ */
+const CUSTOMER_COLUMNS = `c.id, c.business_id, c.kind, c.profile, c.status, c.external_id, c.created_at, c.updated_at,
+  coalesce((select json_agg(json_build_object('status', h.status, 'reason', h.reason, 'changed_at', h.changed_at)
+                            order by h.id)
+            from accounts.customer_status_history h where h.customer_id = c.id), '[]') as history,
+  ${ENHANCED_PII_COLUMNS}`;
+
+type CustomerRead = CustomerRow & EnhancedPiiColumns & { history: HistoryJson[] };
+
+function customerFromRead(row: CustomerRead): Customer {
+  return {
+    id: row.id,
+    businessId: row.business_id,
+    profile: profileFromRow(row),
+    status: STATUS_FROM_DB[row.status],
+    externalId: row.external_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    statusHistory: row.history.map((h) => ({
+      status: STATUS_FROM_DB[h.status],
+      reason: h.reason,
+      changedAt: new Date(h.changed_at),
+    })),
+    enhancedPii: enhancedPiiOf(row),
+  };
+}
+
 interface BusinessRow {
   id: string;
   name: string;
@@ -202,30 +233,12 @@ export function createAccountsService(deps: AccountsServiceDeps): {
     businessId: string,
     customerId: string,
   ): Promise<Customer> {
-    const [row] = await db<(CustomerRow & EnhancedPiiColumns & { history: HistoryJson[] })[]>`
-      select c.id, c.business_id, c.kind, c.profile, c.status, c.external_id, c.created_at, c.updated_at,
-        coalesce((select json_agg(json_build_object('status', h.status, 'reason', h.reason, 'changed_at', h.changed_at)
-                                  order by h.id)
-                  from accounts.customer_status_history h where h.customer_id = c.id), '[]') as history,
-        ${db.unsafe(ENHANCED_PII_COLUMNS)}
+    const [row] = await db<CustomerRead[]>`
+      select ${db.unsafe(CUSTOMER_COLUMNS)}
       from accounts.customers c left join accounts.customer_enhanced_pii p on p.customer_id = c.id
       where c.id = ${customerId} and c.business_id = ${businessId} and c.deleted_at is null`;
     if (!row) throw new NotFoundError("customer", customerId);
-    return {
-      id: row.id,
-      businessId: row.business_id,
-      profile: profileFromRow(row),
-      status: STATUS_FROM_DB[row.status],
-      externalId: row.external_id,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-      statusHistory: row.history.map((h) => ({
-        status: STATUS_FROM_DB[h.status],
-        reason: h.reason,
-        changedAt: new Date(h.changed_at),
-      })),
-      enhancedPii: enhancedPiiOf(row),
-    };
+    return customerFromRead(row);
   }
 
   const impl: AccountsServiceServer = {
@@ -426,14 +439,15 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       const token = req.page?.pageToken ?? "";
       const limit = req.page?.pageSize || 50;
       const status = STATUS_TO_DB[req.status] ?? null;
-      const rows = await sql<{ id: string }[]>`
-        select id from accounts.customers
-        where business_id = ${req.businessId} and deleted_at is null
-          and (${token}::text = '' or id < ${token})
-          and (${status}::text is null or status = ${status})
-        order by id desc limit ${limit + 1}`;
+      const rows = await sql<CustomerRead[]>`
+        select ${sql.unsafe(CUSTOMER_COLUMNS)}
+        from accounts.customers c left join accounts.customer_enhanced_pii p on p.customer_id = c.id
+        where c.business_id = ${req.businessId} and c.deleted_at is null
+          and (${token}::text = '' or c.id < ${token})
+          and (${status}::text is null or c.status = ${status})
+        order by c.id desc limit ${limit + 1}`;
       const page = rows.slice(0, limit);
-      const customers = await Promise.all(page.map((r) => loadCustomer(sql, req.businessId, r.id)));
+      const customers = page.map(customerFromRead);
       return { customers, nextPageToken: rows.length > limit ? (page.at(-1)?.id ?? "") : "" };
     }),
 
