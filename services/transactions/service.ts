@@ -19,16 +19,22 @@ import {
   FinancialAccountKind,
   type NotificationsServiceClient,
   type Transaction,
-  TransactionDirection,
-  TransactionMethod,
-  TransactionStatus,
   TransactionsServiceClient,
   type TransactionsServiceServer,
   TransactionsServiceService,
 } from "../../proto/index.ts";
-import { callOrThrow, type HealthProbe, idempotent, unary, Violations } from "../grpc/index.ts";
+import {
+  callOrThrow,
+  type HealthProbe,
+  idempotent,
+  idempotentStatement,
+  unary,
+  Violations,
+} from "../grpc/index.ts";
+import { creationEffects, type NewTransaction, newTransaction } from "./creation.ts";
 import { checkDailyTotal, limitsOf, storeLimits, type TransactionLimits, validateLimits } from "./limits.ts";
 import { type DbStatus, nextStep, type RailsOptions } from "./rails.ts";
+import { type ChangeRow, DIRECTIONS, load, METHODS, type TransactionRow, toTransaction } from "./rows.ts";
 
 export interface TransactionsServiceDeps {
   sql: Sql;
@@ -72,111 +78,18 @@ export interface TransactionsServiceHandle {
   close(): Promise<void>;
 }
 
-const DIRECTIONS: Partial<Record<TransactionDirection, "send" | "request">> = {
-  [TransactionDirection.TRANSACTION_DIRECTION_SEND]: "send",
-  [TransactionDirection.TRANSACTION_DIRECTION_REQUEST]: "request",
-};
-const METHODS: Partial<Record<TransactionMethod, "push_to_card" | "ach_credit" | "ach_debit">> = {
-  [TransactionMethod.TRANSACTION_METHOD_PUSH_TO_CARD]: "push_to_card",
-  [TransactionMethod.TRANSACTION_METHOD_ACH_CREDIT]: "ach_credit",
-  [TransactionMethod.TRANSACTION_METHOD_ACH_DEBIT]: "ach_debit",
-};
-const STATUSES: Record<DbStatus, TransactionStatus> = {
-  new: TransactionStatus.TRANSACTION_STATUS_NEW,
-  pending: TransactionStatus.TRANSACTION_STATUS_PENDING,
-  processing: TransactionStatus.TRANSACTION_STATUS_PROCESSING,
-  settled: TransactionStatus.TRANSACTION_STATUS_SETTLED,
-  cleared: TransactionStatus.TRANSACTION_STATUS_CLEARED,
-  declined: TransactionStatus.TRANSACTION_STATUS_DECLINED,
-  cancelled: TransactionStatus.TRANSACTION_STATUS_CANCELLED,
-  returned: TransactionStatus.TRANSACTION_STATUS_RETURNED,
-  error: TransactionStatus.TRANSACTION_STATUS_ERROR,
-};
 /** The currencies we move; minor units per ISO 4217 are 2 for all of them. */
 const CURRENCIES = new Set(["USD", "CAD", "EUR", "GBP"]);
-/** Default largest amount in minor units (1,000,000.00). */
 /** How long a claimed outbox batch is held before another pass may take it over (real time). */
 const OUTBOX_LEASE_SECONDS = 30;
 /** Status changes claimed and published per outbox round (the claim's `limit`). */
 const OUTBOX_BATCH = 20;
 
-interface TransactionRow {
-  id: string;
-  business_id: string;
-  customer_id: string;
-  financial_account_id: string;
-  direction: "send" | "request";
-  method: "push_to_card" | "ach_credit" | "ach_debit";
-  amount_minor: bigint | number | string;
-  currency: string;
-  status: DbStatus;
-  return_code: string;
-  failure_reason: string;
-  workflow_id: string;
-  external_id: string;
-  account_kind: string;
-  account_last4: string;
-  same_day_ach: boolean;
-  created_at: Date;
-  updated_at: Date;
-}
-
-interface ChangeRow {
-  id: string;
-  transaction_id: string;
-  status: DbStatus;
-  previous_status: string;
-  return_code: string;
-  reason: string;
-  changed_at: Date;
-}
+/** What an idempotent statement is given besides the key, request and codec. */
+type StatementParts = "allowed" | "effects" | "response" | "refused" | "before" | "onWritten";
 
 /** A claimed status change with the transaction it belongs to. */
 type OutboxRow = ChangeRow & TransactionRow & { change_id: string };
-
-const inverse = <K extends number, V extends string>(m: Partial<Record<K, V>>) =>
-  Object.fromEntries(Object.entries(m).map(([k, v]) => [v, Number(k)])) as Record<V, K>;
-const DIRECTION_FROM_DB = inverse(DIRECTIONS);
-const METHOD_FROM_DB = inverse(METHODS);
-
-type Db = Sql | TransactionSql;
-
-/** The API's view of a transaction row and its status history (oldest first). */
-function toTransaction(r: TransactionRow, history: Omit<ChangeRow, "id" | "transaction_id">[]): Transaction {
-  return {
-    id: r.id,
-    businessId: r.business_id,
-    customerId: r.customer_id,
-    financialAccountId: r.financial_account_id,
-    direction: DIRECTION_FROM_DB[r.direction],
-    method: METHOD_FROM_DB[r.method],
-    amount: { amountMinor: Number(r.amount_minor), currency: r.currency },
-    status: STATUSES[r.status] ?? TransactionStatus.TRANSACTION_STATUS_UNSPECIFIED,
-    returnCode: r.return_code,
-    failureReason: r.failure_reason,
-    workflowId: r.workflow_id,
-    externalId: r.external_id,
-    accountNumberMasked: r.account_last4 ? `••••${r.account_last4}` : "",
-    sameDayAch: r.same_day_ach,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    statusHistory: history.map((h) => ({
-      status: STATUSES[h.status] ?? TransactionStatus.TRANSACTION_STATUS_UNSPECIFIED,
-      returnCode: h.return_code,
-      reason: h.reason,
-      changedAt: h.changed_at,
-    })),
-  };
-}
-
-async function load(db: Db, businessId: string, id: string): Promise<Transaction> {
-  const [r] = await db<TransactionRow[]>`
-    select * from transactions.transactions where id = ${id} and business_id = ${businessId}`;
-  if (!r) throw new NotFoundError("transaction", id);
-  const history = await db<ChangeRow[]>`
-    select * from transactions.status_changes where transaction_id = ${id} order by id`;
-  return toTransaction(r, history);
-}
 
 /**
  * The transactions service: validated, idempotent money movement checked
@@ -431,6 +344,29 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
     if (!closed) void runDue();
   });
 
+  /**
+   * The stored answer of a finished earlier CreateTransaction with this key,
+   * if any: an idempotent statement allowed to write nothing replays a stored
+   * response (or refuses the key's reuse) and otherwise says so. One read.
+   */
+  async function storedAnswer(
+    replayable: Omit<Parameters<typeof idempotentStatement<CreateTransactionResponse>>[1], StatementParts>,
+  ): Promise<CreateTransactionResponse | undefined> {
+    const none = new Error("no stored answer");
+    try {
+      return await idempotentStatement(sql, {
+        ...replayable,
+        allowed: sql`false`,
+        effects: sql`nothing as (select from claim)`,
+        response: {},
+        refused: () => none,
+      });
+    } catch (err) {
+      if (err === none) return undefined;
+      throw err;
+    }
+  }
+
   /** The financial account if the customer and account may make this kind of transaction; throws otherwise. */
   async function transactable(
     accounts: AccountsServiceClient,
@@ -500,76 +436,65 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
       if (!accounts)
         throw new UnavailableError("accounts_unconfigured", "the accounts service is not configured");
       const { idempotencyKey, sameDayAch, ...rest } = req;
-      // Unset and false ask for the same thing: a retry may send either.
-      const request = sameDayAch ? { ...rest, sameDayAch } : rest;
-      let created = false;
-      const res = await idempotent(
-        sql,
-        {
-          schema: "transactions",
-          businessId: req.businessId,
-          key: idempotencyKey,
-          method: "CreateTransaction",
-          request,
-          codec: CreateTransactionResponse,
-          // Asked before the transaction opens: no row lock or connection is held across the network.
-          prepare: () => transactable(accounts, req, method!),
-        },
-        async (tx, fa) => {
-          await checkDailyTotal(tx, limits, req.amount!.amountMinor, clock.now());
-          const at = new Date(clock.now());
-          const row: TransactionRow = {
+      const replayable = {
+        schema: "transactions",
+        businessId: req.businessId,
+        key: idempotencyKey,
+        method: "CreateTransaction",
+        // Unset and false ask for the same thing: a retry may send either.
+        request: sameDayAch ? { ...rest, sameDayAch } : rest,
+        codec: CreateTransactionResponse,
+      };
+      const build = (fa: FinancialAccount) =>
+        newTransaction(
+          {
+            ...req,
             id: newId("txn", clock.now()),
-            business_id: req.businessId,
-            customer_id: req.customerId,
-            financial_account_id: req.financialAccountId,
             direction: direction!,
             method: method!,
-            amount_minor: req.amount!.amountMinor,
+            amountMinor: req.amount!.amountMinor,
             currency: req.amount!.currency,
-            status: "pending",
-            return_code: "",
-            failure_reason: "",
-            workflow_id: req.workflowId,
-            external_id: req.externalId.trim(),
-            account_kind:
-              fa.kind === FinancialAccountKind.FINANCIAL_ACCOUNT_KIND_CARD ? "card" : "bank_account",
-            account_last4: fa.numberLast4,
-            same_day_ach: req.sameDayAch === true,
-            created_at: at,
-            updated_at: at,
-          };
-          const change = (status: DbStatus, previous_status: string, reason: string) => ({
-            status,
-            previous_status,
-            return_code: "",
-            reason,
-            changed_at: at,
-          });
-          const history = [change("new", "", "created"), change("pending", "new", "accepted")];
-          // Born pending in one statement: the row, its NEW change (nothing to publish) and its PENDING
-          // change (the outbox's), ids in this order; the answer is built from what was written.
-          await tx`
-            with created as (
-              insert into transactions.transactions
-                (id, business_id, customer_id, financial_account_id, direction, method, amount_minor, currency,
-                 status, workflow_id, external_id, account_kind, account_last4, same_day_ach, next_action_at,
-                 created_at, updated_at)
-              values (${row.id}, ${row.business_id}, ${row.customer_id}, ${row.financial_account_id},
-                      ${row.direction}, ${row.method}, ${req.amount!.amountMinor}, ${row.currency}, ${row.status},
-                      ${row.workflow_id}, ${row.external_id}, ${row.account_kind}, ${row.account_last4},
-                      ${row.same_day_ach}, ${new Date(at.getTime() + rails.pendingMs)}, ${at}, ${at}))
-            insert into transactions.status_changes
-              (transaction_id, status, previous_status, reason, changed_at, published_at)
-            values (${row.id}, 'new', '', 'created', ${at}, ${at}),
-                   (${row.id}, 'pending', 'new', 'accepted', ${at}, null)`;
-          log.info("transaction created", { business_id: req.businessId, transaction_id: row.id, method });
-          created = true;
-          return { transaction: toTransaction(row, history) };
-        },
-      );
-      if (created) void runDue();
-      return res;
+            sameDayAch: req.sameDayAch === true,
+          },
+          fa,
+          new Date(clock.now()),
+          rails.pendingMs,
+        );
+      const written = (t: NewTransaction) => {
+        log.info("transaction created", { business_id: req.businessId, transaction_id: t.row.id, method });
+        void runDue();
+      };
+      if (limits.dailyAmountMinor > 0) {
+        // The day's total is summed under a per-business lock, which takes a transaction of its own.
+        return idempotent(
+          sql,
+          {
+            ...replayable,
+            // Asked before the transaction opens: no row lock or connection is held across the network.
+            prepare: () => transactable(accounts, req, method!),
+          },
+          async (tx, fa, committed) => {
+            await checkDailyTotal(tx, limits, req.amount!.amountMinor, clock.now());
+            const t = build(fa);
+            await tx`with claim as (select), ${creationEffects(tx, t)} select`;
+            committed(() => written(t));
+            return { transaction: toTransaction(t.row, t.history) };
+          },
+        );
+      }
+      // A finished earlier attempt answers without asking accounts again.
+      const stored = await storedAnswer(replayable);
+      if (stored) return stored;
+      // Asked with no transaction open; the key is claimed in the statement that writes the transaction.
+      const t = build(await transactable(accounts, req, method!));
+      return idempotentStatement(sql, {
+        ...replayable,
+        allowed: sql`true`,
+        effects: creationEffects(sql, t),
+        response: { transaction: toTransaction(t.row, t.history) },
+        refused: () => new UnavailableError("transaction_not_created", "the transaction was not created"),
+        onWritten: () => written(t),
+      });
     }),
 
     setBusinessLimits: unary(async (req) => {

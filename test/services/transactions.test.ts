@@ -232,6 +232,30 @@ describe("transactions service", () => {
     expect(await created()).toHaveLength(5);
   });
 
+  it("creates once per key under a daily limit too: concurrent retries make one transaction, counted once", async () => {
+    const s = await setup();
+    await call(env.client, "setBusinessLimits", {
+      businessId: s.biz,
+      maxAmountMinor: 50_000,
+      dailyAmountMinor: 100_000,
+    });
+    const amount = { amount: { amountMinor: 30_000, currency: "USD" } };
+    const r = req(s, amount);
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => call(env.client, "createTransaction", r)),
+    );
+    expect(new Set(results.map((x) => x.transaction!.id)).size).toBe(1);
+    expect(results.map((x) => x.transaction)).toEqual(results.map(() => results[0]!.transaction));
+    expect(await env.sql`select 1 from transactions.transactions where business_id = ${s.biz}`).toHaveLength(
+      1,
+    );
+    // Counted once: two more fit the day's 100,000, a third does not.
+    await call(env.client, "createTransaction", req(s, amount));
+    await call(env.client, "createTransaction", req(s, amount));
+    const over = await rejected(call(env.client, "createTransaction", req(s, amount)));
+    expect(readErrorCode(over)).toBe("daily_limit_exceeded");
+  });
+
   it("requests funds by ACH debit only with a recorded authorization, then clears", async () => {
     const s = await setup();
     const debit = req(s, {
