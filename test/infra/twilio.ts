@@ -2,6 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import twilio from "twilio";
+import { httpExchange } from "./http-exchange.ts";
 import { Notifier, waitForItem } from "./procs.ts";
 
 export interface TwilioMessage {
@@ -141,14 +142,14 @@ export async function startTwilioServer(
         ...(failure && status === failure.status ? { ErrorCode: String(failure.errorCode) } : {}),
       };
       try {
-        await fetch(m.statusCallback, {
+        await httpExchange(m.statusCallback, {
           method: "POST",
           headers: {
             "content-type": "application/x-www-form-urlencoded",
             "x-twilio-signature": twilioSignature(authToken, m.statusCallback, params),
           },
           body: new URLSearchParams(params).toString(),
-          signal: AbortSignal.timeout(5_000),
+          timeoutMs: 5_000,
         });
       } catch {
         // Twilio ignores callback failures too.

@@ -1,40 +1,5 @@
-import { Agent, request } from "node:http";
+import { type HttpReply, httpExchange } from "../infra/http-exchange.ts";
 import type { TwilioServerHandle } from "../infra/index.ts";
-
-/** Keeps connections open between a customer's requests, as a browser does (and costs the test far less CPU than fetch). */
-const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-
-interface PageResponse {
-  status: number;
-  setCookie?: string;
-  body: string;
-}
-
-/** One plain HTTP exchange; redirects are not followed (the caller decides). */
-function exchange(
-  url: string,
-  method: "GET" | "POST",
-  headers: Record<string, string>,
-  body?: string,
-): Promise<PageResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const cookie = res.headers["set-cookie"];
-        resolve({
-          status: res.statusCode ?? 0,
-          setCookie: Array.isArray(cookie) ? cookie[0] : cookie,
-          body: Buffer.concat(chunks).toString("utf8"),
-        });
-      });
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 /**
  * A customer using the hosted page with plain HTTP (no browser): keeps the
@@ -64,12 +29,12 @@ export class HttpCustomer {
     return /<title>([^<]*)<\/title>/.exec(this.html)?.[1]?.replace(/&amp;/g, "&") ?? "";
   }
 
-  private remember(res: PageResponse): void {
+  private remember(res: HttpReply): void {
     if (res.setCookie) this.cookie = res.setCookie.split(";")[0] ?? "";
   }
 
   async open(): Promise<string> {
-    const res = await exchange(this.link, "GET", this.cookie ? { cookie: this.cookie } : {});
+    const res = await httpExchange(this.link, { headers: this.cookie ? { cookie: this.cookie } : {} });
     this.remember(res);
     this.status = res.status;
     this.html = res.body;
@@ -81,16 +46,14 @@ export class HttpCustomer {
     const csrf = /name="_csrf" value="([^"]+)"/.exec(this.html)?.[1] ?? "";
     const step = /name="_step" value="([^"]+)"/.exec(this.html)?.[1];
     const body = new URLSearchParams({ _csrf: csrf, ...(step ? { _step: step } : {}), ...fields }).toString();
-    const res = await exchange(
-      this.link,
-      "POST",
-      {
+    const res = await httpExchange(this.link, {
+      method: "POST",
+      headers: {
         ...(this.cookie ? { cookie: this.cookie } : {}),
         "content-type": "application/x-www-form-urlencoded",
-        "content-length": String(Buffer.byteLength(body)),
       },
       body,
-    );
+    });
     this.remember(res);
     this.status = res.status;
     if (res.status === 303) return this.open();
