@@ -103,6 +103,23 @@ function card(businessId: string, customerId: string, over: Partial<AddFinancial
   });
 }
 
+/** A terms-of-service acceptance by `customerId`, without an idempotency key. */
+function acceptance(businessId: string, customerId: string) {
+  return {
+    businessId,
+    customerId,
+    documentId: "terms-of-service",
+    version: "1",
+    contentHash: HASH,
+    scope: "",
+    acceptedAt: new Date(clock.now() - 60_000),
+    ip: "203.0.113.9",
+    userAgent: "test",
+    idempotencyKey: "",
+    workflowId: "",
+  };
+}
+
 beforeAll(async () => {
   db = await createTestDatabase();
   sql = connect(db.url);
@@ -385,6 +402,7 @@ describe("financial accounts", () => {
         call(client, "disconnectFinancialData", { businessId: other, customerId: cus, idempotencyKey: "" }),
         call(client, "deleteCustomer", { businessId: other, customerId: cus, idempotencyKey: "" }),
         call(client, "listDocumentAcceptances", { businessId: other, customerId: cus, documentId: "" }),
+        call(client, "recordDocumentAcceptance", acceptance(other, cus)),
       ].map((p) => rejected(p)),
     );
     expect(errors.map((e) => e.code)).toEqual(errors.map(() => status.NOT_FOUND));
@@ -591,9 +609,15 @@ describe("document acceptances, deletion and disconnection", () => {
         }),
         call(client, "deleteCustomer", { businessId: biz, customerId: cus, idempotencyKey: "" }),
         call(client, "checkTransactable", { businessId: biz, customerId: cus, financialAccountId: fa.id }),
+        call(client, "addFinancialAccount", bank(biz, cus)),
+        call(client, "recordDocumentAcceptance", acceptance(biz, cus)),
       ].map((p) => rejected(p)),
     );
     expect(errors.map((e) => e.code)).toEqual(errors.map(() => status.NOT_FOUND));
+    const [written] = await sql<{ accounts: number; acceptances: number }[]>`
+      select (select count(*)::int from accounts.financial_accounts where customer_id = ${cus}) as accounts,
+             (select count(*)::int from accounts.document_acceptances where customer_id = ${cus}) as acceptances`;
+    expect(written, "the refused calls wrote nothing").toEqual({ accounts: 1, acceptances: 0 });
     const listed = await call(client, "listCustomers", { businessId: biz, status: 0 });
     expect(listed.customers.map((c) => c.id)).not.toContain(cus);
     const [row] = await sql`select number_ciphertext from accounts.financial_accounts where id = ${fa.id}`;
