@@ -204,13 +204,11 @@ export function createPortal(
           }
           return true;
         }
-        {
-          const s = await o.workflows.stateForCustomer(workflowId);
-          if (needsCode(s) && !(await verification.isVerified(workflowId, sid))) {
-            res.writeHead(303, { location: action, ...SECURITY_HEADERS });
-            res.end();
-            return true;
-          }
+        const current = await o.workflows.stateForCustomer(workflowId);
+        if (needsCode(current) && !(await verification.isVerified(workflowId, sid))) {
+          res.writeHead(303, { location: action, ...SECURITY_HEADERS });
+          res.end();
+          return true;
         }
         const stepId = form.get("_step") ?? "";
         const data: Record<string, string> = {};
@@ -234,7 +232,7 @@ export function createPortal(
           } else if (boundary) {
             await o.workflows.submitFiles(workflowId, stepId, files, session);
           } else {
-            await o.workflows.submitStep(workflowId, stepId, data, session);
+            await o.workflows.submitStep(workflowId, stepId, data, session, { state: current });
           }
           await o.workflows.settled(workflowId, stepId);
         } catch (err) {

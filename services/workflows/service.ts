@@ -364,10 +364,14 @@ export class Workflows {
     stepId: string,
     data: Record<string, unknown>,
     session: CustomerSession,
-    commandId?: string,
+    opts: {
+      commandId?: string;
+      /** The workflow's state the caller just read (saves reading it again). */
+      state?: WorkflowState;
+    } = {},
   ): Promise<WorkflowView> {
     let payload = data;
-    const s = await this.stateForCustomer(workflowId);
+    const s = opts.state ?? (await this.stateForCustomer(workflowId));
     const ir = s.program?.steps.find((x) => x.id === stepId);
     const active = s.steps.find((x) => x.id === stepId)?.status === "active";
     if (ir?.action.kind === "collect_financial_account" && active && !FINAL_STATUSES.has(s.status)) {
@@ -392,7 +396,7 @@ export class Workflows {
     return this.o.node.ask(
       workflowId,
       { type: "submit_step", stepId, data: payload, session } satisfies WorkflowCommand,
-      { commandId },
+      { commandId: opts.commandId },
     );
   }
 
