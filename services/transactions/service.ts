@@ -227,10 +227,14 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
             select s.id from transactions.status_changes s
             where s.published_at is null and (s.claimed_until is null or s.claimed_until < now())
               -- Never overtake an earlier change of the same transaction that another pass holds.
+              -- "offset 0" keeps this a lookup per candidate on (transaction_id, id): as an anti-join
+              -- the planner, misled by a young table's statistics, re-read the whole partial index
+              -- (dead entries of published changes included) once per candidate.
               and not exists (
                 select 1 from transactions.status_changes e
                 where e.transaction_id = s.transaction_id and e.id < s.id
-                  and e.published_at is null and e.claimed_until >= now())
+                  and e.published_at is null and e.claimed_until >= now()
+                offset 0)
             order by s.id limit 20 for update skip locked)
           returning *)
         select c.id as change_id, c.status, c.previous_status, c.return_code, c.reason, c.changed_at,
