@@ -220,14 +220,6 @@ export function createAccountsService(deps: AccountsServiceDeps): {
     });
   }
 
-  async function requireBusiness(db: Sql | TransactionSql, field: string, businessId: string): Promise<void> {
-    const v = new Violations();
-    v.id(field, businessId, "biz");
-    v.throwIfAny();
-    const [row] = await db`select 1 from accounts.businesses where id = ${businessId}`;
-    if (!row) throw new NotFoundError("business", businessId);
-  }
-
   async function loadCustomer(
     db: Sql | TransactionSql,
     businessId: string,
@@ -248,22 +240,33 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       if (req.parentBusinessId) v.id("parent_business_id", req.parentBusinessId, "biz");
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      return idempotentRequest(
-        sql,
-        "accounts",
-        req,
-        { method: "CreateBusiness", codec: CreateBusinessResponse, businessId: req.parentBusinessId || "-" },
-        async (tx, committed) => {
-          if (req.parentBusinessId) await requireBusiness(tx, "parent_business_id", req.parentBusinessId);
-          const [row] = await tx<
-            BusinessRow[]
-          >`insert into accounts.businesses (id, name, parent_business_id, created_at)
-          values (${newId("biz", clock.now())}, ${req.name.trim()}, ${req.parentBusinessId || null}, ${now()})
-          returning *`;
-          committed(() => log.info("business created", { business_id: row!.id }));
-          return { business: businessFromRow(row!) };
-        },
-      );
+      const business: Business = {
+        id: newId("biz", clock.now()),
+        name: req.name.trim(),
+        parentBusinessId: req.parentBusinessId,
+        createdAt: now(),
+      };
+      const b = business;
+      const { idempotencyKey, ...request } = req;
+      return idempotentStatement(sql, {
+        schema: "accounts",
+        businessId: req.parentBusinessId || "-",
+        key: idempotencyKey,
+        method: "CreateBusiness",
+        request,
+        codec: CreateBusinessResponse,
+        allowed: req.parentBusinessId
+          ? sql`exists (select from accounts.businesses where id = ${req.parentBusinessId})`
+          : sql`true`,
+        effects: sql`
+          business as (
+            insert into accounts.businesses (id, name, parent_business_id, created_at)
+            select ${b.id}, ${b.name}, ${b.parentBusinessId || null}, ${b.createdAt!} from claim
+          )`,
+        response: { business },
+        refused: () => new NotFoundError("business", req.parentBusinessId),
+        onWritten: () => log.info("business created", { business_id: b.id }),
+      });
     }),
 
     getBusiness: unary(async (req) => {
@@ -282,24 +285,33 @@ export function createAccountsService(deps: AccountsServiceDeps): {
       v.text("name", req.name, { max: 100 });
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
-      return idempotentRequest(
-        sql,
-        "accounts",
-        req,
-        { method: "CreateApiKey", codec: apiKeyReplayCodec(deps.keyring) },
-        async (tx, committed) => {
-          await requireBusiness(tx, "business_id", req.businessId);
-          const apiKey = `lf_${mode}_${newSecret(24)}`;
-          const [row] = await tx<
-            KeyRow[]
-          >`insert into accounts.api_keys (id, business_id, name, prefix, key_hash, created_at)
-          values (${newId("key", clock.now())}, ${req.businessId}, ${req.name.trim()}, ${apiKey.slice(0, 12)},
-                  ${hashApiKey(apiKey)}, ${now()})
-          returning id, business_id, name, prefix, created_at, revoked_at`;
-          committed(() => log.info("api key created", { business_id: req.businessId, key_id: row!.id }));
-          return { apiKey, key: keyFromRow(row!) };
-        },
-      );
+      const apiKey = `lf_${mode}_${newSecret(24)}`;
+      const key: ApiKey = {
+        id: newId("key", clock.now()),
+        businessId: req.businessId,
+        name: req.name.trim(),
+        prefix: apiKey.slice(0, 12),
+        createdAt: now(),
+      };
+      const { idempotencyKey, ...request } = req;
+      return idempotentStatement(sql, {
+        schema: "accounts",
+        businessId: req.businessId,
+        key: idempotencyKey,
+        method: "CreateApiKey",
+        request,
+        codec: apiKeyReplayCodec(deps.keyring),
+        allowed: sql`exists (select from accounts.businesses where id = ${req.businessId})`,
+        effects: sql`
+          api_key as (
+            insert into accounts.api_keys (id, business_id, name, prefix, key_hash, created_at)
+            select ${key.id}, ${key.businessId}, ${key.name}, ${key.prefix}, ${hashApiKey(apiKey)}, ${key.createdAt!}
+            from claim
+          )`,
+        response: { apiKey, key },
+        refused: () => new NotFoundError("business", req.businessId),
+        onWritten: () => log.info("api key created", { business_id: req.businessId, key_id: key.id }),
+      });
     }),
 
     authenticateApiKey: unary(async (req) => {
