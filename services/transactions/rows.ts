@@ -100,12 +100,57 @@ export function toTransaction(
   };
 }
 
-/** A business's transaction with its status history; NOT_FOUND for another business's. */
+/** A transaction row with its status history as JSON (oldest first). */
+type RowWithHistory = TransactionRow & {
+  history: {
+    status: DbStatus;
+    previous_status: string;
+    return_code: string;
+    reason: string;
+    changed_at: string;
+  }[];
+};
+
+/** The select list of a transaction row `t` with its history, for {@link fromRowWithHistory}. */
+function withHistory(db: Sql | TransactionSql) {
+  return db`t.*, coalesce((
+      select json_agg(json_build_object('status', c.status, 'previous_status', c.previous_status,
+        'return_code', c.return_code, 'reason', c.reason, 'changed_at', c.changed_at) order by c.id)
+      from transactions.status_changes c where c.transaction_id = t.id), '[]') as history`;
+}
+
+function fromRowWithHistory(r: RowWithHistory): Transaction {
+  return toTransaction(
+    r,
+    r.history.map((h) => ({ ...h, changed_at: new Date(h.changed_at) })),
+  );
+}
+
+/** A business's transaction with its status history, in one read; NOT_FOUND for another business's. */
 export async function load(db: Sql | TransactionSql, businessId: string, id: string): Promise<Transaction> {
-  const [r] = await db<TransactionRow[]>`
-    select * from transactions.transactions where id = ${id} and business_id = ${businessId}`;
+  const [r] = await db<RowWithHistory[]>`
+    select ${withHistory(db)} from transactions.transactions t where t.id = ${id} and t.business_id = ${businessId}`;
   if (!r) throw new NotFoundError("transaction", id);
-  const history = await db<ChangeRow[]>`
-    select * from transactions.status_changes where transaction_id = ${id} order by id`;
-  return toTransaction(r, history);
+  return fromRowWithHistory(r);
+}
+
+/**
+ * A page of a business's transactions, newest first, with their histories,
+ * in one read: `limit` of them, and whether more follow.
+ */
+export async function loadPage(
+  db: Sql,
+  businessId: string,
+  filter: { customerId: string; before: string; limit: number },
+): Promise<{ transactions: Transaction[]; more: boolean }> {
+  const rows = await db<RowWithHistory[]>`
+    select ${withHistory(db)} from transactions.transactions t
+    where t.business_id = ${businessId}
+      and (${filter.customerId}::text = '' or t.customer_id = ${filter.customerId})
+      and (${filter.before}::text = '' or t.id < ${filter.before})
+    order by t.id desc limit ${filter.limit + 1}`;
+  return {
+    transactions: rows.slice(0, filter.limit).map(fromRowWithHistory),
+    more: rows.length > filter.limit,
+  };
 }

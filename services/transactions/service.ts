@@ -34,7 +34,15 @@ import {
 import { creationEffects, type NewTransaction, newTransaction } from "./creation.ts";
 import { checkDailyTotal, limitsOf, storeLimits, type TransactionLimits, validateLimits } from "./limits.ts";
 import { type DbStatus, nextStep, type RailsOptions } from "./rails.ts";
-import { type ChangeRow, DIRECTIONS, load, METHODS, type TransactionRow, toTransaction } from "./rows.ts";
+import {
+  type ChangeRow,
+  DIRECTIONS,
+  load,
+  loadPage,
+  METHODS,
+  type TransactionRow,
+  toTransaction,
+} from "./rows.ts";
 
 export interface TransactionsServiceDeps {
   sql: Sql;
@@ -564,18 +572,14 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
       if (req.customerId) v.id("customer_id", req.customerId, "cus");
       v.page(req.page, "txn");
       v.throwIfAny();
-      const token = req.page?.pageToken ?? "";
-      const limit = req.page?.pageSize || 50;
-      const rows = await sql<{ id: string }[]>`
-        select id from transactions.transactions
-        where business_id = ${req.businessId}
-          and (${req.customerId}::text = '' or customer_id = ${req.customerId})
-          and (${token}::text = '' or id < ${token})
-        order by id desc limit ${limit + 1}`;
-      const page = rows.slice(0, limit);
+      const page = await loadPage(sql, req.businessId, {
+        customerId: req.customerId,
+        before: req.page?.pageToken ?? "",
+        limit: req.page?.pageSize || 50,
+      });
       return {
-        transactions: await Promise.all(page.map((r) => load(sql, req.businessId, r.id))),
-        nextPageToken: rows.length > limit ? (page.at(-1)?.id ?? "") : "",
+        transactions: page.transactions,
+        nextPageToken: page.more ? (page.transactions.at(-1)?.id ?? "") : "",
       };
     }),
   };

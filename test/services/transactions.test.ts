@@ -310,6 +310,34 @@ describe("transactions service", () => {
     expect(listed.transactions.map((t) => t.id).sort()).toEqual([c.id, d.id, p.id].sort());
   });
 
+  it("lists a customer's transactions a page at a time, newest id first, each with its history", async () => {
+    const s = await setup();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++)
+      ids.push((await call(env.client, "createTransaction", req(s))).transaction!.id);
+    await call(env.client, "cancelTransaction", { businessId: s.biz, transactionId: ids[0]!, reason: "" });
+    const desc = [...ids].sort().reverse();
+    const list = (pageToken: string) =>
+      call(env.client, "listTransactions", {
+        businessId: s.biz,
+        customerId: s.cus,
+        page: { pageSize: 2, pageToken },
+      });
+    const first = await list("");
+    expect(first.transactions.map((t) => t.id)).toEqual(desc.slice(0, 2));
+    expect(first.nextPageToken).toBe(desc[1]);
+    const second = await list(first.nextPageToken);
+    expect(second.transactions.map((t) => t.id)).toEqual(desc.slice(2));
+    expect(second.nextPageToken).toBe("");
+    const listed = [...first.transactions, ...second.transactions];
+    expect(listed).toEqual(await Promise.all(desc.map((id) => statusOf(s, id))));
+    expect(listed.find((t) => t.id === ids[0])?.statusHistory.map((h) => h.status)).toEqual([
+      S.TRANSACTION_STATUS_NEW,
+      S.TRANSACTION_STATUS_PENDING,
+      S.TRANSACTION_STATUS_CANCELLED,
+    ]);
+  });
+
   it("refuses what the account or the customer does not allow", async () => {
     const s = await setup();
     const code = async (over: Partial<CreateTransactionRequest>) =>
