@@ -104,32 +104,28 @@ function replay<T>(row: StoredClaim | undefined, method: string, hash: string, c
   return codec.decode(row.response);
 }
 
-/** Thrown inside the transaction to roll back an attempt whose key another attempt stored first. */
-class KeyTaken extends Error {}
-
 /**
  * Runs a mutation once per (business, idempotency key), in one transaction
- * with the key's row: the work runs first, then the key is inserted with its
- * response (`on conflict do nothing`). When an earlier or concurrent attempt
- * holds the key (a concurrent one makes this insert wait until it commits),
- * this attempt's work is rolled back and the stored response is replayed. A
- * retry whose work fails because the first attempt already acted (a deleted
- * customer, a used-up limit) is answered the same way: on failure the key's
- * stored response, if any, answers instead of the error. The same key with a
- * different request (or method) is refused with `idempotency_key_reused`. A
- * failed attempt stores nothing, so the caller may retry. Without a key the
- * work simply runs in a transaction.
+ * with the claim of the key: the first caller inserts the claim and does the
+ * work; concurrent retries block on the claim's unique key and then read the
+ * stored response. The same key with a different request (or method) is
+ * refused with `idempotency_key_reused`. A failed attempt rolls its claim back,
+ * so the caller may retry. Without a key the work simply runs in a transaction.
  *
- * The work may run again for a retry (and be rolled back): what must happen
- * only once the work's transaction committed (a log line, a wake-up) goes to
- * `committed`, which runs it then, and never for an attempt rolled back.
+ * The claim comes before the work, so work with effects outside this database
+ * (a call to another service) runs once per key. Work that is a single
+ * statement is better served by {@link idempotentStatement}.
  *
  * Every service's mutations go through here, so this is where a key is held to
  * 6–255 printable characters (INVALID_ARGUMENT on `idempotency_key` otherwise).
  *
  * `prepare` runs before the transaction opens: put network calls there, so no
- * transaction (and no row lock) is held across them. A retry whose response
- * is already stored is answered without running `prepare`.
+ * transaction (and no claim's row lock) is held across them. A retry whose
+ * response is already stored is answered without running `prepare`.
+ *
+ * What must happen only once the work's transaction committed (a log line, a
+ * wake-up) goes to `committed`, which runs it then, and not when the work
+ * fails.
  */
 export async function idempotent<T, P = undefined>(
   sql: Sql,
@@ -162,40 +158,33 @@ export async function idempotent<T, P = undefined>(
   }
   const hash = requestHash(opts.method, opts.request);
   const table = sql(`${opts.schema}.idempotency`);
-  const stored = async () => {
-    const [row] = await sql<StoredClaim[]>`
-      select method, request_hash, response from ${table}
-      where business_id = ${opts.businessId} and key = ${opts.key}`;
-    return row;
-  };
   let prepared = undefined as P;
   if (opts.prepare) {
-    // A finished earlier attempt answers without the network; an unfinished one is settled by the insert below.
-    const finished = await stored();
+    // A finished earlier attempt answers without the network; an unfinished one is settled by the claim below.
+    const [finished] = await sql<StoredClaim[]>`
+      select method, request_hash, response from ${table}
+      where business_id = ${opts.businessId} and key = ${opts.key} and response is not null`;
     if (finished) return replay(finished, opts.method, hash, opts.codec);
     prepared = await opts.prepare();
   }
-  let result: T;
-  try {
-    result = (await sql.begin(async (tx) => {
-      const fresh = await work(tx, prepared, committed);
-      const bytes = Buffer.from(opts.codec.encode(fresh).finish());
-      const inserted = await tx`
-        insert into ${table} (business_id, key, method, request_hash, response)
-        values (${opts.businessId}, ${opts.key}, ${opts.method}, ${hash}, ${bytes})
-        on conflict (business_id, key) do nothing
-        returning key`;
-      if (inserted.length === 0) throw new KeyTaken();
-      return fresh;
-    })) as T;
-  } catch (e) {
-    const row = await stored();
-    if (row) return replay(row, opts.method, hash, opts.codec);
-    if (e instanceof KeyTaken) {
-      throw new UnavailableError("idempotency_key_busy", "another attempt with this key is under way");
+  const result = (await sql.begin(async (tx) => {
+    const claimed = await tx`
+      insert into ${table} (business_id, key, method, request_hash)
+      values (${opts.businessId}, ${opts.key}, ${opts.method}, ${hash})
+      on conflict (business_id, key) do nothing
+      returning key`;
+    if (claimed.length === 0) {
+      const [row] = await tx<StoredClaim[]>`
+        select method, request_hash, response from ${table}
+        where business_id = ${opts.businessId} and key = ${opts.key}`;
+      return replay(row, opts.method, hash, opts.codec);
     }
-    throw e;
-  }
+    const result = await work(tx, prepared, committed);
+    const bytes = Buffer.from(opts.codec.encode(result).finish());
+    await tx`update ${table} set response = ${bytes}
+      where business_id = ${opts.businessId} and key = ${opts.key}`;
+    return result;
+  })) as T;
   return done(result);
 }
 

@@ -272,7 +272,7 @@ describe("idempotency keys on every accounts mutation", () => {
     expect(await m.effect(c)).toBe(1);
   });
 
-  it("logs a mutation once: a replay, whose work is rolled back, logs nothing", async () => {
+  it("logs a mutation once: a replay or a refused reuse of its key logs nothing", async () => {
     const c = await context();
     const m = MUTATIONS.find((x) => x.method === "updateCustomer")!;
     const key = `idem-${randomBytes(4).toString("hex")}`;
