@@ -93,9 +93,6 @@ const OUTBOX_LEASE_SECONDS = 30;
 /** Status changes claimed and published per outbox round (the claim's `limit`). */
 const OUTBOX_BATCH = 20;
 
-/** What an idempotent statement is given besides the key, request and codec. */
-type StatementParts = "allowed" | "effects" | "response" | "refused" | "before" | "onWritten";
-
 /** A claimed status change with the transaction it belongs to. */
 type OutboxRow = ChangeRow & TransactionRow & { change_id: string };
 
@@ -361,9 +358,14 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
    * if any: an idempotent statement allowed to write nothing replays a stored
    * response (or refuses the key's reuse) and otherwise says so. One read.
    */
-  async function storedAnswer(
-    replayable: Omit<Parameters<typeof idempotentStatement<CreateTransactionResponse>>[1], StatementParts>,
-  ): Promise<CreateTransactionResponse | undefined> {
+  async function storedAnswer(replayable: {
+    schema: string;
+    businessId: string;
+    key: string;
+    method: string;
+    request: unknown;
+    codec: typeof CreateTransactionResponse;
+  }): Promise<CreateTransactionResponse | undefined> {
     const none = new Error("no stored answer");
     try {
       return await idempotentStatement(sql, {
