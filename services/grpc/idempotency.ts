@@ -223,6 +223,10 @@ interface StatementOutcome extends Partial<StoredClaim> {
  * with the same key waits on the key's row, then replays the winner's
  * response; a different request under the key gets `idempotency_key_reused`.
  * Without a key the effects simply run when `allowed`.
+ *
+ * All of it reads one snapshot, taken when the statement starts: a row that a
+ * concurrent transaction commits meanwhile is not seen, unless it is locked
+ * (`for update` in `before`, which re-reads it once the lock is had).
  */
 export async function idempotentStatement<T>(
   sql: Sql,
@@ -241,7 +245,9 @@ export async function idempotentStatement<T>(
     allowed: Fragment;
     /** The effects as CTEs reading `claim`, written `name as (...), ...`. */
     effects: Fragment;
+    /** The answer, stored with the claim: what the effects write. */
     response: T;
+    /** Another answer, stored and returned instead when its condition holds in the statement. */
     alternative?: AlternativeResponse<T>;
     /** The error when `allowed` is false (and no earlier attempt answers). */
     refused: () => Error;
