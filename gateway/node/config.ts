@@ -36,6 +36,8 @@ export interface NodeConfig {
   redisUrl?: string;
   /** Customer-page requests per minute per client IP and per link. */
   portalRateLimits?: { perIp: number; perLink: number };
+  /** Public API calls per API key: a burst, then a steady rate a second. Default 100, then 50 a second. */
+  apiRateLimit?: { burst: number; perSecond: number };
   /** Serve /dev/outbox (the embedded default). */
   devOutbox?: boolean;
   /** Faster polling for tests. */

@@ -68,7 +68,7 @@ import {
   workflowEffects,
   workflowsMigrations,
 } from "../../services/workflows/index.ts";
-import { addPublicApi, type RateLimiter, RedisRateLimiter } from "../api/index.ts";
+import { addPublicApi, MemoryRateLimiter, type RateLimiter, RedisRateLimiter } from "../api/index.ts";
 import { type Console, createConsole } from "../console/index.ts";
 import { createPortal } from "../portal/index.ts";
 import type { NodeConfig } from "./config.ts";
@@ -407,7 +407,9 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
       closers.push(async () => {
         await redis.quit().catch(() => redis.disconnect());
       });
-      rateLimiter = new RedisRateLimiter(redis);
+      rateLimiter = new RedisRateLimiter(redis, cfg.apiRateLimit);
+    } else if (cfg.apiRateLimit) {
+      rateLimiter = new MemoryRateLimiter(cfg.apiRateLimit);
     }
     const health = addPublicApi(grpc, {
       workflows,

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryRateLimiter, type RateLimiter, RedisRateLimiter } from "../../gateway/api/index.ts";
 import { call, readErrorCode } from "../../services/grpc/index.ts";
 import { startRedis } from "../infra/index.ts";
+import { startStack } from "../support/stack.ts";
 import { type ApiHarness, collect, createWorkflowRequest, failure, startApi } from "./harness.ts";
 
 const RETRY_INFO = "google.rpc.RetryInfo";
@@ -140,3 +141,26 @@ for (const kind of ["redis", "memory"] as const) {
     }
   });
 }
+
+describe("a node's configured API limit", () => {
+  for (const redis of [false, true]) {
+    it(`applies to every key of the node (${redis ? "redis" : "in memory"}), in place of the default`, async () => {
+      const stack = await startStack({ redis, apiRateLimit: { burst: 2, perSecond: 0.01 } });
+      try {
+        const get = () =>
+          call(stack.api, "getWorkflow", { workflowId: "wf_none" }, { metadata: stack.auth() }).catch(
+            (e: unknown) => e,
+          );
+        // A malformed id is refused after the limit is taken; the default burst (100) would refuse all three so.
+        const answers = [await get(), await get(), await get()];
+        expect(answers.map((e) => (e as { code?: number }).code)).toEqual([
+          status.INVALID_ARGUMENT,
+          status.INVALID_ARGUMENT,
+          status.RESOURCE_EXHAUSTED,
+        ]);
+      } finally {
+        await stack.stop();
+      }
+    });
+  }
+});

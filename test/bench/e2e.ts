@@ -88,8 +88,9 @@ async function runCluster(
       email: { kind: "outbox" } as const,
       shardCount: 64,
       tuning: { webhookPollMs: 200, effectPollMs: 500, timerPollMs: 500 },
-      // All simulated customers share one IP here; real ones do not.
+      // All simulated customers share one IP here; real ones do not. One business creates every workflow.
       portalRateLimits: { perIp: 1e9, perLink: 1e9 },
+      apiRateLimit: { burst: 1e9, perSecond: 1e9 },
     };
     // The nodes run in their own processes, so the load generator here does not share their CPU.
     const profile = process.env.LINKFLOW_BENCH_PROFILE_DIR

@@ -52,6 +52,8 @@ export async function startStack(
      * redis-server, as a cluster does (default: with the NATS transport).
      */
     redis?: boolean;
+    /** The nodes' per-API-key limit on the public API (default: the node's). */
+    apiRateLimit?: { burst: number; perSecond: number };
     rails?: {
       pendingMs?: number;
       pushToCardSettleMs?: number;
@@ -104,7 +106,11 @@ export async function startStack(
         twilio,
         ...(smtp ? { smtpUrl: smtp.url } : {}),
       },
-      { clock: opts.clock, tuning: { rails: opts.rails } },
+      {
+        clock: opts.clock,
+        tuning: { rails: opts.rails },
+        ...(opts.apiRateLimit ? { apiRateLimit: opts.apiRateLimit } : {}),
+      },
     );
     const nodes: LinkflowNode[] = [];
     const launch = async () => {
