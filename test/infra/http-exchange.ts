@@ -22,22 +22,29 @@ export function httpExchange(
 ): Promise<HttpReply> {
   const headers = { ...opts.headers };
   if (opts.body !== undefined) headers["content-length"] = String(Buffer.byteLength(opts.body));
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: opts.method ?? "GET", headers, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const cookie = res.headers["set-cookie"];
-        resolve({
-          status: res.statusCode ?? 0,
-          setCookie: Array.isArray(cookie) ? cookie[0] : cookie,
-          body: Buffer.concat(chunks).toString("utf8"),
+  const attempt = (retried: boolean): Promise<HttpReply> =>
+    new Promise((resolve, reject) => {
+      const req = request(url, { method: opts.method ?? "GET", headers, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const cookie = res.headers["set-cookie"];
+          resolve({
+            status: res.statusCode ?? 0,
+            setCookie: Array.isArray(cookie) ? cookie[0] : cookie,
+            body: Buffer.concat(chunks).toString("utf8"),
+          });
         });
+        res.on("error", reject);
       });
-      res.on("error", reject);
+      req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`no answer from ${url}`)));
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        // The server closed a kept-alive connection just as it was reused: the request never
+        // reached it, so sending it again on a new connection is safe (what browsers do).
+        if (!retried && req.reusedSocket && err.code === "ECONNRESET") resolve(attempt(true));
+        else reject(err);
+      });
+      req.end(opts.body);
     });
-    req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`no answer from ${url}`)));
-    req.on("error", reject);
-    req.end(opts.body);
-  });
+  return attempt(false);
 }
