@@ -104,6 +104,18 @@ function replay<T>(row: StoredClaim | undefined, method: string, hash: string, c
   return codec.decode(row.response);
 }
 
+/** Whose key a mutation runs under, and how its response is kept for replays. */
+export interface IdempotentCall<T> {
+  /** The service's schema, which holds its `idempotency` table. */
+  schema: string;
+  businessId: string;
+  key: string;
+  method: string;
+  /** The request without its idempotency key. */
+  request: unknown;
+  codec: ResponseCodec<T>;
+}
+
 /**
  * Runs a mutation once per (business, idempotency key), in one transaction
  * with the claim of the key: the first caller inserts the claim and does the
@@ -129,15 +141,7 @@ function replay<T>(row: StoredClaim | undefined, method: string, hash: string, c
  */
 export async function idempotent<T, P = undefined>(
   sql: Sql,
-  opts: {
-    /** The service's schema, which holds its `idempotency` table. */
-    schema: string;
-    businessId: string;
-    key: string;
-    method: string;
-    /** The request without its idempotency key. */
-    request: unknown;
-    codec: ResponseCodec<T>;
+  opts: IdempotentCall<T> & {
     /** Work outside any transaction (network calls); its result goes to `work`. */
     prepare?: () => Promise<P>;
   },
@@ -230,15 +234,7 @@ interface StatementOutcome extends Partial<StoredClaim> {
  */
 export async function idempotentStatement<T>(
   sql: Sql,
-  opts: {
-    /** The service's schema, which holds its `idempotency` table. */
-    schema: string;
-    businessId: string;
-    key: string;
-    method: string;
-    /** The request without its idempotency key. */
-    request: unknown;
-    codec: ResponseCodec<T>;
+  opts: IdempotentCall<T> & {
     /** CTEs the claim and effects read, written `name as (...), ...` (e.g. a parent row locked `for update`). */
     before?: Fragment;
     /** A SQL boolean: the preconditions of the mutation. */
