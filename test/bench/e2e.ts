@@ -21,8 +21,8 @@ import { SHARED_TEMPLATES, TemplateStore } from "../../services/workflows/index.
 import { startNats, startPostgres, startTwilioServer, startWebhookReceiver } from "../infra/index.ts";
 import { HttpCustomer } from "../support/http-customer.ts";
 import { type NodeChildInfo, spawnNode } from "../support/node-child.ts";
-import { PG_STATEMENT_FLAGS, resetStatements, statementFigures } from "./pg-statements.ts";
-import { cpuSeconds } from "./proc-cpu.ts";
+import { PG_STATEMENT_FLAGS, resetStatements, statementFigures } from "./lib/pg-statements.ts";
+import { cpuSeconds } from "./lib/proc-cpu.ts";
 import type { Emit } from "./run.ts";
 
 const IN_FLIGHT = Number(process.env.LINKFLOW_BENCH_E2E_IN_FLIGHT ?? 64);

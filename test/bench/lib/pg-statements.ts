@@ -1,4 +1,4 @@
-import type { Sql } from "../../core/index.ts";
+import type { Sql } from "../../../core/index.ts";
 
 /** Postgres flags that load pg_stat_statements, so a benchmark can count the statements it caused. */
 export const PG_STATEMENT_FLAGS = [
