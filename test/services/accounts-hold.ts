@@ -1,6 +1,6 @@
 import type { TransactionSql } from "postgres";
 import type { Sql } from "../../core/index.ts";
-import { eventually } from "./notifications-harness.ts";
+import { eventually } from "./helpers.ts";
 
 /**
  * Starts `calls` while a transaction holds the rows `lock` locks, and ends the

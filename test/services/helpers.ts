@@ -108,3 +108,17 @@ export function recordCalls(): {
   }) as typeof call;
   return { call: recorded, text: () => seen.join("\n") };
 }
+
+/** Polls `check` until it returns a value (not undefined); for state that settles asynchronously. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  what: string,
+  tries = 400,
+): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const v = await check();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

@@ -21,9 +21,8 @@ import {
   TwilioSmsSender,
 } from "../../services/notifications/index.ts";
 import { twilioSignature } from "../infra/index.ts";
-import { rejected } from "./helpers.ts";
+import { eventually, rejected } from "./helpers.ts";
 import {
-  eventually,
   type NotificationsHarness,
   startNotificationsHarness,
   TWILIO_FROM,

@@ -12,8 +12,7 @@ import {
 } from "../../services/notifications/index.ts";
 import { twilioSignature } from "../infra/index.ts";
 import { type Stack, startStack } from "../support/stack.ts";
-import { rejected } from "./helpers.ts";
-import { eventually } from "./notifications-harness.ts";
+import { eventually, rejected } from "./helpers.ts";
 
 // A whole node with Twilio configured: its HTTP front door carries Twilio's callbacks.
 let stack: Stack;

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../core/index.ts";
 import { DeliveryStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
-import { eventually, type NotificationsHarness, startNotificationsHarness } from "./notifications-harness.ts";
+import { eventually } from "./helpers.ts";
+import { type NotificationsHarness, startNotificationsHarness } from "./notifications-harness.ts";
 
 const BIZ = "biz_retry_schedule";
 const HOUR = 3_600_000;

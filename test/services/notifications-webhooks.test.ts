@@ -7,9 +7,8 @@ import { DeliveryStatus, PublishEventResponse } from "../../proto/index.ts";
 import { call, requestHash } from "../../services/grpc/index.ts";
 import { WebhookDispatcher } from "../../services/notifications/index.ts";
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, verifyWebhookSignature } from "../infra/index.ts";
-import { rejected } from "./helpers.ts";
+import { eventually, rejected } from "./helpers.ts";
 import {
-  eventually,
   type NotificationsHarness,
   startNotificationsHarness,
   TEST_KEYRING,
