@@ -18,7 +18,7 @@ import {
 import {
   type CallOpts,
   IDEMPOTENCY_KEY_RULE,
-  idempotent,
+  idempotentCall,
   isIdempotencyKey,
   type ResponseCodec,
   toServiceError,
@@ -198,9 +198,18 @@ export class Rpc {
       }
       if (!key || !this.o.sql || !codec) return fn(req, ctx);
       const { idempotencyKey: _, ...request } = req;
-      return idempotent(
+      // No transaction is held while fn calls the services and actors (their commits need connections too).
+      return idempotentCall(
         this.o.sql,
-        { schema: "workflows", businessId: ctx.tenant.businessId, key, method, request, codec },
+        {
+          schema: "workflows",
+          businessId: ctx.tenant.businessId,
+          key,
+          method,
+          request,
+          codec,
+          deadline: ctx.deadline,
+        },
         () => {
           // Claiming the key may have waited on a concurrent call with it.
           checkDeadline(ctx.deadline);

@@ -321,3 +321,64 @@ export function idempotentRequest<R extends { idempotencyKey: string; businessId
     (tx, _prepared, committed) => work(tx, committed),
   );
 }
+
+/** How long an unfinished claim holds its key before a retry may take it over (its attempt died). */
+const CALL_CLAIM_LEASE_MS = 30_000;
+
+/**
+ * {@link idempotent} for work that calls other services or actors, which no
+ * database transaction may span: the key is claimed in a statement of its
+ * own, the work runs with no transaction (and no pooled connection) held, and
+ * its response is stored afterwards. A concurrent call with the key waits for
+ * that response until `deadline`, then answers `idempotency_key_busy`
+ * (UNAVAILABLE, retryable). A failed attempt gives its claim back. A claim
+ * left by an attempt that died is taken over after `leaseMs`, so the work
+ * must itself be safe to run twice: pass the key on, and let the actor or
+ * service deduplicate on it.
+ */
+export async function idempotentCall<T>(
+  sql: Sql,
+  opts: IdempotentCall<T> & { deadline?: number; leaseMs?: number },
+  work: () => Promise<T>,
+): Promise<T> {
+  if (!isIdempotencyKey(opts.key)) {
+    throw new ValidationError([{ field: "idempotency_key", description: IDEMPOTENCY_KEY_RULE }]);
+  }
+  const hash = requestHash(opts.method, opts.request);
+  const table = sql(`${opts.schema}.idempotency`);
+  const lease = `${Math.max(1, Math.round(opts.leaseMs ?? CALL_CLAIM_LEASE_MS))} milliseconds`;
+  const deadline = opts.deadline ?? Date.now() + 15_000;
+  for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
+    // Claims the key, or takes over a claim of the same request whose attempt has not finished in time.
+    const claimed = await sql`
+      insert into ${table} as i (business_id, key, method, request_hash)
+      values (${opts.businessId}, ${opts.key}, ${opts.method}, ${hash})
+      on conflict (business_id, key) do update set created_at = now()
+        where i.response is null and i.method = excluded.method and i.request_hash = excluded.request_hash
+          and i.created_at < now() - ${lease}::interval
+      returning key`;
+    if (claimed.length > 0) break;
+    const [row] = await sql<StoredClaim[]>`
+      select method, request_hash, response from ${table}
+      where business_id = ${opts.businessId} and key = ${opts.key}`;
+    if (row?.response || (row && (row.method !== opts.method || row.request_hash !== hash))) {
+      return replay(row, opts.method, hash, opts.codec);
+    }
+    if (Date.now() + wait > deadline) {
+      throw new UnavailableError("idempotency_key_busy", "another attempt with this key is under way");
+    }
+    await new Promise((r) => setTimeout(r, wait));
+  }
+  let result: T;
+  try {
+    result = await work();
+  } catch (err) {
+    await sql`delete from ${table}
+      where business_id = ${opts.businessId} and key = ${opts.key} and response is null`.catch(() => {});
+    throw err;
+  }
+  const bytes = Buffer.from(opts.codec.encode(result).finish());
+  await sql`update ${table} set response = ${bytes}
+    where business_id = ${opts.businessId} and key = ${opts.key}`;
+  return result;
+}

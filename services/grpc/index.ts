@@ -13,6 +13,7 @@ export {
   IDEMPOTENCY_KEY_RULE,
   idempotencyTableSql,
   idempotent,
+  idempotentCall,
   idempotentRequest,
   idempotentStatement,
   isIdempotencyKey,

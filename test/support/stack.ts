@@ -52,6 +52,8 @@ export async function startStack(
      * redis-server, as a cluster does (default: with the NATS transport).
      */
     redis?: boolean;
+    /** Connections of each node's main Postgres pool (default: the node's). */
+    poolSize?: number;
     /** The nodes' per-API-key limit on the public API (default: the node's). */
     apiRateLimit?: { burst: number; perSecond: number };
     rails?: {
@@ -110,6 +112,7 @@ export async function startStack(
         clock: opts.clock,
         tuning: { rails: opts.rails },
         ...(opts.apiRateLimit ? { apiRateLimit: opts.apiRateLimit } : {}),
+        ...(opts.poolSize ? { poolSize: opts.poolSize } : {}),
       },
     );
     const nodes: LinkflowNode[] = [];

@@ -1,0 +1,108 @@
+import { status } from "@grpc/grpc-js";
+import { describe, expect, it } from "vitest";
+import { connect } from "../../core/index.ts";
+import { call, requestHash } from "../../services/grpc/index.ts";
+import { startStack } from "../support/stack.ts";
+import { createWorkflowRequest, failure, useApiStack } from "./harness.ts";
+
+const api = useApiStack();
+
+async function sentWorkflow(phone: string): Promise<string> {
+  const { workflow } = await call(
+    api.workflows,
+    "createWorkflow",
+    createWorkflowRequest({ customerPhone: phone }),
+    api.asA(),
+  );
+  await api.stack.twilio.waitForMessage((m) => m.to === phone && m.body.includes("/l/"));
+  return workflow!.id;
+}
+
+const resentEvents = async (id: string) =>
+  (await call(api.workflows, "getWorkflowHistory", { workflowId: id }, api.asA())).events.filter(
+    (e) => e.type === "link.resent",
+  ).length;
+
+/** Writes a claim of `key` for ResendLink of `workflowId`, as an attempt that is still running (or died) leaves it. */
+async function leaveClaim(workflowId: string, key: string, ageSeconds: number): Promise<void> {
+  const sql = connect(api.stack.databaseUrl, { max: 1 });
+  try {
+    await sql`
+      insert into workflows.idempotency (business_id, key, method, request_hash, created_at)
+      values (${api.a.businessId}, ${key}, 'ResendLink', ${requestHash("ResendLink", { workflowId, channel: 0 })},
+              now() - ${`${ageSeconds} seconds`}::interval)`;
+  } finally {
+    await sql.end();
+  }
+}
+
+describe("keyed mutations of the public API", () => {
+  it("the same key sent five times at once acts once, and every call gets the same answer", async () => {
+    const id = await sentWorkflow("+14155550341");
+    const req = { workflowId: id, channel: 0, idempotencyKey: "resend-341-together" };
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => call(api.workflows, "resendLink", req, api.asA())),
+    );
+    for (const a of answers) expect(a).toEqual(answers[0]);
+    expect(await resentEvents(id)).toBe(1);
+  });
+
+  it("a key whose attempt is still under way makes a retry wait, then answer busy, without acting", async () => {
+    const id = await sentWorkflow("+14155550342");
+    await leaveClaim(id, "resend-342-running", 0);
+    const f = await failure(
+      call(
+        api.workflows,
+        "resendLink",
+        { workflowId: id, channel: 0, idempotencyKey: "resend-342-running" },
+        { ...api.asA(), timeoutMs: 1500 },
+      ),
+    );
+    // Busy when the server answers first; the client's own deadline otherwise.
+    expect([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]).toContain(f.code);
+    expect(await resentEvents(id)).toBe(0);
+  });
+
+  it("a key left by an attempt that died is taken over once its lease lapsed: the retry acts, once", async () => {
+    const id = await sentWorkflow("+14155550343");
+    await leaveClaim(id, "resend-343-died", 60);
+    const req = { workflowId: id, channel: 0, idempotencyKey: "resend-343-died" };
+    const first = await call(api.workflows, "resendLink", req, api.asA());
+    expect(await call(api.workflows, "resendLink", req, api.asA())).toEqual(first);
+    expect(await resentEvents(id)).toBe(1);
+  });
+});
+
+describe("a node with a small database pool", () => {
+  it("answers more keyed mutations at once than it has connections: none holds one while the actor works", async () => {
+    // Before, each call kept a transaction open across its ask, and the actors' commits found no connection left.
+    const stack = await startStack({ poolSize: 2, tracing: false });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const phone = `+1415555036${i}`;
+        const { workflow } = await call(
+          stack.api,
+          "createWorkflow",
+          createWorkflowRequest({ customerPhone: phone }),
+          { metadata: stack.auth() },
+        );
+        await stack.twilio.waitForMessage((m) => m.to === phone && m.body.includes("/l/"));
+        ids.push(workflow!.id);
+      }
+      const answers = await Promise.all(
+        ids.map((workflowId, i) =>
+          call(
+            stack.api,
+            "resendLink",
+            { workflowId, channel: 0, idempotencyKey: `resend-pool-${i}` },
+            { metadata: stack.auth(), timeoutMs: 10_000 },
+          ),
+        ),
+      );
+      expect(answers.map((a) => a.workflow?.id)).toEqual(ids);
+    } finally {
+      await stack.stop();
+    }
+  });
+});
