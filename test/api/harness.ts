@@ -23,7 +23,7 @@ import {
   WebhookServiceClient,
   WorkflowServiceClient,
 } from "../../proto/index.ts";
-import { readErrorCode, readFieldViolations } from "../../services/grpc/index.ts";
+import { call, readErrorCode, readFieldViolations } from "../../services/grpc/index.ts";
 import { type Stack, startStack } from "../support/stack.ts";
 
 type ClientCtor<C> = new (address: string, creds: ChannelCredentials) => C & { close(): void };
@@ -219,6 +219,18 @@ export function createWorkflowRequest(over: Partial<CreateWorkflowRequest>): Cre
     idempotencyKey: "",
     ...over,
   };
+}
+
+/** A `welcome` workflow of business `a` whose link SMS has gone out to `phone`; resolves with its id. */
+export async function sentWorkflow(api: ApiHarness, phone: string): Promise<string> {
+  const { workflow } = await call(
+    api.workflows,
+    "createWorkflow",
+    createWorkflowRequest({ customerPhone: phone }),
+    api.asA(),
+  );
+  await api.stack.twilio.waitForMessage((m) => m.to === phone && m.body.includes("/l/"));
+  return workflow!.id;
 }
 
 /**

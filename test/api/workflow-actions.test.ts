@@ -8,6 +8,7 @@ import {
   expectViolations,
   type Failure,
   failure,
+  sentWorkflow as sentWorkflowOf,
   useApiStack,
 } from "./harness.ts";
 
@@ -15,17 +16,7 @@ const api = useApiStack();
 
 const DAY = 86_400_000;
 
-/** A workflow of business `a` whose link SMS has gone out. */
-async function sentWorkflow(phone: string): Promise<string> {
-  const { workflow } = await call(
-    api.workflows,
-    "createWorkflow",
-    createWorkflowRequest({ customerPhone: phone }),
-    api.asA(),
-  );
-  await api.stack.twilio.waitForMessage((m) => m.to === phone && m.body.includes("/l/"));
-  return workflow!.id;
-}
+const sentWorkflow = (phone: string) => sentWorkflowOf(api, phone);
 
 const linkSms = (phone: string) =>
   api.stack.twilio.messages.filter((m) => m.to === phone && m.body.includes("/l/"));
