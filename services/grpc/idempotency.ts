@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { Fragment, TransactionSql } from "postgres";
 import {
   FailedPreconditionError,
@@ -322,8 +322,16 @@ export function idempotentRequest<R extends { idempotencyKey: string; businessId
   );
 }
 
-/** How long an unfinished claim holds its key before a retry may take it over (its attempt died). */
+/** The least time an unfinished claim holds its key before a retry may take it over (its attempt died). */
 const CALL_CLAIM_LEASE_MS = 30_000;
+
+/**
+ * The columns {@link idempotentCall} needs on a schema's `idempotency` table:
+ * who holds an unfinished claim, and until when.
+ */
+export function idempotencyCallColumnsSql(): string {
+  return "alter table idempotency add column claim_token text, add column claim_until timestamptz;";
+}
 
 /**
  * {@link idempotent} for work that calls other services or actors, which no
@@ -331,10 +339,15 @@ const CALL_CLAIM_LEASE_MS = 30_000;
  * own, the work runs with no transaction (and no pooled connection) held, and
  * its response is stored afterwards. A concurrent call with the key waits for
  * that response until `deadline`, then answers `idempotency_key_busy`
- * (UNAVAILABLE, retryable). A failed attempt gives its claim back. A claim
- * left by an attempt that died is taken over after `leaseMs`, so the work
- * must itself be safe to run twice: pass the key on, and let the actor or
- * service deduplicate on it.
+ * (UNAVAILABLE, retryable). A failed attempt gives its claim back.
+ *
+ * A claim holds the key until its attempt's deadline (at least `leaseMs`); a
+ * claim still unfinished then was left by an attempt that died, and a retry
+ * takes it over. The work must therefore be safe to run twice: pass the key
+ * on, and let the actor or service deduplicate on it. Each claim carries its
+ * own token, so an attempt that was taken over never removes or overwrites
+ * the claim of the one that took over. The schema's table needs
+ * {@link idempotencyCallColumnsSql}.
  */
 export async function idempotentCall<T>(
   sql: Sql,
@@ -346,16 +359,22 @@ export async function idempotentCall<T>(
   }
   const hash = requestHash(opts.method, opts.request);
   const table = sql(`${opts.schema}.idempotency`);
-  const lease = `${Math.max(1, Math.round(opts.leaseMs ?? CALL_CLAIM_LEASE_MS))} milliseconds`;
+  const leaseMs = Math.max(1, Math.round(opts.leaseMs ?? CALL_CLAIM_LEASE_MS));
   const deadline = opts.deadline ?? Date.now() + 15_000;
+  const token = randomUUID();
   for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
-    // Claims the key, or takes over a claim of the same request whose attempt has not finished in time.
+    // Until the attempt's deadline, and never less than the lease: the work may run that long.
+    const holdMs = Math.max(leaseMs, deadline - Date.now());
+    // Claims the key, or takes over a claim of the same request whose attempt is past its deadline.
+    // A claim without a holder's deadline (written before claims had one) holds for the lease.
     const claimed = await sql`
-      insert into ${table} as i (business_id, key, method, request_hash)
-      values (${opts.businessId}, ${opts.key}, ${opts.method}, ${hash})
-      on conflict (business_id, key) do update set created_at = now()
+      insert into ${table} as i (business_id, key, method, request_hash, claim_token, claim_until)
+      values (${opts.businessId}, ${opts.key}, ${opts.method}, ${hash}, ${token},
+              now() + ${`${holdMs} milliseconds`}::interval)
+      on conflict (business_id, key) do update
+        set created_at = now(), claim_token = excluded.claim_token, claim_until = excluded.claim_until
         where i.response is null and i.method = excluded.method and i.request_hash = excluded.request_hash
-          and i.created_at < now() - ${lease}::interval
+          and coalesce(i.claim_until, i.created_at + ${`${leaseMs} milliseconds`}::interval) < now()
       returning key`;
     if (claimed.length > 0) break;
     const [row] = await sql<StoredClaim[]>`
@@ -369,16 +388,15 @@ export async function idempotentCall<T>(
     }
     await new Promise((r) => setTimeout(r, wait));
   }
+  const mine = sql`business_id = ${opts.businessId} and key = ${opts.key} and claim_token = ${token}`;
   let result: T;
   try {
     result = await work();
   } catch (err) {
-    await sql`delete from ${table}
-      where business_id = ${opts.businessId} and key = ${opts.key} and response is null`.catch(() => {});
+    await sql`delete from ${table} where ${mine} and response is null`.catch(() => {});
     throw err;
   }
   const bytes = Buffer.from(opts.codec.encode(result).finish());
-  await sql`update ${table} set response = ${bytes}
-    where business_id = ${opts.businessId} and key = ${opts.key}`;
+  await sql`update ${table} set response = ${bytes}, claim_token = null, claim_until = null where ${mine}`;
   return result;
 }

@@ -11,6 +11,7 @@ export { ServerHealth, serviceName } from "./health.ts";
 export type { AlternativeResponse, ResponseCodec } from "./idempotency.ts";
 export {
   IDEMPOTENCY_KEY_RULE,
+  idempotencyCallColumnsSql,
   idempotencyTableSql,
   idempotent,
   idempotentCall,

@@ -1,5 +1,5 @@
 import type { Migration } from "../../core/index.ts";
-import { idempotencyTableSql } from "../grpc/index.ts";
+import { idempotencyCallColumnsSql, idempotencyTableSql } from "../grpc/index.ts";
 
 /** Schema `workflows`: templates, link lookup by token hash, create idempotency and a tenant-scoped index. */
 export const workflowsMigrations: Migration[] = [
@@ -82,5 +82,11 @@ export const workflowsMigrations: Migration[] = [
       );
       create index uploads_by_workflow on uploads (business_id, workflow_id);
     `,
+  },
+  {
+    id: 4,
+    name: "api_idempotency_claims",
+    // The public API's keyed calls hold their key while they call the services: who holds it, until when.
+    sql: idempotencyCallColumnsSql(),
   },
 ];

@@ -3,34 +3,36 @@ import { describe, expect, it } from "vitest";
 import { connect } from "../../core/index.ts";
 import { call, requestHash } from "../../services/grpc/index.ts";
 import { startStack } from "../support/stack.ts";
-import { createWorkflowRequest, failure, useApiStack } from "./harness.ts";
+import { createWorkflowRequest, failure, sentWorkflow as sentWorkflowOf, useApiStack } from "./harness.ts";
 
 const api = useApiStack();
 
-async function sentWorkflow(phone: string): Promise<string> {
-  const { workflow } = await call(
-    api.workflows,
-    "createWorkflow",
-    createWorkflowRequest({ customerPhone: phone }),
-    api.asA(),
-  );
-  await api.stack.twilio.waitForMessage((m) => m.to === phone && m.body.includes("/l/"));
-  return workflow!.id;
-}
+const sentWorkflow = (phone: string) => sentWorkflowOf(api, phone);
 
 const resentEvents = async (id: string) =>
   (await call(api.workflows, "getWorkflowHistory", { workflowId: id }, api.asA())).events.filter(
     (e) => e.type === "link.resent",
   ).length;
 
-/** Writes a claim of `key` for ResendLink of `workflowId`, as an attempt that is still running (or died) leaves it. */
-async function leaveClaim(workflowId: string, key: string, ageSeconds: number): Promise<void> {
+/**
+ * Writes a claim of `key` for ResendLink of `workflowId`, as an attempt that
+ * is still running (or died) leaves it: made `ageSeconds` ago, held until
+ * `holdsForSeconds` from now (null: a claim that names no deadline).
+ */
+async function leaveClaim(
+  workflowId: string,
+  key: string,
+  ageSeconds: number,
+  holdsForSeconds: number | null = null,
+): Promise<void> {
   const sql = connect(api.stack.databaseUrl, { max: 1 });
   try {
     await sql`
-      insert into workflows.idempotency (business_id, key, method, request_hash, created_at)
+      insert into workflows.idempotency
+        (business_id, key, method, request_hash, created_at, claim_token, claim_until)
       values (${api.a.businessId}, ${key}, 'ResendLink', ${requestHash("ResendLink", { workflowId, channel: 0 })},
-              now() - ${`${ageSeconds} seconds`}::interval)`;
+              now() - ${`${ageSeconds} seconds`}::interval, 'another-attempt',
+              now() + ${holdsForSeconds === null ? null : `${holdsForSeconds} seconds`}::interval)`;
   } finally {
     await sql.end();
   }
@@ -61,6 +63,30 @@ describe("keyed mutations of the public API", () => {
     // Busy when the server answers first; the client's own deadline otherwise.
     expect([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]).toContain(f.code);
     expect(await resentEvents(id)).toBe(0);
+  });
+
+  it("a key held for an attempt with a long deadline is not taken over, however old its claim", async () => {
+    const id = await sentWorkflow("+14155550344");
+    await leaveClaim(id, "resend-344-long", 600, 60);
+    const f = await failure(
+      call(
+        api.workflows,
+        "resendLink",
+        { workflowId: id, channel: 0, idempotencyKey: "resend-344-long" },
+        { ...api.asA(), timeoutMs: 1500 },
+      ),
+    );
+    expect([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]).toContain(f.code);
+    expect(await resentEvents(id)).toBe(0);
+  });
+
+  it("a key whose holder's deadline has passed is taken over: the retry acts, once", async () => {
+    const id = await sentWorkflow("+14155550345");
+    await leaveClaim(id, "resend-345-past", 600, -1);
+    const req = { workflowId: id, channel: 0, idempotencyKey: "resend-345-past" };
+    const first = await call(api.workflows, "resendLink", req, api.asA());
+    expect(await call(api.workflows, "resendLink", req, api.asA())).toEqual(first);
+    expect(await resentEvents(id)).toBe(1);
   });
 
   it("a key left by an attempt that died is taken over once its lease lapsed: the retry acts, once", async () => {
