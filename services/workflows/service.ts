@@ -340,13 +340,15 @@ export class Workflows {
     // A commit on this node wakes the wait at once; one elsewhere is found by looking again.
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
       const next = this.#commits.next(workflowId);
-      const s = await this.stateForCustomer(workflowId);
-      const busy = Object.values(s.awaiting).some((p) => p.kind === "activity" && p.stepId === stepId);
-      if (!busy || Date.now() + wait > until) {
+      try {
+        const s = await this.stateForCustomer(workflowId);
+        const busy = Object.values(s.awaiting).some((p) => p.kind === "activity" && p.stepId === stepId);
+        if (!busy || Date.now() + wait > until) return s;
+        await next.within(wait);
+      } finally {
+        // Also when reading the state failed: a waiter left behind would stay until the workflow's next commit.
         next.cancel();
-        return s;
       }
-      await next.within(wait);
     }
   }
 
