@@ -261,12 +261,17 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
       if (rows.length > 0) {
         // Bigint ids as text: postgres.js cannot send an array of BigInts.
         const ids = rows.map((r) => String(r.change_id));
-        await sql`update transactions.status_changes
+        // Listeners hear a change once, from the pass that marks it: a slow pass whose lease lapsed may
+        // find another pass published (and told) it meanwhile.
+        const marked = await sql<{ id: bigint; published_at: Date | null }[]>`
+          update transactions.status_changes
           set published_at = case when id = any(${ids.slice(0, sent)}::bigint[]) then ${new Date(clock.now())}::timestamptz end,
               claimed_until = null
-          where id = any(${ids}::bigint[]) and published_at is null`;
+          where id = any(${ids}::bigint[]) and published_at is null
+          returning id, published_at`;
+        const mine = new Set(marked.filter((m) => m.published_at !== null).map((m) => String(m.id)));
+        for (const r of rows.slice(0, sent)) if (mine.has(String(r.change_id))) tell(r);
       }
-      for (const r of rows.slice(0, sent)) tell(r);
       if (failure) throw failure.err;
       // A short batch took all there was: a change committed since then asked for a pass of its own.
       if (rows.length < OUTBOX_BATCH) return;
