@@ -17,24 +17,36 @@ export function connect(url: string, opts: { max?: number } = {}): Sql {
   );
 }
 
-/** A query's statement with placeholders only: parameters (and the PII in them) never reach a span. */
+/** The statement of a tagged query, with placeholders only: parameters (and the PII in them) never reach a span. */
 function statementOf(strings: readonly string[]): string {
-  return strings
-    .reduce((acc, part, i) => (i === 0 ? part : `${acc}$${i}${part}`), "")
-    .replace(/\s+/g, " ")
-    .trim()
-    .slice(0, 500);
+  // A tagged template's strings array is one object per call site, so each site's text is built once.
+  let statement = statements.get(strings);
+  if (statement === undefined) {
+    statement = oneLine(strings.reduce((acc, part, i) => (i === 0 ? part : `${acc}$${i}${part}`), ""));
+    statements.set(strings, statement);
+  }
+  return statement;
+}
+const statements = new WeakMap<readonly string[], string>();
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, " ").trim().slice(0, 500);
 }
 
-/** Starts a CLIENT span when the query is awaited (postgres.js runs queries lazily) and ends it with the result. */
-function spanOnThen<T extends PromiseLike<unknown>>(query: T, statement: string): T {
+/**
+ * Starts a CLIENT span when the query is awaited (postgres.js runs queries
+ * lazily) and ends it with the result. The statement's text is read only for
+ * a span that records: with tracing off, a query costs no string work.
+ */
+function spanOnThen<T extends PromiseLike<unknown>>(query: T, statement: () => string): T {
   const then = query.then.bind(query);
   // biome-ignore lint/suspicious/noThenProperty: postgres.js queries run lazily when awaited, so the span starts there.
   (query as { then: PromiseLike<unknown>["then"] }).then = (onFulfilled, onRejected) => {
     const span = trace.getTracer("linkflow.postgres").startSpan("pg.query", {
       kind: SpanKind.CLIENT,
-      attributes: { "db.system": "postgresql", "db.statement": statement },
+      attributes: { "db.system": "postgresql" },
     });
+    if (span.isRecording()) span.setAttribute("db.statement", statement());
     return then(
       (v) => {
         span.end();
@@ -59,7 +71,7 @@ function traced(sql: Sql): Sql {
       const first = args[0] as { raw?: unknown } | undefined;
       const isTemplate = Array.isArray(first) && first !== null && "raw" in (first as object);
       return isTemplate && result && typeof (result as PromiseLike<unknown>).then === "function"
-        ? spanOnThen(result as PromiseLike<unknown>, statementOf(first as unknown as string[]))
+        ? spanOnThen(result as PromiseLike<unknown>, () => statementOf(first as unknown as string[]))
         : result;
     },
     get(target, prop, receiver) {
@@ -68,7 +80,7 @@ function traced(sql: Sql): Sql {
         return (text: string, ...rest: unknown[]) =>
           spanOnThen(
             (value as (...a: unknown[]) => PromiseLike<unknown>).call(target, text, ...rest),
-            text.replace(/\s+/g, " ").trim().slice(0, 500),
+            () => oneLine(text),
           );
       }
       return value;

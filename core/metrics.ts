@@ -155,11 +155,11 @@ export class Registry {
     readonly constLabels: Labels = {},
   ) {}
 
-  #get<M extends Metric<unknown>>(name: string, make: () => M): M {
+  #get<M extends Metric<unknown>>(name: string, type: M["type"], make: () => M): M {
     const existing = this.#metrics.get(name);
     if (existing) {
-      const m = make();
-      if (existing.type !== m.type) throw new Error(`metric ${name} is already a ${existing.type}`);
+      // Callers look metrics up on hot paths: compare the type without building a second metric.
+      if (existing.type !== type) throw new Error(`metric ${name} is already a ${existing.type}`);
       return existing as M;
     }
     const m = make();
@@ -169,15 +169,15 @@ export class Registry {
 
   /** The counter of that name (created once; later calls return the same one). */
   counter(name: string, help: string): Counter {
-    return this.#get(name, () => new Counter(name, help));
+    return this.#get(name, "counter", () => new Counter(name, help));
   }
 
   gauge(name: string, help: string): Gauge {
-    return this.#get(name, () => new Gauge(name, help));
+    return this.#get(name, "gauge", () => new Gauge(name, help));
   }
 
   histogram(name: string, help: string, buckets?: number[]): Histogram {
-    return this.#get(name, () => new Histogram(name, help, buckets));
+    return this.#get(name, "histogram", () => new Histogram(name, help, buckets));
   }
 
   /** Runs `fn` before every render (to set gauges from live state); returns an unregister function. */
@@ -266,10 +266,11 @@ export function parseMetrics(
 }
 
 function labelKey(labels: Labels): string {
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}=${labels[k]}`)
-    .join("\u0000");
+  const keys = Object.keys(labels);
+  if (keys.length > 1) keys.sort();
+  let key = "";
+  for (const k of keys) key += `${k}=${labels[k]}\u0000`;
+  return key;
 }
 
 function escapeLabel(v: string): string {

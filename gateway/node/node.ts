@@ -43,7 +43,7 @@ import {
   listChildBusinesses,
   migrateAccounts,
 } from "../../services/accounts/index.ts";
-import { callOrThrow, type ListeningServer, listen } from "../../services/grpc/index.ts";
+import { callOrThrow, GRPC_CHANNEL_OPTIONS, type ListeningServer, listen } from "../../services/grpc/index.ts";
 import {
   createNotificationsService,
   type EmailSender,
@@ -227,16 +227,19 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     const internalAddress = await reserveAddress(cfg.internalAddr);
     const interceptors: Interceptor[] = [tracingInterceptor];
     const accountsClient = new AccountsServiceClient(internalAddress, credentials.createInsecure(), {
+      ...GRPC_CHANNEL_OPTIONS,
       interceptors,
     });
     const notificationsClient = new NotificationsServiceClient(
       internalAddress,
       credentials.createInsecure(),
       {
+        ...GRPC_CHANNEL_OPTIONS,
         interceptors,
       },
     );
     const transactionsClient = new TransactionsServiceClient(internalAddress, credentials.createInsecure(), {
+      ...GRPC_CHANNEL_OPTIONS,
       interceptors,
     });
     closers.push(async () => {
@@ -400,7 +403,7 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     closers.push(async () => unsubscribe());
 
     // Public gRPC API last: intake opens only when everything behind it runs.
-    const grpc = new Server({ interceptors: [grpcServerMetrics()] });
+    const grpc = new Server({ ...GRPC_CHANNEL_OPTIONS, interceptors: [grpcServerMetrics()] });
     let rateLimiter: RateLimiter | undefined;
     if (cfg.redisUrl) {
       const redis = new Redis(cfg.redisUrl, { maxRetriesPerRequest: 2 });

@@ -22,5 +22,5 @@ export {
   sealedSecretCodec,
 } from "./idempotency.ts";
 export type { ListeningServer } from "./server.ts";
-export { listen } from "./server.ts";
+export { GRPC_CHANNEL_OPTIONS, listen } from "./server.ts";
 export { isE164, isEmail, Violations } from "./validate.ts";
