@@ -22,6 +22,7 @@ import { startNats, startPostgres, startTwilioServer, startWebhookReceiver } fro
 import { HttpCustomer } from "../support/http-customer.ts";
 import { type NodeChildInfo, spawnNode } from "../support/node-child.ts";
 import { PG_STATEMENT_FLAGS, resetStatements, statementFigures } from "./lib/pg-statements.ts";
+import { callsPerUnit, nodeCalls } from "./lib/node-calls.ts";
 import { cpuSeconds } from "./lib/proc-cpu.ts";
 import type { Emit } from "./run.ts";
 
@@ -184,6 +185,8 @@ async function runCluster(
       // This process: the customers, the Twilio-protocol server and the webhook receiver.
       loadGenerator: cpuSeconds(process.pid),
     });
+    const httpAddresses = nodes.map((n) => n.httpAddress);
+    const calls0 = await nodeCalls(httpAddresses);
     const cpu0 = cpu();
     const t0 = performance.now();
     await Promise.all(
@@ -201,6 +204,7 @@ async function runCluster(
     }
     const secs = (performance.now() - t0) / 1000;
     const cpu1 = cpu();
+    const calls = callsPerUnit(calls0, await nodeCalls(httpAddresses), workflows);
     const rate = workflows / secs;
     log(`${emitName}: ${workflows} workflows in ${secs.toFixed(1)} s`);
     // LINKFLOW_BENCH_E2E_STATEMENTS=1 lists the 25 most frequent statements; a larger number lists that many.
@@ -224,6 +228,16 @@ async function runCluster(
       value: Number(pgFigures.perUnit.toFixed(1)),
       unit: "statements",
       exec_ms_per_workflow: Number(pgFigures.execMsPerUnit.toFixed(2)),
+    });
+    const sum = (prefix: string) =>
+      Object.entries(calls).reduce((n, [k, v]) => (k.startsWith(prefix) ? n + v : n), 0);
+    emit({
+      bench: `e2e.node_calls_per_workflow.${emitName}`,
+      value: Number((sum("grpc ") + sum("http ")).toFixed(1)),
+      unit: "calls",
+      grpc: Number(sum("grpc ").toFixed(1)),
+      http: Number(sum("http ").toFixed(1)),
+      by_kind: calls,
     });
     emit({
       bench: `e2e.workflows_per_s.${emitName}`,
