@@ -78,9 +78,8 @@ function traced(sql: Sql): Sql {
       const value = Reflect.get(target, prop, receiver);
       if (prop === "unsafe" && typeof value === "function") {
         return (text: string, ...rest: unknown[]) =>
-          spanOnThen(
-            (value as (...a: unknown[]) => PromiseLike<unknown>).call(target, text, ...rest),
-            () => oneLine(text),
+          spanOnThen((value as (...a: unknown[]) => PromiseLike<unknown>).call(target, text, ...rest), () =>
+            oneLine(text),
           );
       }
       return value;

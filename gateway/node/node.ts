@@ -43,7 +43,12 @@ import {
   listChildBusinesses,
   migrateAccounts,
 } from "../../services/accounts/index.ts";
-import { callOrThrow, GRPC_CHANNEL_OPTIONS, type ListeningServer, listen } from "../../services/grpc/index.ts";
+import {
+  callOrThrow,
+  GRPC_CHANNEL_OPTIONS,
+  type ListeningServer,
+  listen,
+} from "../../services/grpc/index.ts";
 import {
   createNotificationsService,
   type EmailSender,

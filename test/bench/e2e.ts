@@ -21,8 +21,8 @@ import { SHARED_TEMPLATES, TemplateStore } from "../../services/workflows/index.
 import { startNats, startPostgres, startTwilioServer, startWebhookReceiver } from "../infra/index.ts";
 import { HttpCustomer } from "../support/http-customer.ts";
 import { type NodeChildInfo, spawnNode } from "../support/node-child.ts";
-import { PG_STATEMENT_FLAGS, resetStatements, statementFigures } from "./lib/pg-statements.ts";
 import { callsPerUnit, nodeCalls } from "./lib/node-calls.ts";
+import { PG_STATEMENT_FLAGS, resetStatements, statementFigures } from "./lib/pg-statements.ts";
 import { cpuSeconds } from "./lib/proc-cpu.ts";
 import type { Emit } from "./run.ts";
 
