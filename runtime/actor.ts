@@ -60,6 +60,13 @@ export interface ActorBehavior<S = unknown, C = unknown, E = unknown> {
   evolve(state: S, event: E): S;
   /** Answer a read-only query from current state without a turn being journaled. */
   query?(state: S, query: unknown): unknown;
+  /**
+   * For a query asked with a wait (`RuntimeNode.query(id, q, { waitMs })`):
+   * false while its answer should wait for a later turn. The node holding the
+   * actor answers at the first commit that makes it true, or when the wait
+   * ends. Without it every query is ready at once.
+   */
+  queryReady?(state: S, query: unknown): boolean;
 }
 
 /**

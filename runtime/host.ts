@@ -1,5 +1,6 @@
 import { type Clock, LinkflowError, type Logger } from "../core/index.ts";
 import { type ActorBehavior, type CommandEnvelope, isEffectResult } from "./actor.ts";
+import { CommitSignal } from "./commit-signal.ts";
 import type { GroupCommitter } from "./committer.ts";
 import { BackpressureError, JournalUnavailableError, ShardNotOwnedError } from "./errors.ts";
 import { type Journal, REPLY_MEMORY, type TurnWrite } from "./journal.ts";
@@ -75,6 +76,7 @@ export interface DeliveryMeta {
  */
 export class ActorHost {
   #active = new Map<string, ActiveActor>();
+  #commits = new CommitSignal();
   #queuedTotal = 0;
   activations = 0;
   passivations = 0;
@@ -126,13 +128,43 @@ export class ActorHost {
     return max;
   }
 
-  /** Read-only: answers from the actor's current state (activating it if needed). */
-  async query(actorId: string, q: unknown): Promise<unknown> {
-    return this.#enqueue(actorId, async (a) => {
-      await this.#ensureLoaded(a);
-      const b = a.behavior;
-      return b.query ? b.query(a.state, q) : a.state;
-    });
+  /**
+   * Read-only: answers from the actor's current state (activating it if
+   * needed). With `waitMs`, a query the behaviour's `queryReady` says is not
+   * ready yet is answered at the first commit that makes it ready, or from the
+   * state at the end of the wait. The wait holds no mailbox slot: turns go on.
+   */
+  async query(actorId: string, q: unknown, waitMs = 0): Promise<unknown> {
+    const until = Date.now() + waitMs;
+    for (let looked = false; ; looked = true) {
+      if (looked) {
+        // The shard may have moved during the wait: its new holder answers from then on.
+        const shard = this.o.shardOf(actorId);
+        if (this.o.epochOf(shard) === undefined) throw new ShardNotOwnedError(shard);
+      }
+      // Registered before reading the state, so a commit in between is not missed.
+      const next = waitMs > 0 ? this.#commits.next(actorId) : undefined;
+      try {
+        const { ready, answer } = await this.#enqueue(actorId, async (a) => {
+          await this.#ensureLoaded(a);
+          const b = a.behavior;
+          return {
+            ready: !next || !b.queryReady || b.queryReady(a.state, q),
+            answer: b.query ? b.query(a.state, q) : a.state,
+          };
+        });
+        const left = until - Date.now();
+        if (ready || !next || left <= 0) return answer;
+        await next.within(left);
+      } finally {
+        next?.cancel();
+      }
+    }
+  }
+
+  /** Queries waiting for a commit, by actor (for tests). */
+  get waitingQueries(): number {
+    return this.#commits.size;
   }
 
   /** Runs `fn` in the actor's mailbox; while queued the actor is never passivated or evicted. */
@@ -285,11 +317,14 @@ export class ActorHost {
     if (effects.length > 0) {
       this.o.onEffects(effects.map((e) => ({ actorId: a.id, seq: e.seq, type: e.type, payload: e.payload })));
     }
-    if (decision.events.length > 0 && this.o.onCommitted) {
-      try {
-        this.o.onCommitted(a.id, decision.events, a.state);
-      } catch {
-        // A projection must never fail the turn it observes.
+    if (decision.events.length > 0) {
+      this.#commits.committed(a.id);
+      if (this.o.onCommitted) {
+        try {
+          this.o.onCommitted(a.id, decision.events, a.state);
+        } catch {
+          // A projection must never fail the turn it observes.
+        }
       }
     }
     if (write.armTimers.length > 0 && this.o.onTimersArmed) {

@@ -3,7 +3,13 @@ import type { SerializedError } from "../core/index.ts";
 /** A message to the node serving a shard. */
 export type ShardRequest =
   | { type: "command"; envelope: import("./actor.ts").CommandEnvelope }
-  | { type: "query"; actorId: string; query: unknown };
+  | {
+      type: "query";
+      actorId: string;
+      query: unknown;
+      /** How long the holder may wait for the answer to become ready (ActorBehavior.queryReady). */
+      waitMs?: number;
+    };
 
 export type ShardReply = { ok: true; value: unknown } | { ok: false; error: SerializedError };
 

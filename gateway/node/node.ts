@@ -278,7 +278,6 @@ export async function startNode(cfg: NodeConfig): Promise<LinkflowNode> {
     const runtime = new RuntimeNode({
       onCommitted: (id, events, state) => {
         projector?.observe(id, events, state);
-        workflows?.observeCommit(id);
       },
       sql,
       transport,

@@ -504,7 +504,7 @@ function decide(s: WorkflowState, c: WorkflowCommand, ctx: { now: number; nextEf
           status.FAILED_PRECONDITION,
         );
       }
-      if (Object.values(s.awaiting).some((p) => p.kind === "activity" && p.stepId === step.id)) {
+      if (activityRunning(s, step.id)) {
         return reject("step_in_progress", `step ${c.stepId} is already being processed`, status.ABORTED);
       }
       const ir = s.program!.steps.find((x) => x.id === step.id)!;
@@ -815,11 +815,27 @@ export function evolve(s: WorkflowState, e: WorkflowEvent): WorkflowState {
   }
 }
 
+/** What the workflow actor answers: its view, or with `full` its whole state. */
+export interface WorkflowQuery {
+  full?: boolean;
+  /** With a wait: ready once this step's activity is no longer running. */
+  settledStep?: string;
+}
+
+/** True while the step's activity (create the customer, add the account, …) is still running. */
+export function activityRunning(s: WorkflowState, stepId: string): boolean {
+  return Object.values(s.awaiting).some((p) => p.kind === "activity" && p.stepId === stepId);
+}
+
 /** The workflow actor: interprets the pinned WorkflowProgram on the generic runtime. */
 export const workflowBehavior: ActorBehavior<WorkflowState, WorkflowCommand, WorkflowEvent> = {
   kind: "workflow",
   initialState,
   decide: (s, c, ctx) => decide(s, c, ctx),
   evolve,
-  query: (s, q) => ((q as { full?: boolean })?.full ? s : view(s)),
+  query: (s, q) => ((q as WorkflowQuery | undefined)?.full ? s : view(s)),
+  queryReady: (s, q) => {
+    const step = (q as WorkflowQuery | undefined)?.settledStep;
+    return step === undefined || !activityRunning(s, step);
+  },
 };

@@ -21,7 +21,7 @@ import {
   linkViaWaterfall,
   sandboxProviders,
 } from "./banklink.ts";
-import { CommitSignal } from "./commit-signal.ts";
+import type { WorkflowQuery } from "./behavior.ts";
 import { hashToken, linkToken, linkUrl, looksLikeToken } from "./links.ts";
 import {
   type CustomerSession,
@@ -84,7 +84,6 @@ export interface WorkflowsOptions {
 export class Workflows {
   readonly clock: Clock;
   #links = new Map<string, string>();
-  #commits = new CommitSignal();
   constructor(private readonly o: WorkflowsOptions) {
     this.clock = o.clock ?? systemClock;
   }
@@ -333,28 +332,16 @@ export class Workflows {
 
   /**
    * Waits (briefly) until the step's activity has finished, so the customer's
-   * next page shows the next step rather than a "just a moment" page.
+   * next page shows the next step rather than a "just a moment" page. The
+   * node holding the workflow answers at the commit that settles the step (or
+   * after `timeoutMs` with the state then), wherever the page is served.
    */
   async settled(workflowId: string, stepId: string, timeoutMs = 3000): Promise<WorkflowState> {
-    const until = Date.now() + timeoutMs;
-    // A commit on this node wakes the wait at once; one elsewhere is found by looking again.
-    for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
-      const next = this.#commits.next(workflowId);
-      try {
-        const s = await this.stateForCustomer(workflowId);
-        const busy = Object.values(s.awaiting).some((p) => p.kind === "activity" && p.stepId === stepId);
-        if (!busy || Date.now() + wait > until) return s;
-        await next.within(wait);
-      } finally {
-        // Also when reading the state failed: a waiter left behind would stay until the workflow's next commit.
-        next.cancel();
-      }
-    }
-  }
-
-  /** The runtime's `onCommitted` hook: a turn of this workflow committed on this node. */
-  observeCommit(workflowId: string): void {
-    this.#commits.committed(workflowId);
+    return this.o.node.query<WorkflowState>(
+      workflowId,
+      { full: true, settledStep: stepId } satisfies WorkflowQuery,
+      { waitMs: timeoutMs },
+    );
   }
 
   async open(workflowId: string): Promise<WorkflowView> {

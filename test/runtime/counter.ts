@@ -59,4 +59,9 @@ export const counter: ActorBehavior<CounterState, CounterCommand, CounterEvent> 
     }
   },
   query: (s) => s,
+  // `{ atLeast: n }` asked with a wait is answered once the count reaches n.
+  queryReady: (s, q) => {
+    const atLeast = (q as { atLeast?: number } | undefined)?.atLeast;
+    return atLeast === undefined || s.count >= atLeast;
+  },
 };

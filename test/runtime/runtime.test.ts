@@ -58,6 +58,47 @@ for (const kind of ["local", "nats"]) {
       expect(events.map((e) => e.seq)).toEqual([1, 2]);
     });
 
+    it("answers a waiting query at the commit that makes it ready, from another node too", async () => {
+      const a = await node(kind);
+      // Over NATS the query comes from a client-only node, so the wait happens on the node holding the actor.
+      const asker =
+        kind === "nats"
+          ? await (async () => {
+              const c = new RuntimeNode({
+                sql: infra.sql,
+                transport: await transports.nats!(),
+                actors: [{ prefix: "ctr_", behavior: counter }],
+                shardCount: 8,
+                serve: false,
+              });
+              nodes.push(c);
+              await c.start();
+              return c;
+            })()
+          : a;
+      const id = `ctr_${kind}_wait`;
+      const t0 = Date.now();
+      let answered: CounterState | undefined;
+      const waiting = asker.query<CounterState>(id, { atLeast: 3 }, { waitMs: 20_000 }).then((s) => {
+        answered = s;
+        return s;
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      await a.ask(id, { type: "add", n: 1 });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(answered).toBeUndefined();
+      await a.ask(id, { type: "add", n: 2 });
+      expect((await waiting).count).toBe(3);
+      // Answered by the commit, not by the end of the wait.
+      expect(Date.now() - t0).toBeLessThan(15_000);
+
+      // One that never becomes ready answers with the state at the end of its wait.
+      const late = await asker.query<CounterState>(id, { atLeast: 100 }, { waitMs: 200 });
+      expect(late.count).toBe(3);
+      // Without a wait, readiness is not asked.
+      expect((await asker.query<CounterState>(id, { atLeast: 100 })).count).toBe(3);
+    });
+
     it("answers a retried command from the journal without applying it twice", async () => {
       const a = await node(kind);
       const id = `ctr_${kind}_dup`;

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { CommitSignal } from "./commit-signal.ts";
 
 describe("CommitSignal", () => {
-  it("wakes the wait at the workflow's commit, long before its bound", async () => {
+  it("wakes the wait at the actor's commit, long before its bound", async () => {
     const signal = new CommitSignal();
     let woke = false;
     void signal
@@ -19,7 +19,7 @@ describe("CommitSignal", () => {
     expect(signal.size).toBe(0);
   });
 
-  it("a commit of another workflow does not wake it; the bound does", async () => {
+  it("a commit of another actor does not wake it; the bound does", async () => {
     const signal = new CommitSignal();
     const next = signal.next("wf_a");
     let woke = false;
@@ -46,7 +46,7 @@ describe("CommitSignal", () => {
     expect(woke).toBe(true);
   });
 
-  it("cancelled waits are forgotten; every waiter of a workflow wakes", async () => {
+  it("cancelled waits are forgotten; every waiter of an actor wakes", async () => {
     const signal = new CommitSignal();
     const a = signal.next("wf_a");
     const b = signal.next("wf_a");
