@@ -2,6 +2,16 @@ import { describe, expect, it } from "vitest";
 import { httpRoute, parseMetrics, Registry, renderMetrics } from "./metrics.ts";
 
 describe("Registry", () => {
+  it("one series per label set, whatever order its labels come in", () => {
+    const c = new Registry().counter("calls_total", "Calls");
+    c.inc({ method: "a", code: "OK", zone: "z" });
+    c.inc({ zone: "z", code: "OK", method: "a" });
+    c.inc({ code: "OK", zone: "z", method: "a" });
+    c.inc({ method: "a", code: "NOT_FOUND", zone: "z" });
+    expect(c.get({ zone: "z", method: "a", code: "OK" })).toBe(3);
+    expect(c.get({ code: "NOT_FOUND", method: "a", zone: "z" })).toBe(1);
+  });
+
   it("renders counters, gauges and cumulative histogram buckets that parse back to the same values", () => {
     const r = new Registry({ node: "node_1" });
     r.counter("jobs_total", "Jobs").inc({ outcome: "ok" }, 2);

@@ -112,9 +112,9 @@ export class Histogram extends Metric<HistogramValue> {
     const s = this.at(labels, () => ({ counts: this.buckets.map(() => 0), sum: 0, count: 0 })).value;
     s.sum += value;
     s.count++;
-    this.buckets.forEach((le, i) => {
-      if (value <= le) s.counts[i] = (s.counts[i] ?? 0) + 1;
-    });
+    for (let i = 0; i < this.buckets.length; i++) {
+      if (value <= (this.buckets[i] as number)) s.counts[i] = (s.counts[i] ?? 0) + 1;
+    }
   }
 
   /** Starts a timer; calling the result observes the seconds elapsed. */
@@ -267,7 +267,13 @@ export function parseMetrics(
 
 function labelKey(labels: Labels): string {
   const keys = Object.keys(labels);
-  if (keys.length > 1) keys.sort();
+  // Insertion sort: label sets are a handful of keys, and Array#sort allocates on every call.
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i] as string;
+    let j = i - 1;
+    for (; j >= 0 && (keys[j] as string) > k; j--) keys[j + 1] = keys[j] as string;
+    keys[j + 1] = k;
+  }
   let key = "";
   for (const k of keys) key += `${k}=${labels[k]}\u0000`;
   return key;
