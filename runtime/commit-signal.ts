@@ -49,6 +49,11 @@ export class CommitSignal {
     for (const fire of set) fire();
   }
 
+  /** The actors someone waits on. */
+  waitedOn(): string[] {
+    return [...this.#waiting.keys()];
+  }
+
   /** Actors with someone waiting (for tests and metrics). */
   get size(): number {
     return this.#waiting.size;

@@ -376,6 +376,16 @@ export class ActorHost {
   /** Forgets the in-memory state of `shard`'s actors (e.g. after the shard came back from another node). */
   invalidateShard(shard: number): void {
     for (const a of this.#active.values()) if (a.shard === shard) this.#discard(a);
+    this.#wakeQueries(shard);
+  }
+
+  /**
+   * Wakes the queries waiting on `shard`'s actors, so they look again: once
+   * the shard has left this node they answer "not owned" and their caller
+   * asks the new holder, instead of waiting out their bound here.
+   */
+  #wakeQueries(shard: number): void {
+    for (const id of this.#commits.waitedOn()) if (this.o.shardOf(id) === shard) this.#commits.committed(id);
   }
 
   /** Passivates actors idle for longer than `idleMs`; with `shard`, every idle actor of that shard. */
@@ -390,6 +400,7 @@ export class ActorHost {
       }
     }
     this.passivations += n;
+    if (shard !== undefined) this.#wakeQueries(shard);
     return n;
   }
 

@@ -94,12 +94,16 @@ export class NatsTransport implements Transport {
   ): Promise<ShardReply> {
     const h = headers();
     if (opts.traceparent) h.set("traceparent", opts.traceparent);
+    // A waiting query may take its wait on the far side: each attempt allows for what is left of it.
+    const waitUntil = req.type === "query" && req.waitMs ? Date.now() + req.waitMs : undefined;
     for (let wait = 10; ; wait = Math.min(wait * 2, 250)) {
+      const waitLeft = waitUntil === undefined ? 0 : Math.max(0, waitUntil - Date.now());
       // Bounded attempts: a request swallowed by a node that died is sent again (same command
       // id, so the actor applies it once) instead of waiting out the whole deadline.
-      const timeout = Math.max(1, Math.min(opts.deadline - Date.now(), ATTEMPT_TIMEOUT_MS));
+      const timeout = Math.max(1, Math.min(opts.deadline - Date.now(), ATTEMPT_TIMEOUT_MS + waitLeft));
+      const body = waitUntil === undefined ? req : { ...req, waitMs: waitLeft };
       try {
-        const msg = await this.nc.request(subject, codec.encode(req), { timeout, headers: h });
+        const msg = await this.nc.request(subject, codec.encode(body), { timeout, headers: h });
         return codec.decode(msg.data) as ShardReply;
       } catch (err) {
         const retry =

@@ -156,6 +156,33 @@ for (const kind of ["local", "nats"]) {
   });
 }
 
+describe("waiting queries over NATS", () => {
+  it("a query waiting on a node that hands its shards over is answered by the new holder", async () => {
+    const a = await node("nats");
+    const asker = new RuntimeNode({
+      sql: infra.sql,
+      transport: await transports.nats!(),
+      actors: [{ prefix: "ctr_", behavior: counter }],
+      shardCount: 8,
+      serve: false,
+    });
+    nodes.push(asker);
+    await asker.start();
+    const id = "ctr_moving_wait";
+    await asker.ask(id, { type: "add", n: 1 });
+    const t0 = Date.now();
+    const waiting = asker.query<CounterState>(id, { atLeast: 3 }, { waitMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 200));
+    // A second node joins and the first leaves: its shards, and the wait, move over.
+    const b = await node("nats");
+    await a.stop();
+    await asker.ask(id, { type: "add", n: 2 });
+    expect((await waiting).count).toBe(3);
+    // Answered at the new holder's commit, not after the 20 s wait or the request's deadline.
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+});
+
 describe("fencing", () => {
   it("a node whose lease was taken can no longer write", async () => {
     // No lease renewal during the test: the node still believes it owns its shards,
