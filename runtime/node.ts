@@ -43,7 +43,7 @@ export interface RuntimeNodeOptions {
   sql: Sql;
   transport: Transport;
   /** Actor kinds by id prefix: `wf_…` → the workflow behaviour. */
-  actors: { prefix: string; behavior: ActorBehavior<any, any, any> }[];
+  actors: { prefix: string; behavior: ActorBehavior<unknown, unknown, unknown> }[];
   effects?: Record<string, EffectHandler>;
   /**
    * Called after each committed turn that wrote events, with the actor's new

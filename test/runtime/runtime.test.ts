@@ -174,7 +174,7 @@ describe("waiting queries over NATS", () => {
     const waiting = asker.query<CounterState>(id, { atLeast: 3 }, { waitMs: 20_000 });
     await new Promise((r) => setTimeout(r, 200));
     // A second node joins and the first leaves: its shards, and the wait, move over.
-    const b = await node("nats");
+    await node("nats");
     await a.stop();
     await asker.ask(id, { type: "add", n: 2 });
     expect((await waiting).count).toBe(3);
