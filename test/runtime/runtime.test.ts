@@ -42,6 +42,20 @@ async function node(
   return n;
 }
 
+/** A node on NATS that serves no shard: what it asks is answered by the node holding the actor. */
+async function clientNode() {
+  const n = new RuntimeNode({
+    sql: infra.sql,
+    transport: await transports.nats!(),
+    actors: [{ prefix: "ctr_", behavior: counter }],
+    shardCount: 8,
+    serve: false,
+  });
+  nodes.push(n);
+  await n.start();
+  return n;
+}
+
 for (const kind of ["local", "nats"]) {
   describe(`runtime on the ${kind} transport`, () => {
     it("journals turns and rebuilds state after passivation and restart", async () => {
@@ -61,21 +75,7 @@ for (const kind of ["local", "nats"]) {
     it("answers a waiting query at the commit that makes it ready, from another node too", async () => {
       const a = await node(kind);
       // Over NATS the query comes from a client-only node, so the wait happens on the node holding the actor.
-      const asker =
-        kind === "nats"
-          ? await (async () => {
-              const c = new RuntimeNode({
-                sql: infra.sql,
-                transport: await transports.nats!(),
-                actors: [{ prefix: "ctr_", behavior: counter }],
-                shardCount: 8,
-                serve: false,
-              });
-              nodes.push(c);
-              await c.start();
-              return c;
-            })()
-          : a;
+      const asker = kind === "nats" ? await clientNode() : a;
       const id = `ctr_${kind}_wait`;
       const t0 = Date.now();
       let answered: CounterState | undefined;
@@ -159,15 +159,7 @@ for (const kind of ["local", "nats"]) {
 describe("waiting queries over NATS", () => {
   it("a query waiting on a node that hands its shards over is answered by the new holder", async () => {
     const a = await node("nats");
-    const asker = new RuntimeNode({
-      sql: infra.sql,
-      transport: await transports.nats!(),
-      actors: [{ prefix: "ctr_", behavior: counter }],
-      shardCount: 8,
-      serve: false,
-    });
-    nodes.push(asker);
-    await asker.start();
+    const asker = await clientNode();
     const id = "ctr_moving_wait";
     await asker.ask(id, { type: "add", n: 1 });
     const t0 = Date.now();
