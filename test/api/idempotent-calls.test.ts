@@ -38,6 +38,21 @@ async function leaveClaim(
   }
 }
 
+/** A retry of ResendLink with `key` is refused as busy while another attempt holds the key, and nothing is resent. */
+async function expectBusyWithoutActing(workflowId: string, key: string): Promise<void> {
+  const f = await failure(
+    call(
+      api.workflows,
+      "resendLink",
+      { workflowId, channel: 0, idempotencyKey: key },
+      { ...api.asA(), timeoutMs: 1500 },
+    ),
+  );
+  // Busy when the server answers first; the client's own deadline otherwise.
+  expect([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]).toContain(f.code);
+  expect(await resentEvents(workflowId)).toBe(0);
+}
+
 describe("keyed mutations of the public API", () => {
   it("the same key sent five times at once acts once, and every call gets the same answer", async () => {
     const id = await sentWorkflow("+14155550341");
@@ -52,32 +67,13 @@ describe("keyed mutations of the public API", () => {
   it("a key whose attempt is still under way makes a retry wait, then answer busy, without acting", async () => {
     const id = await sentWorkflow("+14155550342");
     await leaveClaim(id, "resend-342-running", 0);
-    const f = await failure(
-      call(
-        api.workflows,
-        "resendLink",
-        { workflowId: id, channel: 0, idempotencyKey: "resend-342-running" },
-        { ...api.asA(), timeoutMs: 1500 },
-      ),
-    );
-    // Busy when the server answers first; the client's own deadline otherwise.
-    expect([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]).toContain(f.code);
-    expect(await resentEvents(id)).toBe(0);
+    await expectBusyWithoutActing(id, "resend-342-running");
   });
 
   it("a key held for an attempt with a long deadline is not taken over, however old its claim", async () => {
     const id = await sentWorkflow("+14155550344");
     await leaveClaim(id, "resend-344-long", 600, 60);
-    const f = await failure(
-      call(
-        api.workflows,
-        "resendLink",
-        { workflowId: id, channel: 0, idempotencyKey: "resend-344-long" },
-        { ...api.asA(), timeoutMs: 1500 },
-      ),
-    );
-    expect([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]).toContain(f.code);
-    expect(await resentEvents(id)).toBe(0);
+    await expectBusyWithoutActing(id, "resend-344-long");
   });
 
   it("a key whose holder's deadline has passed is taken over: the retry acts, once", async () => {

@@ -13,7 +13,7 @@ export async function nodeCalls(httpAddresses: string[]): Promise<CallCounts> {
         s.name === "linkflow_grpc_server_handled_total"
           ? `grpc ${s.labels.method}`
           : s.name === "linkflow_http_requests_total"
-            ? `http ${s.labels.method ?? ""} ${s.labels.route}`.replace("  ", " ")
+            ? `http ${s.labels.method} ${s.labels.route}`
             : undefined;
       if (key) counts.set(key, (counts.get(key) ?? 0) + s.value);
     }
