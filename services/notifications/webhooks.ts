@@ -179,12 +179,15 @@ export class WebhookDispatcher {
    * One pass: claims up to `batchSize` due deliveries whose turn it is and
    * sends them, naming this pass as owner. One endpoint's deliveries go one
    * after another (each up to `requestTimeoutMs`), so the claim leases them for
-   * one attempt and settling each attempt renews, for one more, the lease of
-   * the endpoint's deliveries still waiting behind it. A slow pass thus never
-   * loses a delivery it still holds (no second, concurrent delivery), while a
-   * pass that died lets go of all of them within one attempt's lease, not a
-   * whole batch's. An attempt is skipped when another worker has taken its
-   * delivery over. Returns how many were claimed.
+   * one attempt, and settling an attempt renews, for one more, the lease of
+   * the endpoint's deliveries still waiting behind it once less than an
+   * attempt and half the margin is left of it. A slow pass thus never loses a
+   * delivery it still holds (no second, concurrent delivery), while a pass
+   * that died lets go of all of them within one attempt's lease, not a whole
+   * batch's; and a fast one does not rewrite every waiting row at each
+   * attempt. Each settling checks that the pass still owns the next delivery
+   * (a manual redelivery takes it back), and an attempt is skipped when
+   * another worker has taken its delivery over. Returns how many were claimed.
    */
   async runOnce(): Promise<number> {
     const now = new Date(this.#clock.now());
@@ -219,20 +222,32 @@ export class WebhookDispatcher {
     for (const d of due) byUrl.set(d.url, [...(byUrl.get(d.url) ?? []), d]);
     await Promise.all(
       [...byUrl.values()].map(async (list) => {
-        // The claim leased the first attempt; each attempt's settling renews the lease of those still waiting.
         // Ownership lost is never regained (the owner is this pass), so a delivery missing here is skipped.
         let held = new Set(list.map((d) => d.id));
+        let leasedUntil = lease.getTime();
         for (const [i, d] of list.entries()) {
           if (!held.has(d.id)) continue;
-          held = await this.#attempt(
-            d,
-            owner,
-            list.slice(i + 1).map((x) => x.id),
-          );
+          const waiting = list.slice(i + 1).map((x) => x.id);
+          const settled = await this.#attempt(d, owner, waiting, leasedUntil);
+          leasedUntil = settled.leasedUntil;
+          if (settled.renewed) held = settled.owned;
+          else if (waiting[0] && !settled.owned.has(waiting[0])) {
+            // The next one was taken back: find out which of the rest this pass still holds.
+            held = await this.#owned(waiting.slice(1), owner);
+          }
         }
       }),
     );
     return due.length;
+  }
+
+  /** Those of `ids` that `owner` still holds. */
+  async #owned(ids: string[], owner: string): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.#sql<{ id: string }[]>`
+      select id from notifications.deliveries
+      where id = any(${ids}::text[]) and lease_owner = ${owner} and status = 'pending'`;
+    return new Set(rows.map((r) => r.id));
   }
 
   /** A lease long enough for one attempt, with a margin for the database round trips. */
@@ -251,10 +266,17 @@ export class WebhookDispatcher {
 
   /**
    * Sends `d`, records the attempt and settles it; `waiting` are the
-   * endpoint's deliveries behind it, whose lease this renews. Returns those
-   * of `waiting` the pass still owns.
+   * endpoint's deliveries behind it, leased until `leasedUntil`. When the
+   * next attempt could outlast what is left of that lease, it is renewed and
+   * `owned` is those of `waiting` the pass still owns; otherwise `owned` says
+   * only whether it still owns the first of them.
    */
-  async #attempt(d: DueDelivery, owner: string, waiting: string[]): Promise<Set<string>> {
+  async #attempt(
+    d: DueDelivery,
+    owner: string,
+    waiting: string[],
+    leasedUntil: number,
+  ): Promise<{ owned: Set<string>; renewed: boolean; leasedUntil: number }> {
     const body = JSON.stringify({
       id: d.event_id,
       type: d.type,
@@ -306,12 +328,15 @@ export class WebhookDispatcher {
     countWebhookDelivery(ok ? "delivered" : failed ? "failed" : "retrying");
     const backoff = retryDelayMs(attempts, this.#opts);
     const duration = Date.now() - started;
-    const lease = new Date(this.#clock.now() + this.#leaseMs());
+    const renew = waiting.length > 0 && leasedUntil - now.getTime() < this.#leaseMs() - LEASE_MARGIN_MS / 2;
+    const renewUntil = renew ? now.getTime() + this.#leaseMs() : leasedUntil;
+    const renewing = renew ? waiting : [];
+    const checked = renew ? [] : waiting.slice(0, 1);
     // One statement records the attempt, settles the delivery if this pass still owns it (a manual redelivery
-    // meanwhile clears the owner), renews the lease of those waiting, and counts the endpoint's deliveries given
-    // up in a row (reset by a success).
+    // meanwhile clears the owner), renews the lease of those waiting (or checks the next one is still owned),
+    // and counts the endpoint's deliveries given up in a row (reset by a success).
     const settle = async (q: Sql | TransactionSql) => {
-      const [r] = await q<{ renewed: string[]; failures: number | null; status: string | null }[]>`
+      const [r] = await q<{ owned: string[]; failures: number | null; status: string | null }[]>`
         with attempt as (
           insert into notifications.delivery_attempts (delivery_id, attempted_at, response_code, error, duration_ms)
           values (${d.id}, ${now}, ${code}, ${error}, ${duration})),
@@ -325,24 +350,28 @@ export class WebhookDispatcher {
           where id = ${d.id} and lease_owner = ${owner}
           returning id),
         renewed as (
-          update notifications.deliveries set lease_until = ${lease}
-          where id = any(${waiting}::text[]) and lease_owner = ${owner} and status = 'pending'
+          update notifications.deliveries set lease_until = ${new Date(renewUntil)}
+          where id = any(${renewing}::text[]) and lease_owner = ${owner} and status = 'pending'
           returning id),
+        held as (
+          select id from notifications.deliveries
+          where id = any(${checked}::text[]) and lease_owner = ${owner} and status = 'pending'
+          union all select id from renewed),
         endpoint as (
           update notifications.webhook_subscriptions
           set consecutive_failures = case when ${ok}::boolean then 0 else consecutive_failures + 1 end
           where id = ${d.subscription_id} and exists (select 1 from settled)
             and (${ok}::boolean and consecutive_failures <> 0 or ${failed}::boolean)
           returning consecutive_failures, status)
-        select coalesce((select array_agg(id) from renewed), '{}') as renewed,
+        select coalesce((select array_agg(id) from held), '{}') as owned,
                (select consecutive_failures from endpoint) as failures, (select status from endpoint) as status`;
       return r!;
     };
-    let renewed: string[];
-    if (!failed) renewed = (await settle(this.#sql)).renewed;
+    let owned: string[];
+    if (!failed) owned = (await settle(this.#sql)).owned;
     else {
       // Given up: the endpoint may have to pause, in the same transaction (rare: once per delivery at most).
-      renewed = await this.#sql.begin(async (tx) => {
+      owned = await this.#sql.begin(async (tx) => {
         const r = await settle(tx);
         if (r.status === "active" && r.failures !== null && r.failures >= this.#opts.pauseAfterFailures) {
           await tx`update notifications.webhook_subscriptions set status = 'paused',
@@ -354,7 +383,7 @@ export class WebhookDispatcher {
             consecutive_failures: r.failures,
           });
         }
-        return r.renewed;
+        return r.owned;
       });
     }
     const fields = { delivery_id: d.id, event_id: d.event_id, business_id: d.business_id, attempt: attempts };
@@ -368,7 +397,7 @@ export class WebhookDispatcher {
         error,
         backoff_ms: backoff,
       });
-    return new Set(renewed);
+    return { owned: new Set(owned), renewed: renew, leasedUntil: renewUntil };
   }
 
   /** Stops the loop and waits for an in-flight pass. Idempotent. */

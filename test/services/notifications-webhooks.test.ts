@@ -393,6 +393,49 @@ describe("webhook delivery with several workers", () => {
     }
   });
 
+  it("a delivery redelivered by hand while its pass is busy is sent once, by the worker that took it back", async () => {
+    let secret = "";
+    const receiver = await startHoldingReceiver(() => secret);
+    try {
+      const sub = await subscribe(receiver.url, ["customer.created"], "biz_taken_back");
+      secret = sub.secret;
+      const ids: string[] = [];
+      for (let n = 1; n <= 3; n++) ids.push(await publish("customer.created", { n }, "", "biz_taken_back"));
+      const clock = new ManualClock(Date.now());
+      const log = createLogger({ test: "lease" });
+      const opts = { requestTimeoutMs: 10_000, batchSize: 20 };
+      const a = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
+      const b = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
+      // A claims all three, and its first request is in flight (its lease has long to run).
+      const passA = a.runOnce();
+      await receiver.waitHeld(1);
+      const deliveries = (
+        await call(h.client, "listDeliveries", {
+          businessId: "biz_taken_back",
+          eventId: ids[1]!,
+          pageSize: 0,
+        })
+      ).deliveries;
+      // The business asks for the second again: it leaves A, and B takes it.
+      await call(h.client, "redeliver", { businessId: "biz_taken_back", deliveryId: deliveries[0]!.id });
+      clock.advance(1_000); // past the redelivery's due time, well within A's lease
+      const passB = b.runOnce();
+      await receiver.waitHeld(2);
+      receiver.releaseOldest(); // A's first request ends; A must skip the second and send the third.
+      await receiver.waitHeld(2);
+      receiver.releaseOldest();
+      receiver.releaseOldest();
+      expect(await passA).toBe(3);
+      expect(await passB).toBe(1);
+      expect(receiver.received.map((r) => r.eventId).sort()).toEqual([...ids].sort());
+      const rows = await h.sql<{ status: string; attempts: number }[]>`
+        select status, attempts from notifications.deliveries where subscription_id = ${sub.id}`;
+      expect(rows.map((r) => [r.status, r.attempts])).toEqual(ids.map(() => ["delivered", 1]));
+    } finally {
+      await receiver.stop();
+    }
+  });
+
   it("a worker whose lease lapsed (it hung) does not settle or resend what another worker took over", async () => {
     let secret = "";
     const receiver = await startHoldingReceiver(() => secret);
