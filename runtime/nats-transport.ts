@@ -39,7 +39,15 @@ export class NatsTransport implements Transport {
   private constructor(readonly nc: NatsConnection) {}
 
   static async connect(servers: string | string[], name: string): Promise<NatsTransport> {
-    const nc = await connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    const nc = await connect({
+      servers,
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      // The client would capture a stack trace (two Errors) for every request, in case it times out:
+      // a cost on every cross-node ask for a stack the transport's own typed errors never show.
+      noAsyncTraces: true,
+    });
     const t = new NatsTransport(nc);
     void (async () => {
       for await (const s of nc.status()) {

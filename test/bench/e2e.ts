@@ -254,6 +254,7 @@ async function runCluster(
 export default async function run(emit: Emit): Promise<void> {
   const n = Number(process.env.LINKFLOW_BENCH_E2E_WORKFLOWS ?? 1000);
   const lat: number[] = [];
+  if (process.env.LINKFLOW_BENCH_E2E_SKIP_1NODE === "1") return runCluster(3, n, "3nodes", emit);
   await runCluster(1, n, "1node", emit, lat);
   emit({
     bench: "e2e.step_p50_ms",
