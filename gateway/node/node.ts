@@ -128,6 +128,13 @@ function traced(sender: SmsSender): SmsSender {
         () => sender.send(m),
         SpanKind.CLIENT,
       ),
+    findSent: (q) =>
+      inSpan(
+        `sms.find ${sender.provider}`,
+        { "messaging.system": sender.provider },
+        () => sender.findSent(q),
+        SpanKind.CLIENT,
+      ),
   };
 }
 

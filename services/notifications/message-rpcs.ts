@@ -85,6 +85,7 @@ export function messageRpcs(
           countNotificationSent("sms", deps.sms.provider);
           return sent;
         },
+        (since) => deps.sms.findSent({ to: req.to, body: req.body, since }),
       );
       return sentFrom("sms", req, row, origin);
     }),

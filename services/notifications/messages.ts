@@ -48,10 +48,12 @@ const SEND_LEASE_MS = SEND_TIMEOUT_MS * 3;
  * committed, then the provider is called, then the row gets the provider's
  * status (or `failed` with the reason). A retry with the same key answers
  * from the row; a retry that arrives while the first is still sending waits
- * for it. Only if a sender dies between claiming and finishing (its lease
- * lapsed) does a retry send again, since whether the provider got the
- * message is then unknown. A retryable failure (provider unavailable) may be
- * retried with the same key; a refusal answers the same error again.
+ * for it. When a sender died between claiming and finishing (its lease
+ * lapsed), or its attempt failed in a way that may be retried (a timeout
+ * leaves the outcome unknown), a retry takes the message over; where the
+ * provider can say (`reconcile`), it is first asked for the message that
+ * attempt may have handed over, and only sent again if there is none. A
+ * refusal answers the same error again.
  */
 export class MessageLedger {
   readonly #sql: Sql;
@@ -67,13 +69,22 @@ export class MessageLedger {
   /**
    * Records `msg` (refusing a new SMS to a number that opted out, with
    * `recipient_opted_out`), calls `send` outside any transaction and stores
-   * its result.
+   * its result. `reconcile(since)` finds the message at the provider when an
+   * earlier attempt, the first of them begun at `since`, may have handed it over.
    */
   async deliver(
     msg: OutgoingMessage,
     send: (notificationId: string) => Promise<SendResult>,
+    reconcile?: (since: Date) => Promise<SendResult | undefined>,
   ): Promise<NotificationRow> {
     const hash = requestHash(msg.method, msg.request);
+    // Sends, unless an earlier attempt (any of them: one whose check failed left the outcome unknown too) had
+    // already handed the message to the provider.
+    const resend = (row: NotificationRow, earlier: Date | null) =>
+      this.#send(row, async (id) => {
+        const found = reconcile && earlier ? await reconcile(earlier) : undefined;
+        return found ?? send(id);
+      });
     for (;;) {
       const { row, mine } = await this.#claim(msg, hash);
       if (mine) return this.#send(row, send);
@@ -87,12 +98,12 @@ export class MessageLedger {
         const error = LinkflowError.fromJSON(row.error_json as SerializedError);
         if (!error.retryable) throw error;
         const taken = await this.#takeOver(row.id, "failed");
-        if (taken) return this.#send(taken, send);
+        if (taken) return resend(taken, row.first_attempt_at);
       } else if (row.status === "sending") {
         // Wall-clock: the lease guards a live process, not business time.
         if (row.lease_until && row.lease_until.getTime() <= Date.now()) {
           const taken = await this.#takeOver(row.id, "sending");
-          if (taken) return this.#send(taken, send);
+          if (taken) return resend(taken, row.first_attempt_at);
         } else {
           await new Promise((r) => setTimeout(r, this.#pollMs));
         }
@@ -126,11 +137,11 @@ export class MessageLedger {
           ins as (
             insert into notifications.notifications
               (id, business_id, workflow_id, serial, channel, origin, sent_by, status, provider, recipient, subject,
-               body, html, sent_at, status_updated_at, idempotency_key, request_hash, lease_until)
+               body, html, sent_at, status_updated_at, idempotency_key, request_hash, lease_until, first_attempt_at)
             select ${newId("ntf", now.getTime())}, ${msg.businessId}, ${msg.workflowId}, ${serial},
                    ${msg.channel}, ${msg.origin}, ${msg.sentBy}, 'sending', ${msg.provider}, ${msg.recipient},
                    ${msg.subject}, ${maskSecrets(msg.body)}, ${maskSecrets(msg.html)}, ${now}, ${now}, ${key}, ${hash},
-                   ${new Date(Date.now() + SEND_LEASE_MS)}
+                   ${new Date(Date.now() + SEND_LEASE_MS)}, ${new Date()}
             where not exists (select 1 from opted_out)
             on conflict (business_id, idempotency_key) where idempotency_key <> '' do nothing
             returning *)

@@ -136,4 +136,13 @@ create index notifications_provider_message on notifications (provider_message_i
 alter table deliveries add column lease_owner text;
 `,
   },
+  {
+    id: 4,
+    name: "when the first attempt to hand a notification to its provider began",
+    sql: `
+-- Wall-clock time (the provider dates messages by it): a retry after an attempt with an unknown outcome asks the
+-- provider for a message taken since then before sending again.
+alter table notifications add column first_attempt_at timestamptz;
+`,
+  },
 ];

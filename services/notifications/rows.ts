@@ -43,6 +43,7 @@ export interface NotificationRow {
   idempotency_key: string;
   request_hash: string;
   lease_until: Date | null;
+  first_attempt_at: Date | null;
 }
 
 const NOTIFICATION_STATUS: Record<NotificationRowStatus, NotificationStatus> = {

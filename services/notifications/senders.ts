@@ -31,13 +31,33 @@ export interface SendResult {
   status?: ProviderStatus;
 }
 
+/** What to look for at the provider: a message it took to `to`, with exactly `body`, no earlier than `since`. */
+export interface SentSmsQuery {
+  to: string;
+  body: string;
+  since: Date;
+}
+
 /** Sends SMS. Adapters: Twilio (production) and the dev outbox. */
 export interface SmsSender {
   /** "twilio", "outbox", ... recorded with each notification. */
   readonly provider: string;
   /** Resolves to the provider's message id and status; throws a LinkflowError on failure. */
   send(message: SmsMessage): Promise<SendResult>;
+  /**
+   * The message an earlier attempt handed over, if the provider has it: asked
+   * before sending again when that attempt's outcome is unknown (its process
+   * died, or its request timed out). Throws a LinkflowError when the
+   * provider cannot say.
+   */
+  findSent(query: SentSmsQuery): Promise<SendResult | undefined>;
 }
+
+/**
+ * How far before an attempt's start a provider's record of it may be dated:
+ * the provider's clock is not ours, and it dates messages to the second.
+ */
+const PROVIDER_CLOCK_SLACK_MS = 5_000;
 
 export interface EmailMessage {
   to: string;
@@ -100,7 +120,28 @@ export class TwilioSmsSender implements SmsSender {
       throw err instanceof FailedPreconditionError ? err : twilioError(err);
     }
   }
+
+  /** Twilio's newest messages from our number to `to` (it lists newest first), matched on body and date. */
+  async findSent(query: SentSmsQuery): Promise<SendResult | undefined> {
+    const since = query.since.getTime() - PROVIDER_CLOCK_SLACK_MS;
+    try {
+      const recent = await this.#client.messages.list({ to: query.to, from: this.#from, limit: 50 });
+      const m = recent.find(
+        (x) =>
+          x.body === query.body &&
+          x.dateCreated instanceof Date &&
+          x.dateCreated.getTime() >= since &&
+          !NEVER_SENT.has(x.status),
+      );
+      return m ? { providerMessageId: m.sid, status: twilioSendStatus(m.status) } : undefined;
+    } catch (err) {
+      throw twilioError(err);
+    }
+  }
 }
+
+/** Statuses of a message Twilio took but that never went out: sending it again is right. */
+const NEVER_SENT = new Set(["failed", "canceled"]);
 
 /** Twilio's status of a message it just accepted, as a ProviderStatus. */
 function twilioSendStatus(status: string): ProviderStatus {
@@ -147,6 +188,15 @@ export class OutboxSmsSender implements SmsSender {
     await this.sql`insert into notifications.outbox (id, channel, recipient, body, created_at)
       values (${id}, 'sms', ${message.to}, ${message.body}, now())`;
     return { providerMessageId: id };
+  }
+
+  async findSent(query: SentSmsQuery): Promise<SendResult | undefined> {
+    const [row] = await this.sql<{ id: string }[]>`
+      select id from notifications.outbox
+      where channel = 'sms' and recipient = ${query.to} and body = ${query.body}
+        and created_at >= ${new Date(query.since.getTime() - PROVIDER_CLOCK_SLACK_MS)}
+      order by created_at desc limit 1`;
+    return row ? { providerMessageId: row.id } : undefined;
   }
 }
 

@@ -27,7 +27,7 @@ export interface TwilioServerHandle {
   authToken: string;
   messages: TwilioMessage[];
   waitForMessage(pred?: (m: TwilioMessage) => boolean, timeoutMs?: number): Promise<TwilioMessage>;
-  /** The next Messages create request fails with this HTTP status and Twilio error code/message. Calls queue up. */
+  /** The next Messages request (a create or a list) fails with this HTTP status and Twilio error code/message. Calls queue up. */
   failNext(status: number, code: number, message: string): void;
   /** Sending to this number fails with 21610 (recipient unsubscribed / replied STOP). */
   optOut(number: string): void;
@@ -73,7 +73,8 @@ export function twilioSignature(authToken: string, url: string, params: Record<s
 /**
  * A loopback HTTP server speaking Twilio's Messages REST API:
  * `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` (form: To, From or
- * MessagingServiceSid, Body, StatusCallback) and `GET .../Messages/{Sid}.json`,
+ * MessagingServiceSid, Body, StatusCallback), `GET .../Messages.json` (newest
+ * first, filtered by To and From, one page of PageSize) and `GET .../Messages/{Sid}.json`,
  * HTTP Basic auth with accountSid:authToken. Errors use Twilio's JSON shape
  * (`{code, message, more_info, status}`), so the real SDK throws a
  * RestException with `.code`/`.status`: 20003 (401) for bad credentials,
@@ -181,10 +182,12 @@ export async function startTwilioServer(
         fail(404, 20404, `The requested resource ${url.pathname} was not found`);
         return;
       }
-      if (list && req.method === "POST") {
-        const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+      if (list) {
         const failure = failures.shift();
         if (failure) return fail(failure.status, failure.code, failure.message);
+      }
+      if (list && req.method === "POST") {
+        const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
         const to = form.get("To");
         const from = form.get("From");
         const mss = form.get("MessagingServiceSid");
@@ -214,9 +217,22 @@ export async function startTwilioServer(
         return;
       }
       if (list && req.method === "GET") {
+        // Newest first, filtered by To and From, one page.
+        const to = url.searchParams.get("To");
+        const from = url.searchParams.get("From");
+        const size = Math.min(Number(url.searchParams.get("PageSize")) || 50, 1000);
+        const found = messages.filter((m) => (!to || m.to === to) && (!from || m.from === from)).reverse();
         return send(
           200,
-          JSON.stringify({ messages: messages.map(resourceJson), uri: url.pathname, page: 0, page_size: 50 }),
+          JSON.stringify({
+            messages: found.slice(0, size).map(resourceJson),
+            uri: `${url.pathname}${url.search}`,
+            page: 0,
+            page_size: size,
+            first_page_uri: `${url.pathname}${url.search}`,
+            next_page_uri: null,
+            previous_page_uri: null,
+          }),
         );
       }
       if (one && req.method === "GET") {

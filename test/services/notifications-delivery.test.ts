@@ -14,13 +14,14 @@ import {
   createNotificationsService,
   type EmailSender,
   type NotificationsServiceHandle,
+  OutboxSmsSender,
   type SmsSender,
   type SmsStatusReport,
   SmtpEmailSender,
   TWILIO_STATUS_PATH,
   TwilioSmsSender,
 } from "../../services/notifications/index.ts";
-import { twilioSignature } from "../infra/index.ts";
+import { twilioClientFor, twilioSignature } from "../infra/index.ts";
 import { eventually, rejected } from "./helpers.ts";
 import {
   type NotificationsHarness,
@@ -122,6 +123,7 @@ function gatedSms(inner: SmsSender) {
       await gate;
       return inner.send(m);
     },
+    findSent: (q) => inner.findSent(q),
   };
   return { sender, started, release: () => open() };
 }
@@ -460,5 +462,77 @@ describe("sending once per idempotency key", () => {
     expect(res.notification?.id).toBe("ntf_crashed");
     expect(h.twilio.messages.filter((m) => m.to === to)).toHaveLength(1);
     expect(res.notification?.status).not.toBe(NotificationStatus.NOTIFICATION_STATUS_SENDING);
+  });
+
+  /**
+   * What a process that died mid-send leaves behind: the notification still `sending`, its lease lapsed, its
+   * first attempt begun `startedSecondsAgo` ago; with `handedOver`, Twilio took the message before the crash
+   * (and its status callbacks never reached us).
+   */
+  async function crashedSend(id: string, key: string, o: { startedSecondsAgo: number; handedOver: boolean }) {
+    const to = nextPhone();
+    const { idempotencyKey: _key, ...request } = sms(`wf_${id}`, to, key);
+    await h.sql`insert into notifications.notifications
+        (id, business_id, workflow_id, serial, channel, origin, sent_by, status, provider, recipient, body, sent_at,
+         idempotency_key, request_hash, lease_until, first_attempt_at)
+      select ${id}, ${BIZ}, ${`wf_${id}`}, 1, 'sms', 'initial', 'system', 'sending', 'twilio', ${to},
+             'Your link is ready', now(), ${key}, ${requestHash("SendSms", request)},
+             now() - interval '1 second', now() - make_interval(secs => ${o.startedSecondsAgo})`;
+    const handed = o.handedOver
+      ? await twilioClientFor(h.twilio).messages.create({ to, from: TWILIO_FROM, body: "Your link is ready" })
+      : undefined;
+    return { to, retry: () => call(h.client, "sendSms", sms(`wf_${id}`, to, key)), handedSid: handed?.sid };
+  }
+
+  it("a retry after a crash finds at Twilio the message the dead attempt handed over, and does not send it again", async () => {
+    const crashed = await crashedSend("ntf_handed_over", "handed-over-1", {
+      startedSecondsAgo: 1,
+      handedOver: true,
+    });
+    const res = await crashed.retry();
+    expect(res.notification).toMatchObject({ id: "ntf_handed_over", providerMessageId: crashed.handedSid });
+    expect(res.notification?.status).not.toBe(NotificationStatus.NOTIFICATION_STATUS_SENDING);
+    expect(h.twilio.messages.filter((m) => m.to === crashed.to)).toHaveLength(1);
+  });
+
+  it("the dev outbox finds a message it took by number, exact text and time, like Twilio", async () => {
+    const outbox = new OutboxSmsSender(h.sql);
+    const to = nextPhone();
+    const before = new Date(Date.now() - 1_000);
+    const sent = await outbox.send({ to, body: "Your code is 123456" });
+    expect(await outbox.findSent({ to, body: "Your code is 123456", since: before })).toEqual(sent);
+    expect(await outbox.findSent({ to, body: "Your code is 654321", since: before })).toBeUndefined();
+    expect(
+      await outbox.findSent({ to: nextPhone(), body: "Your code is 123456", since: before }),
+    ).toBeUndefined();
+    const later = new Date(Date.now() + 60_000);
+    expect(await outbox.findSent({ to, body: "Your code is 123456", since: later })).toBeUndefined();
+  });
+
+  it("the same text sent to the number before the dead attempt began is not taken for it", async () => {
+    // The earlier message went out a minute before the attempt that died (say, the link sent the first time).
+    const crashed = await crashedSend("ntf_older_twin", "older-twin-1", {
+      startedSecondsAgo: -60,
+      handedOver: true,
+    });
+    const res = await crashed.retry();
+    expect(res.notification?.id).toBe("ntf_older_twin");
+    expect(res.notification?.providerMessageId).not.toBe(crashed.handedSid);
+    expect(h.twilio.messages.filter((m) => m.to === crashed.to)).toHaveLength(2);
+  });
+
+  it("while Twilio cannot say what it took, the retry fails retryably and sends nothing; the next one finds the message", async () => {
+    const crashed = await crashedSend("ntf_cannot_say", "cannot-say-1", {
+      startedSecondsAgo: 1,
+      handedOver: true,
+    });
+    h.twilio.failNext(503, 20503, "Service Unavailable");
+    const down = await rejected(crashed.retry());
+    expect(down.code).toBe(status.UNAVAILABLE);
+    expect(h.twilio.messages.filter((m) => m.to === crashed.to)).toHaveLength(1);
+    // The failed check leaves the outcome as unknown as before: the next retry still looks from the first attempt.
+    const res = await crashed.retry();
+    expect(res.notification).toMatchObject({ id: "ntf_cannot_say", providerMessageId: crashed.handedSid });
+    expect(h.twilio.messages.filter((m) => m.to === crashed.to)).toHaveLength(1);
   });
 });
