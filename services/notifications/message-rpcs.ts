@@ -116,11 +116,18 @@ export function messageRpcs(
           method: "SendEmail",
           request,
         },
-        async () => {
+        async (notificationId) => {
           const sent = await inSpan(
             `email.send ${deps.email.provider}`,
             { "messaging.system": deps.email.provider },
-            () => deps.email.send({ to: req.to, subject: req.subject, text: req.text, html: req.html }),
+            () =>
+              deps.email.send({
+                to: req.to,
+                subject: req.subject,
+                text: req.text,
+                html: req.html,
+                notificationId,
+              }),
             SpanKind.CLIENT,
           );
           countNotificationSent("email", deps.email.provider);

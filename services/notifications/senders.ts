@@ -64,6 +64,13 @@ export interface EmailMessage {
   subject: string;
   text: string;
   html: string;
+  /**
+   * The notification the email is, when known: every attempt to send it
+   * carries a Message-ID made from it, so a copy sent again after an attempt
+   * whose outcome was unknown (SMTP cannot be asked) is the same message to
+   * mail systems that fold duplicates.
+   */
+  notificationId?: string;
 }
 
 /** Sends email. Adapters: SMTP via nodemailer (production) and the dev outbox. */
@@ -205,6 +212,7 @@ export class SmtpEmailSender implements EmailSender {
   readonly provider = "smtp";
   readonly #transport: nodemailer.Transporter;
   readonly #from: string;
+  readonly #domain: string;
 
   constructor(smtpUrl: string, opts: { from?: string } = {}) {
     this.#transport = nodemailer.createTransport(smtpUrl, {
@@ -213,12 +221,15 @@ export class SmtpEmailSender implements EmailSender {
       socketTimeout: SEND_TIMEOUT_MS,
     });
     this.#from = opts.from ?? "Linkflow <no-reply@linkflow.local>";
+    // Message-IDs are ours to make unique within the sender's domain (RFC 5322 section 3.6.4).
+    this.#domain = /@([^>\s]+)>?\s*$/.exec(this.#from)?.[1] ?? "linkflow.local";
   }
 
   async send(message: EmailMessage): Promise<SendResult> {
     try {
       const info = await this.#transport.sendMail({
         from: this.#from,
+        ...(message.notificationId ? { messageId: `<${message.notificationId}@${this.#domain}>` } : {}),
         to: message.to,
         subject: message.subject,
         ...(message.text ? { text: message.text } : {}),

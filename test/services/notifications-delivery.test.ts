@@ -495,6 +495,25 @@ describe("sending once per idempotency key", () => {
     expect(h.twilio.messages.filter((m) => m.to === crashed.to)).toHaveLength(1);
   });
 
+  it("an email sent again after a crash is the same message to mail systems: its Message-ID is the notification's", async () => {
+    const first = await call(h.client, "sendEmail", email("wf_message_id", "message-id-1", "Stable id 1"));
+    const got = await h.smtp.waitForMessage((m) => m.subject === "Stable id 1");
+    expect(got.headers["message-id"]).toBe(`<${first.notification?.id}@linkflow.test>`);
+
+    // SMTP cannot be asked what it took: a send whose process died is sent again, under the same Message-ID.
+    const { idempotencyKey: _key, ...request } = email("wf_message_id", "message-id-2", "Stable id 2");
+    await h.sql`insert into notifications.notifications
+        (id, business_id, workflow_id, serial, channel, origin, sent_by, status, provider, recipient, subject, body,
+         sent_at, idempotency_key, request_hash, lease_until, first_attempt_at)
+      select 'ntf_email_crashed', ${BIZ}, 'wf_message_id', 2, 'email', 'manual', 'key_1', 'sending', 'smtp',
+             'ada@example.com', 'Stable id 2', 'Open your link', now(), 'message-id-2',
+             ${requestHash("SendEmail", request)}, now() - interval '1 second', now() - interval '2 seconds'`;
+    const retried = await call(h.client, "sendEmail", email("wf_message_id", "message-id-2", "Stable id 2"));
+    expect(retried.notification?.id).toBe("ntf_email_crashed");
+    const again = await h.smtp.waitForMessage((m) => m.subject === "Stable id 2");
+    expect(again.headers["message-id"]).toBe("<ntf_email_crashed@linkflow.test>");
+  });
+
   it("the dev outbox finds a message it took by number, exact text and time, like Twilio", async () => {
     const outbox = new OutboxSmsSender(h.sql);
     const to = nextPhone();
