@@ -223,7 +223,8 @@ interface StatementOutcome extends Partial<StoredClaim> {
  *
  * When `allowed` is false nothing is written and `refused()` is thrown, unless
  * an earlier attempt with this key stored its response: that is replayed (its
- * own effects may be why the precondition fails now). A concurrent attempt
+ * own effects may be why the precondition fails now), even when that attempt
+ * is still committing (it is waited for). A concurrent attempt
  * with the same key waits on the key's row, then replays the winner's
  * response; a different request under the key gets `idempotency_key_reused`.
  * Without a key the effects simply run when `allowed`.
@@ -278,13 +279,57 @@ export async function idempotentStatement<T>(
     return written;
   }
   if (out!.method) return replay(out as StoredClaim, opts.method, hash, opts.codec);
-  if (!out!.allowed || !opts.key) throw opts.refused();
+  if (!opts.key) throw opts.refused();
+  if (!out!.allowed) {
+    // An attempt with this key may still be committing, and be why the precondition fails now (it ran just
+    // before, say, a deletion): its response is the answer, not the refusal.
+    const earlier = await committedAttempt(sql, opts.schema, opts.businessId, opts.key, opts.method, hash);
+    if (!earlier) throw opts.refused();
+    return replay(earlier, opts.method, hash, opts.codec);
+  }
   // The key's row was written by a concurrent attempt that committed while this statement waited on it.
   const [row] = await sql<StoredClaim[]>`
     select method, request_hash, response from ${table}
     where business_id = ${opts.businessId} and key = ${opts.key}`;
   if (!row) throw new UnavailableError("idempotency_key_busy", "another attempt with this key is under way");
   return replay(row, opts.method, hash, opts.codec);
+}
+
+/** Thrown to roll back a probe that found no other attempt. */
+const NO_OTHER_ATTEMPT = Symbol("no other attempt");
+
+/**
+ * The key's row once any attempt still writing it has finished: trying to
+ * claim the key waits on the unique index for an uncommitted claim (a read
+ * would not see it), then the probe is rolled back. Undefined when no
+ * attempt holds the key.
+ */
+async function committedAttempt(
+  sql: Sql,
+  schema: string,
+  businessId: string,
+  key: string,
+  method: string,
+  hash: string,
+): Promise<StoredClaim | undefined> {
+  const table = sql(`${schema}.idempotency`);
+  try {
+    return await sql.begin(async (tx) => {
+      const probe = await tx`
+        insert into ${table} (business_id, key, method, request_hash)
+        values (${businessId}, ${key}, ${method}, ${hash})
+        on conflict (business_id, key) do nothing
+        returning key`;
+      if (probe.length > 0) throw NO_OTHER_ATTEMPT;
+      const [row] = await tx<StoredClaim[]>`
+        select method, request_hash, response from ${table}
+        where business_id = ${businessId} and key = ${key}`;
+      return row;
+    });
+  } catch (err) {
+    if (err === NO_OTHER_ATTEMPT) return undefined;
+    throw err;
+  }
 }
 
 /**
