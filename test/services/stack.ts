@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { UntypedServiceImplementation } from "@grpc/grpc-js";
+import { type sendUnaryData, status, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { type Clock, connect, type Logger, ManualClock, type Sql } from "../../core/index.ts";
 import {
   type AccountsServiceClient,
@@ -8,6 +8,7 @@ import {
   type CreateTransactionRequest,
   FinancialAccountSource,
   type IndividualProfile,
+  type NotificationsServiceClient,
   TransactionDirection,
   TransactionMethod,
   type TransactionsServiceClient,
@@ -170,6 +171,14 @@ export interface TransactionsStack {
   heard: TransactionStatusChangeEvent[];
   /** A business with a per-transaction limit of 10,000 minor units. */
   limitedBiz: string;
+  /** A client of the notifications server the transactions service publishes to. */
+  notifications: NotificationsServiceClient;
+  /**
+   * Holds the next PublishEvent call the notifications server gets (only that
+   * one) until released; released with `fail`, it answers UNAVAILABLE without
+   * publishing (notifications went down mid-call).
+   */
+  holdNextPublish(): { release(opts?: { fail?: boolean }): void; held(): boolean };
   /** Stops the notifications server (publishing fails until `startNotifications`). */
   stopNotifications(): Promise<void>;
   /** Serves notifications again on the same address. */
@@ -203,6 +212,19 @@ export async function startTransactions(
     sms: new OutboxSmsSender(sql),
     email: new OutboxEmailSender(sql),
   });
+  let holdNext: { gate: Promise<boolean>; held: boolean } | undefined;
+  const impl = notifications.implementation as UntypedServiceImplementation & Record<string, unknown>;
+  const publishEvent = impl.publishEvent as (call: unknown, cb: sendUnaryData<unknown>) => void;
+  impl.publishEvent = (c: unknown, cb: sendUnaryData<unknown>) => {
+    const hold = holdNext && !holdNext.held ? holdNext : undefined;
+    if (!hold) return publishEvent(c, cb);
+    hold.held = true;
+    void hold.gate.then((fail) =>
+      fail
+        ? cb({ code: status.UNAVAILABLE, details: "notifications went away", name: "", message: "" })
+        : publishEvent(c, cb),
+    );
+  };
   let notificationsServer = await listen([notifications]);
   const notificationsAddress = notificationsServer.address;
   const notificationsClient = createNotificationsClient(notificationsAddress);
@@ -228,6 +250,22 @@ export async function startTransactions(
     txns,
     heard,
     limitedBiz,
+    notifications: notificationsClient,
+    holdNextPublish() {
+      let open = (_fail: boolean) => {};
+      const gate = new Promise<boolean>((r) => {
+        open = r;
+      });
+      const hold = { gate, held: false };
+      holdNext = hold;
+      return {
+        release: (opts = {}) => {
+          if (holdNext === hold) holdNext = undefined;
+          open(opts.fail === true);
+        },
+        held: () => hold.held,
+      };
+    },
     async stopNotifications() {
       await notificationsServer.close(0);
     },

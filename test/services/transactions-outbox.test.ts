@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TransactionStatus } from "../../proto/index.ts";
 import { call } from "../../services/grpc/index.ts";
+import {
+  createTransactionsService,
+  type TransactionStatusChangeEvent,
+  type TransactionsServiceHandle,
+} from "../../services/transactions/index.ts";
 import { captureLogs } from "./helpers.ts";
 import { startTransactions, type TransactionsStack } from "./stack.ts";
 
@@ -239,5 +244,95 @@ describe("the status-change outbox", () => {
       return (await eventsOf(id)).length === 2;
     }, "the lapsed claim published");
     expect(await eventsOf(id)).toEqual(["pending", "processing"]);
+  });
+});
+
+describe("two outbox passes at once (another node on the same database)", () => {
+  let other: TransactionsServiceHandle;
+  const heardByOther: TransactionStatusChangeEvent[] = [];
+  /** Every time a listener on either node heard a change of `id`. */
+  const heardOf = (id: string) =>
+    [...env.heard, ...heardByOther].filter((e) => e.transactionId === id).map((e) => e.status);
+
+  beforeAll(() => {
+    other = createTransactionsService({
+      sql: env.sql,
+      clock: env.clock,
+      accounts: env.accounts.client,
+      notifications: env.notifications,
+      // Its passes run when the test (or the clock) asks, not on a timer.
+      rails: { pollIntervalMs: 3_600_000 },
+    });
+    other.onStatusChange((e) => heardByOther.push(e));
+  });
+
+  afterAll(async () => {
+    await other?.close();
+  });
+
+  /**
+   * A transaction whose first change a pass on this node claimed and is
+   * publishing (held), with the claim's lease lapsed, as after a publish
+   * slower than the lease; then the other node's pass publishes it.
+   */
+  async function overtakenPass() {
+    const p = await party();
+    const hold = env.holdNextPublish();
+    const id = (await call(env.client, "createTransaction", env.request(p))).transaction!.id;
+    await until(async () => hold.held(), "this node's pass publishing the change");
+    await env.sql`update transactions.status_changes set claimed_until = now() - interval '1 second'
+      where transaction_id = ${id}`;
+    await other.runDue();
+    const [row] = await published(id);
+    expect(row).toEqual({ status: "pending", published_at: expect.any(Date), claimed_until: null });
+    return { id, hold, publishedAt: row!.published_at };
+  }
+
+  it("a pass whose lease lapsed while it published does not tell the change again", async () => {
+    const { id, hold } = await overtakenPass();
+    hold.release();
+    // Waits for this node's slow pass to finish (and runs one more).
+    await env.txns.runDue();
+    expect(heardOf(id)).toEqual(["pending"]);
+    expect(await eventsOf(id)).toEqual(["pending"]);
+    expect(await published(id)).toEqual([
+      { status: "pending", published_at: expect.any(Date), claimed_until: null },
+    ]);
+  });
+
+  it("a pass whose publish fails after its lease lapsed leaves the other pass's mark alone", async () => {
+    const { id, hold, publishedAt } = await overtakenPass();
+    hold.release({ fail: true });
+    await env.txns.runDue();
+    expect(await published(id)).toEqual([
+      { status: "pending", published_at: publishedAt, claimed_until: null },
+    ]);
+    expect(heardOf(id)).toEqual(["pending"]);
+    expect(await eventsOf(id)).toEqual(["pending"]);
+  });
+
+  it("passes on both nodes at once publish and tell each change once, in order per transaction", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++)
+      ids.push((await call(env.client, "createTransaction", env.request(await party()))).transaction!.id);
+    const both = () => Promise.all([env.txns.runDue(), other.runDue(), env.txns.runDue(), other.runDue()]);
+    await both();
+    // Moving the shared clock starts a pass on each node too.
+    env.clock.advance(PENDING_MS);
+    await both();
+    env.clock.advance(5_000);
+    await until(async () => {
+      await both();
+      const counts = await Promise.all(ids.map(async (id) => (await eventsOf(id)).length));
+      return counts.every((n) => n === 3);
+    }, "every change published");
+    for (const id of ids) {
+      expect(await eventsOf(id), id).toEqual(["pending", "processing", "settled"]);
+      expect(heardOf(id).sort(), id).toEqual(["pending", "processing", "settled"]);
+      expect(
+        (await published(id)).every((r) => r.published_at && !r.claimed_until),
+        id,
+      ).toBe(true);
+    }
   });
 });
