@@ -248,6 +248,12 @@ export async function idempotentStatement<T>(
     alternative?: AlternativeResponse<T>;
     /** The error when `allowed` is false (and no earlier attempt answers). */
     refused: () => Error;
+    /**
+     * Whether a refused call waits for an attempt with its key that is still
+     * committing, to replay it (default true). A caller that only looks up a
+     * stored answer (`allowed` always false) says false: one read.
+     */
+    awaitCommitting?: boolean;
     /** Called when this attempt wrote the effects (not on a replay): for logs and follow-up work. */
     onWritten?: (response: T) => void;
   },
@@ -281,6 +287,7 @@ export async function idempotentStatement<T>(
   if (out!.method) return replay(out as StoredClaim, opts.method, hash, opts.codec);
   if (!opts.key) throw opts.refused();
   if (!out!.allowed) {
+    if (opts.awaitCommitting === false) throw opts.refused();
     // An attempt with this key may still be committing, and be why the precondition fails now (it ran just
     // before, say, a deletion): its response is the answer, not the refusal.
     const earlier = await committedAttempt(sql, opts.schema, opts.businessId, opts.key, opts.method, hash);

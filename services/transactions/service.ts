@@ -379,6 +379,7 @@ export function createTransactionsService(deps: TransactionsServiceDeps): Transa
         effects: sql`nothing as (select from claim)`,
         response: {},
         refused: () => none,
+        awaitCommitting: false,
       });
     } catch (err) {
       if (err === none) return undefined;
