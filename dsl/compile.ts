@@ -70,6 +70,8 @@ const PROVIDERS: BankLinkProvider[] = ["plaid", "finicity"];
 const METHODS: TransactionMethod[] = ["push_to_card", "ach_credit", "ach_debit"];
 const IDENTITY_METHODS = ["document", "selfie", "ssn"];
 const LOOKUP_KEYS = ["phone", "email", "external_id"] as const;
+/** The most documents one step accepts (the accounts service records at most that many at once). */
+const MAX_ACCEPTED_DOCUMENTS = 20;
 
 const FIELD_TYPES: Record<ProfileField, ValueType> = {
   first_name: "text",
@@ -862,6 +864,13 @@ export class Compiler {
           if (id.trim() === "") s.error(Codes.unknownReference, a.doc.loc, "a document id cannot be empty");
           if (documents.some((d) => d.id === id))
             s.error(Codes.duplicateName, a.doc.loc, `document "${id}" is accepted twice in this step`);
+          if (documents.length === MAX_ACCEPTED_DOCUMENTS)
+            s.error(
+              Codes.manyDocuments,
+              a.doc.loc,
+              `a step accepts at most ${MAX_ACCEPTED_DOCUMENTS} documents`,
+              "split the documents over several steps",
+            );
           const d: AcceptedDocument = { id };
           if (a.version !== undefined) d.version = this.plain(a.version, "a document version");
           if (a.title !== undefined) d.title = this.plain(a.title, "a document title");

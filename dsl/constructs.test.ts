@@ -143,6 +143,16 @@ describe("constructs", () => {
     expect(braces.diagnostics.map((d) => d.code)).toContain("LF3006");
   });
 
+  it("a step accepts at most 20 documents", () => {
+    const accepts = (n: number) => Array.from({ length: n }, (_, i) => `accept "doc-${i}"`).join("\n ");
+    expect(action(`step t "T" { ${accepts(20)} }`)).toMatchObject({ kind: "accept_documents" });
+    const many = compileTemplate(`${HEAD}step t "T" { ${accepts(21)} }`);
+    expect(many.program).toBeUndefined();
+    expect(many.diagnostics.filter((d) => d.code === "LF4017").map((d) => d.message)).toEqual([
+      "a step accepts at most 20 documents",
+    ]);
+  });
+
   it("confirm request by ACH debit with authorization; confirm steps are always declinable", () => {
     const p = ok(
       'input amt: money\nstep b "B" { collect financial_account { bank_account } }\nstep m "M" { accept "ach-auth" }\nstep p "P" when m.accepted { confirm request input.amt * 2 from b }',

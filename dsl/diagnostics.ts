@@ -73,6 +73,7 @@ export const Codes = {
   methodNotAllowed: "LF4014",
   unusedInput: "LF4015",
   emptyDocument: "LF4016",
+  manyDocuments: "LF4017",
 } as const;
 
 /** Maps offsets to 1-based line/column. */

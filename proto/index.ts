@@ -7,6 +7,7 @@
 export { Duration } from "./gen/google/protobuf/duration.ts";
 export type { AccountsServiceServer } from "./gen/linkflow/v1/accounts_service.ts";
 export {
+  AcceptedDocument,
   AccountsServiceClient,
   AccountsServiceService,
   AddFinancialAccountRequest,
@@ -77,6 +78,8 @@ export {
   ListFinancialAccountsResponse,
   RecordDocumentAcceptanceRequest,
   RecordDocumentAcceptanceResponse,
+  RecordDocumentAcceptancesRequest,
+  RecordDocumentAcceptancesResponse,
   RevokeApiKeyRequest,
   RevokeApiKeyResponse,
   SetCustomerStatusRequest,

@@ -1,4 +1,3 @@
-import { isIP } from "node:net";
 import type { TransactionSql } from "postgres";
 import {
   type Clock,
@@ -17,12 +16,10 @@ import {
   BankAccountType,
   CardType,
   DisconnectFinancialDataResponse,
-  type DocumentAcceptance,
   type FinancialAccount,
   FinancialAccountKind,
   FinancialAccountSource,
   FinancialAccountStatus,
-  RecordDocumentAcceptanceResponse,
   SetFinancialAccountStatusResponse,
 } from "../../proto/index.ts";
 import { idempotentRequest, idempotentStatement, unary, Violations } from "../grpc/index.ts";
@@ -134,10 +131,6 @@ const CARD_TYPES: Partial<Record<CardType, string>> = {
   [CardType.CARD_TYPE_CREDIT]: "credit",
 };
 
-const DOCUMENT_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/i;
-const CONTENT_HASH = /^sha256:[0-9a-f]{64}$/;
-const SCOPE = /^[a-z][a-z0-9_]{0,63}$/;
-
 function faFromRow(
   r: FaRow,
   history: { status: FaStatus; reason: string; changed_at: Date }[],
@@ -189,38 +182,6 @@ function faFromRow(
   };
 }
 
-interface AcceptanceRow {
-  id: string;
-  business_id: string;
-  customer_id: string;
-  document_id: string;
-  version: string;
-  content_hash: string;
-  scope: string;
-  accepted_at: Date;
-  ip: string;
-  user_agent: string;
-  workflow_id: string;
-  recorded_at: Date;
-}
-
-function acceptanceFromRow(r: AcceptanceRow): DocumentAcceptance {
-  return {
-    id: r.id,
-    businessId: r.business_id,
-    customerId: r.customer_id,
-    documentId: r.document_id,
-    version: r.version,
-    contentHash: r.content_hash,
-    scope: r.scope,
-    acceptedAt: r.accepted_at,
-    ip: r.ip,
-    userAgent: r.user_agent,
-    workflowId: r.workflow_id,
-    recordedAt: r.recorded_at,
-  };
-}
-
 export interface FinancialContext {
   sql: Sql;
   clock: Clock;
@@ -269,7 +230,7 @@ export async function disconnectAccounts(
   return rows.length;
 }
 
-/** The financial-account, document-acceptance and customer-erasure RPCs. */
+/** The financial-account and customer-erasure RPCs. */
 export function financialHandlers(
   ctx: FinancialContext,
 ): Pick<
@@ -281,8 +242,6 @@ export function financialHandlers(
   | "setDefaultFinancialAccount"
   | "disconnectFinancialData"
   | "checkTransactable"
-  | "recordDocumentAcceptance"
-  | "listDocumentAcceptances"
 > {
   const { sql, clock, log, keyring } = ctx;
   const now = () => new Date(clock.now());
@@ -294,12 +253,6 @@ export function financialHandlers(
         and exists (select 1 from accounts.customers c where c.id = f.customer_id and c.deleted_at is null)`;
     if (!row) throw new NotFoundError("financial account", id);
     return faFromRead(row);
-  }
-
-  /** SQL: the customer exists in the business and is not deleted (what {@link requireCustomer} checks). */
-  function customerExists(businessId: string, customerId: string) {
-    return sql`exists (select from accounts.customers
-      where id = ${customerId} and business_id = ${businessId} and deleted_at is null)`;
   }
 
   function accountIds(v: Violations, businessId: string, accountId: string): void {
@@ -615,83 +568,6 @@ export function financialHandlers(
               ? "financial_account_disconnected"
               : "";
       return { ok: reason === "", reason, financialAccount: account, achDebitAuthorized: row.ach };
-    }),
-
-    recordDocumentAcceptance: unary(async (req) => {
-      const v = new Violations();
-      customerIds(v, req.businessId, req.customerId);
-      if (!DOCUMENT_ID.test(req.documentId))
-        v.add("document_id", "must be 1 to 100 letters, digits, '.', '_' or '-', e.g. terms-of-service");
-      v.text("version", req.version, { max: 50 });
-      if (!CONTENT_HASH.test(req.contentHash))
-        v.add("content_hash", "must be sha256:<64 lower-case hex digits> of the accepted text");
-      if (req.scope && !SCOPE.test(req.scope))
-        v.add("scope", "must be a lower-case identifier such as ach_debit_authorization");
-      if (!req.acceptedAt) v.add("accepted_at", "is required");
-      else if (req.acceptedAt.getTime() > clock.now() + 5 * 60_000) v.add("accepted_at", "is in the future");
-      if (!isIP(req.ip)) v.add("ip", "must be an IPv4 or IPv6 address");
-      v.text("user_agent", req.userAgent, { max: 1000 });
-      if (req.workflowId) v.id("workflow_id", req.workflowId, "wf");
-      v.idempotencyKey("idempotency_key", req.idempotencyKey);
-      v.throwIfAny();
-      const acceptance: DocumentAcceptance = {
-        id: newId("dac", clock.now()),
-        businessId: req.businessId,
-        customerId: req.customerId,
-        documentId: req.documentId,
-        version: req.version.trim(),
-        contentHash: req.contentHash,
-        scope: req.scope,
-        acceptedAt: req.acceptedAt!,
-        ip: req.ip,
-        userAgent: req.userAgent,
-        workflowId: req.workflowId,
-        recordedAt: now(),
-      };
-      const a = acceptance;
-      const { idempotencyKey, ...request } = req;
-      return idempotentStatement(sql, {
-        schema: "accounts",
-        businessId: req.businessId,
-        key: idempotencyKey,
-        method: "RecordDocumentAcceptance",
-        request,
-        codec: RecordDocumentAcceptanceResponse,
-        allowed: customerExists(req.businessId, req.customerId),
-        effects: sql`
-          acceptance as (
-            insert into accounts.document_acceptances
-              (id, business_id, customer_id, document_id, version, content_hash, scope, accepted_at, ip,
-               user_agent, workflow_id, recorded_at)
-            select ${a.id}, ${a.businessId}, ${a.customerId}, ${a.documentId}, ${a.version}, ${a.contentHash},
-                   ${a.scope}, ${a.acceptedAt!}, ${a.ip}, ${a.userAgent}, ${a.workflowId}, ${a.recordedAt!}
-            from claim
-          )`,
-        response: { acceptance },
-        refused: () => new NotFoundError("customer", req.customerId),
-        onWritten: () =>
-          log.info("document acceptance recorded", {
-            business_id: req.businessId,
-            customer_id: req.customerId,
-            acceptance_id: a.id,
-            document_id: req.documentId,
-            scope: req.scope,
-          }),
-      });
-    }),
-
-    listDocumentAcceptances: unary(async (req) => {
-      const v = new Violations();
-      customerIds(v, req.businessId, req.customerId);
-      if (req.documentId && !DOCUMENT_ID.test(req.documentId)) v.add("document_id", "is not a document id");
-      v.throwIfAny();
-      await requireCustomer(sql, req.businessId, req.customerId);
-      const rows = await sql<AcceptanceRow[]>`
-        select * from accounts.document_acceptances
-        where business_id = ${req.businessId} and customer_id = ${req.customerId}
-          and (${req.documentId}::text = '' or document_id = ${req.documentId})
-        order by id`;
-      return { acceptances: rows.map(acceptanceFromRow) };
     }),
   };
 }

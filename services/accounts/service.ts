@@ -43,6 +43,7 @@ import {
   unary,
   Violations,
 } from "../grpc/index.ts";
+import { acceptanceHandlers } from "./acceptances.ts";
 import {
   appendEnhancedPii,
   appendedFields,
@@ -568,6 +569,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
     }),
 
     ...financial,
+    ...acceptanceHandlers({ sql, clock, log }),
   };
 
   return {

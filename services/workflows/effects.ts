@@ -239,21 +239,22 @@ export function workflowEffects(deps: WorkflowEffectDeps): Record<string, Effect
           userAgent: string;
         };
         const customerId = await ensureCustomer(deps.accounts, p);
-        for (const [i, d] of p.documents.entries()) {
-          await callOrThrow(deps.accounts, "recordDocumentAcceptance", {
-            businessId: p.businessId,
-            customerId,
+        // All the step's documents in one call: recorded together or not at all.
+        await callOrThrow(deps.accounts, "recordDocumentAcceptances", {
+          businessId: p.businessId,
+          customerId,
+          documents: p.documents.map((d) => ({
             documentId: d.id,
             version: d.version,
             contentHash: d.contentHash,
             scope: d.scope,
-            acceptedAt: new Date(p.acceptedAt),
-            ip: p.ip,
-            userAgent: p.userAgent,
-            idempotencyKey: `${ctx.idempotencyKey}:${i}`,
-            workflowId: p.workflowId,
-          });
-        }
+          })),
+          acceptedAt: new Date(p.acceptedAt),
+          ip: p.ip,
+          userAgent: p.userAgent,
+          idempotencyKey: ctx.idempotencyKey,
+          workflowId: p.workflowId,
+        });
         return { customerId, accepted: true, acceptedAt: new Date(p.acceptedAt).toISOString() };
       }),
     "transactions.create": (payload, ctx) =>

@@ -38,6 +38,25 @@ async function context(): Promise<Ctx> {
 
 const one = async (q: Promise<{ n: number }[]>) => Number((await q)[0]?.n);
 
+/** Who accepted documents, when and where (the variant-free part of an acceptance request). */
+const acceptanceSession = (c: Ctx, key: string) => ({
+  businessId: c.biz,
+  customerId: c.cus,
+  acceptedAt: new Date(Date.UTC(2025, 5, 16, 14)),
+  ip: "198.51.100.7",
+  userAgent: "test",
+  idempotencyKey: key,
+  workflowId: "",
+});
+const termsOfService = (v: 0 | 1) => ({
+  documentId: "terms-of-service",
+  version: v ? "2" : "1",
+  contentHash: `sha256:${"ab".repeat(32)}`,
+  scope: "",
+});
+const acceptancesOf = (c: Ctx) =>
+  one(env.sql`select count(*)::int as n from accounts.document_acceptances where customer_id = ${c.cus}`);
+
 /**
  * Every mutating accounts RPC with an idempotency key: a valid request
  * (variant 0) and a different one (variant 1), and a count that changes when
@@ -155,21 +174,19 @@ const MUTATIONS: {
   },
   {
     method: "recordDocumentAcceptance",
+    request: (c, key, v) => ({ ...acceptanceSession(c, key), ...termsOfService(v) }),
+    effect: acceptancesOf,
+  },
+  {
+    method: "recordDocumentAcceptances",
     request: (c, key, v) => ({
-      businessId: c.biz,
-      customerId: c.cus,
-      documentId: "terms-of-service",
-      version: v ? "2" : "1",
-      contentHash: `sha256:${"ab".repeat(32)}`,
-      scope: "",
-      acceptedAt: new Date(Date.UTC(2025, 5, 16, 14)),
-      ip: "198.51.100.7",
-      userAgent: "test",
-      idempotencyKey: key,
-      workflowId: "",
+      ...acceptanceSession(c, key),
+      documents: [
+        termsOfService(v),
+        { documentId: "privacy-notice", version: "1", contentHash: `sha256:${"cd".repeat(32)}`, scope: "" },
+      ],
     }),
-    effect: (c) =>
-      one(env.sql`select count(*)::int as n from accounts.document_acceptances where customer_id = ${c.cus}`),
+    effect: acceptancesOf,
   },
   {
     method: "appendEnhancedPii",

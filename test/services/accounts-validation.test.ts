@@ -531,6 +531,10 @@ const cardInput = (over: Record<string, unknown> = {}) => ({
   } as AddFinancialAccountRequest["details"],
 });
 
+/** Document `i` of the valid RecordDocumentAcceptances request. */
+const docAt = (i: number) =>
+  (financialBase.recordDocumentAcceptances!() as { documents: Record<string, unknown>[] }).documents[i]!;
+
 const financialBase: Record<string, () => Record<string, unknown>> = {
   addFinancialAccount: () => ({
     businessId: biz,
@@ -567,6 +571,29 @@ const financialBase: Record<string, () => Record<string, unknown>> = {
     idempotencyKey: "",
     workflowId: "wf_1",
   }),
+  recordDocumentAcceptances: () => ({
+    businessId: biz,
+    customerId: cus,
+    documents: [
+      {
+        documentId: "terms-of-service",
+        version: "2024-03",
+        contentHash: `sha256:${"ab".repeat(32)}`,
+        scope: "",
+      },
+      {
+        documentId: "ach-authorization",
+        version: "1",
+        contentHash: `sha256:${"cd".repeat(32)}`,
+        scope: "ach_debit_authorization",
+      },
+    ],
+    acceptedAt: new Date(env.clock.now() - 60_000),
+    ip: "198.51.100.7",
+    userAgent: "Mozilla/5.0",
+    idempotencyKey: "",
+    workflowId: "wf_1",
+  }),
   listDocumentAcceptances: () => ({ businessId: biz, customerId: cus, documentId: "terms-of-service" }),
   appendEnhancedPii: () => ({
     businessId: biz,
@@ -588,6 +615,7 @@ const idRows: FieldRow[] = Object.entries({
   disconnectFinancialData: ["business_id", "customer_id"],
   checkTransactable: ["business_id", "customer_id", "financial_account_id"],
   recordDocumentAcceptance: ["business_id", "customer_id"],
+  recordDocumentAcceptances: ["business_id", "customer_id"],
   listDocumentAcceptances: ["business_id", "customer_id"],
   appendEnhancedPii: ["business_id", "customer_id"],
 }).flatMap(([method, fields]) =>
@@ -607,6 +635,7 @@ const keyRows: FieldRow[] = [
   "setFinancialAccountStatus",
   "disconnectFinancialData",
   "recordDocumentAcceptance",
+  "recordDocumentAcceptances",
   "appendEnhancedPii",
 ].flatMap((method): FieldRow[] => [
   [method, "5-character idempotency key", () => ({ idempotencyKey: "abcde" }), "idempotency_key"],
@@ -771,6 +800,59 @@ const financialRows: FieldRow[] = [
   ["recordDocumentAcceptance", "empty user agent", () => ({ userAgent: "" }), "user_agent"],
   ["recordDocumentAcceptance", "user agent over 1000", () => ({ userAgent: x(1001) }), "user_agent"],
   ["recordDocumentAcceptance", "workflow id of another kind", () => ({ workflowId: "cus_1" }), "workflow_id"],
+  ["recordDocumentAcceptances", "no documents", () => ({ documents: [] }), "documents"],
+  [
+    "recordDocumentAcceptances",
+    "21 documents",
+    () => ({
+      documents: Array.from({ length: 21 }, (_, i) => ({
+        documentId: `doc-${i}`,
+        version: "1",
+        contentHash: `sha256:${"ab".repeat(32)}`,
+        scope: "",
+      })),
+    }),
+    "documents",
+  ],
+  [
+    "recordDocumentAcceptances",
+    "a bad hash on the second document",
+    () => ({ documents: [docAt(0), { ...docAt(1), contentHash: "sha256:nope" }] }),
+    "documents[1].content_hash",
+  ],
+  [
+    "recordDocumentAcceptances",
+    "a document id with a space",
+    () => ({ documents: [{ ...docAt(0), documentId: "terms of service" }] }),
+    "documents[0].document_id",
+  ],
+  [
+    "recordDocumentAcceptances",
+    "an empty version",
+    () => ({ documents: [docAt(0), { ...docAt(1), version: " " }] }),
+    "documents[1].version",
+  ],
+  [
+    "recordDocumentAcceptances",
+    "a scope with spaces",
+    () => ({ documents: [{ ...docAt(0), scope: "Debit Authorization" }] }),
+    "documents[0].scope",
+  ],
+  [
+    "recordDocumentAcceptances",
+    "the same document and version twice",
+    () => ({ documents: [docAt(0), docAt(1), { ...docAt(0), version: " 2024-03 " }] }),
+    "documents[2]",
+  ],
+  ["recordDocumentAcceptances", "no acceptance time", () => ({ acceptedAt: undefined }), "accepted_at"],
+  ["recordDocumentAcceptances", "host name for an IP", () => ({ ip: "example.com" }), "ip"],
+  ["recordDocumentAcceptances", "user agent over 1000", () => ({ userAgent: x(1001) }), "user_agent"],
+  [
+    "recordDocumentAcceptances",
+    "workflow id of another kind",
+    () => ({ workflowId: "cus_1" }),
+    "workflow_id",
+  ],
   ["listDocumentAcceptances", "document id with a space", () => ({ documentId: "a b" }), "document_id"],
   [
     "appendEnhancedPii",

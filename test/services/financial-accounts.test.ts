@@ -120,6 +120,30 @@ function acceptance(businessId: string, customerId: string) {
   };
 }
 
+/** Terms of service and an ACH debit authorization accepted together by `customerId`. */
+function acceptances(businessId: string, customerId: string, idempotencyKey = "") {
+  const {
+    documentId: _d,
+    version: _v,
+    contentHash: _h,
+    scope: _s,
+    ...session
+  } = acceptance(businessId, customerId);
+  return {
+    ...session,
+    idempotencyKey,
+    documents: [
+      { documentId: "terms-of-service", version: "3", contentHash: HASH, scope: "" },
+      {
+        documentId: "ach-debit-authorization",
+        version: "2024-03",
+        contentHash: `sha256:${"cd".repeat(32)}`,
+        scope: "ach_debit_authorization",
+      },
+    ],
+  };
+}
+
 beforeAll(async () => {
   db = await createTestDatabase();
   sql = connect(db.url);
@@ -403,6 +427,7 @@ describe("financial accounts", () => {
         call(client, "deleteCustomer", { businessId: other, customerId: cus, idempotencyKey: "" }),
         call(client, "listDocumentAcceptances", { businessId: other, customerId: cus, documentId: "" }),
         call(client, "recordDocumentAcceptance", acceptance(other, cus)),
+        call(client, "recordDocumentAcceptances", acceptances(other, cus)),
       ].map((p) => rejected(p)),
     );
     expect(errors.map((e) => e.code)).toEqual(errors.map(() => status.NOT_FOUND));
@@ -541,6 +566,48 @@ describe("document acceptances, deletion and disconnection", () => {
       "customer_id",
       "document_id",
     ]);
+  });
+
+  it("records several documents accepted in one session at once, all or none", async () => {
+    const biz = await newBusiness();
+    const cus = await newCustomer(biz);
+    const fa = (await call(client, "addFinancialAccount", bank(biz, cus))).financialAccount!;
+    const list = async () =>
+      (await call(client, "listDocumentAcceptances", { businessId: biz, customerId: cus, documentId: "" }))
+        .acceptances;
+    // A bad second document: nothing is recorded, not even the first.
+    const req = acceptances(biz, cus, "wf_2:4");
+    const bad = await rejected(
+      call(client, "recordDocumentAcceptances", {
+        ...req,
+        documents: [req.documents[0]!, { ...req.documents[1]!, contentHash: "sha256:short" }],
+      }),
+    );
+    expect(readFieldViolations(bad).map((v) => v.field)).toEqual(["documents[1].content_hash"]);
+    expect(await list()).toEqual([]);
+
+    const res = await call(client, "recordDocumentAcceptances", req);
+    expect(res.acceptances.map((a) => [a.documentId, a.version, a.scope])).toEqual([
+      ["terms-of-service", "3", ""],
+      ["ach-debit-authorization", "2024-03", "ach_debit_authorization"],
+    ]);
+    for (const a of res.acceptances)
+      expect(a).toMatchObject({ businessId: biz, customerId: cus, ip: req.ip, userAgent: req.userAgent });
+    expect(new Set(res.acceptances.map((a) => a.id)).size).toBe(2);
+    expect((await list()).map((a) => a.id).sort()).toEqual(res.acceptances.map((a) => a.id).sort());
+    const check = await call(client, "checkTransactable", {
+      businessId: biz,
+      customerId: cus,
+      financialAccountId: fa.id,
+    });
+    expect(check.achDebitAuthorized).toBe(true);
+
+    await call(client, "deleteCustomer", { businessId: biz, customerId: cus, idempotencyKey: "" });
+    const gone = await rejected(call(client, "recordDocumentAcceptances", acceptances(biz, cus, "wf_2:5")));
+    expect(gone.code).toBe(status.NOT_FOUND);
+    const rows =
+      await sql`select count(*)::int as n from accounts.document_acceptances where customer_id = ${cus}`;
+    expect(rows[0]?.n).toBe(2);
   });
 
   it("disconnects financial data, keeping the customer", async () => {

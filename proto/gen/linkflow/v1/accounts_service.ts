@@ -718,6 +718,31 @@ export interface RecordDocumentAcceptanceResponse {
   acceptance?: DocumentAcceptance | undefined;
 }
 
+/** One document of a RecordDocumentAcceptances request. */
+export interface AcceptedDocument {
+  documentId: string;
+  version: string;
+  contentHash: string;
+  scope: string;
+}
+
+export interface RecordDocumentAcceptancesRequest {
+  businessId: string;
+  customerId: string;
+  /** 1 to 20 documents, each (document_id, version) at most once. */
+  documents: AcceptedDocument[];
+  acceptedAt?: Date | undefined;
+  ip: string;
+  userAgent: string;
+  idempotencyKey: string;
+  workflowId: string;
+}
+
+export interface RecordDocumentAcceptancesResponse {
+  /** In the order of the request's documents. */
+  acceptances: DocumentAcceptance[];
+}
+
 export interface ListDocumentAcceptancesRequest {
   businessId: string;
   customerId: string;
@@ -7603,6 +7628,426 @@ export const RecordDocumentAcceptanceResponse: MessageFns<RecordDocumentAcceptan
   },
 };
 
+function createBaseAcceptedDocument(): AcceptedDocument {
+  return { documentId: "", version: "", contentHash: "", scope: "" };
+}
+
+export const AcceptedDocument: MessageFns<AcceptedDocument> = {
+  encode(message: AcceptedDocument, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.documentId !== "") {
+      writer.uint32(10).string(message.documentId);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    if (message.contentHash !== "") {
+      writer.uint32(26).string(message.contentHash);
+    }
+    if (message.scope !== "") {
+      writer.uint32(34).string(message.scope);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcceptedDocument {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcceptedDocument();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.documentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.contentHash = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.scope = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcceptedDocument {
+    return {
+      documentId: isSet(object.documentId)
+        ? globalThis.String(object.documentId)
+        : isSet(object.document_id)
+        ? globalThis.String(object.document_id)
+        : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      contentHash: isSet(object.contentHash)
+        ? globalThis.String(object.contentHash)
+        : isSet(object.content_hash)
+        ? globalThis.String(object.content_hash)
+        : "",
+      scope: isSet(object.scope) ? globalThis.String(object.scope) : "",
+    };
+  },
+
+  toJSON(message: AcceptedDocument): unknown {
+    const obj: any = {};
+    if (message.documentId !== "") {
+      obj.documentId = message.documentId;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.contentHash !== "") {
+      obj.contentHash = message.contentHash;
+    }
+    if (message.scope !== "") {
+      obj.scope = message.scope;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AcceptedDocument>, I>>(base?: I): AcceptedDocument {
+    return AcceptedDocument.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AcceptedDocument>, I>>(object: I): AcceptedDocument {
+    const message = createBaseAcceptedDocument();
+    message.documentId = object.documentId ?? "";
+    message.version = object.version ?? "";
+    message.contentHash = object.contentHash ?? "";
+    message.scope = object.scope ?? "";
+    return message;
+  },
+};
+
+function createBaseRecordDocumentAcceptancesRequest(): RecordDocumentAcceptancesRequest {
+  return {
+    businessId: "",
+    customerId: "",
+    documents: [],
+    acceptedAt: undefined,
+    ip: "",
+    userAgent: "",
+    idempotencyKey: "",
+    workflowId: "",
+  };
+}
+
+export const RecordDocumentAcceptancesRequest: MessageFns<RecordDocumentAcceptancesRequest> = {
+  encode(message: RecordDocumentAcceptancesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.businessId !== "") {
+      writer.uint32(10).string(message.businessId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(18).string(message.customerId);
+    }
+    for (const v of message.documents) {
+      AcceptedDocument.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.acceptedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.acceptedAt), writer.uint32(34).fork()).join();
+    }
+    if (message.ip !== "") {
+      writer.uint32(42).string(message.ip);
+    }
+    if (message.userAgent !== "") {
+      writer.uint32(50).string(message.userAgent);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(58).string(message.idempotencyKey);
+    }
+    if (message.workflowId !== "") {
+      writer.uint32(66).string(message.workflowId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordDocumentAcceptancesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordDocumentAcceptancesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.businessId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.documents.push(AcceptedDocument.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.acceptedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.userAgent = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.workflowId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordDocumentAcceptancesRequest {
+    return {
+      businessId: isSet(object.businessId)
+        ? globalThis.String(object.businessId)
+        : isSet(object.business_id)
+        ? globalThis.String(object.business_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      documents: globalThis.Array.isArray(object?.documents)
+        ? object.documents.map((e: any) => AcceptedDocument.fromJSON(e))
+        : [],
+      acceptedAt: isSet(object.acceptedAt)
+        ? fromJsonTimestamp(object.acceptedAt)
+        : isSet(object.accepted_at)
+        ? fromJsonTimestamp(object.accepted_at)
+        : undefined,
+      ip: isSet(object.ip) ? globalThis.String(object.ip) : "",
+      userAgent: isSet(object.userAgent)
+        ? globalThis.String(object.userAgent)
+        : isSet(object.user_agent)
+        ? globalThis.String(object.user_agent)
+        : "",
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+      workflowId: isSet(object.workflowId)
+        ? globalThis.String(object.workflowId)
+        : isSet(object.workflow_id)
+        ? globalThis.String(object.workflow_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RecordDocumentAcceptancesRequest): unknown {
+    const obj: any = {};
+    if (message.businessId !== "") {
+      obj.businessId = message.businessId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.documents?.length) {
+      obj.documents = message.documents.map((e) => AcceptedDocument.toJSON(e));
+    }
+    if (message.acceptedAt !== undefined) {
+      obj.acceptedAt = message.acceptedAt.toISOString();
+    }
+    if (message.ip !== "") {
+      obj.ip = message.ip;
+    }
+    if (message.userAgent !== "") {
+      obj.userAgent = message.userAgent;
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    if (message.workflowId !== "") {
+      obj.workflowId = message.workflowId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordDocumentAcceptancesRequest>, I>>(
+    base?: I,
+  ): RecordDocumentAcceptancesRequest {
+    return RecordDocumentAcceptancesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordDocumentAcceptancesRequest>, I>>(
+    object: I,
+  ): RecordDocumentAcceptancesRequest {
+    const message = createBaseRecordDocumentAcceptancesRequest();
+    message.businessId = object.businessId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.documents = object.documents?.map((e) => AcceptedDocument.fromPartial(e)) || [];
+    message.acceptedAt = object.acceptedAt ?? undefined;
+    message.ip = object.ip ?? "";
+    message.userAgent = object.userAgent ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    message.workflowId = object.workflowId ?? "";
+    return message;
+  },
+};
+
+function createBaseRecordDocumentAcceptancesResponse(): RecordDocumentAcceptancesResponse {
+  return { acceptances: [] };
+}
+
+export const RecordDocumentAcceptancesResponse: MessageFns<RecordDocumentAcceptancesResponse> = {
+  encode(message: RecordDocumentAcceptancesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.acceptances) {
+      DocumentAcceptance.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordDocumentAcceptancesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordDocumentAcceptancesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.acceptances.push(DocumentAcceptance.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordDocumentAcceptancesResponse {
+    return {
+      acceptances: globalThis.Array.isArray(object?.acceptances)
+        ? object.acceptances.map((e: any) => DocumentAcceptance.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RecordDocumentAcceptancesResponse): unknown {
+    const obj: any = {};
+    if (message.acceptances?.length) {
+      obj.acceptances = message.acceptances.map((e) => DocumentAcceptance.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordDocumentAcceptancesResponse>, I>>(
+    base?: I,
+  ): RecordDocumentAcceptancesResponse {
+    return RecordDocumentAcceptancesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordDocumentAcceptancesResponse>, I>>(
+    object: I,
+  ): RecordDocumentAcceptancesResponse {
+    const message = createBaseRecordDocumentAcceptancesResponse();
+    message.acceptances = object.acceptances?.map((e) => DocumentAcceptance.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseListDocumentAcceptancesRequest(): ListDocumentAcceptancesRequest {
   return { businessId: "", customerId: "", documentId: "" };
 }
@@ -8053,6 +8498,23 @@ export const AccountsServiceService = {
     responseDeserialize: (value: Buffer): RecordDocumentAcceptanceResponse =>
       RecordDocumentAcceptanceResponse.decode(value),
   },
+  /**
+   * Records the acceptance of several documents in one session, all or none
+   * (e.g. a step that shows the terms and a debit authorization together).
+   */
+  recordDocumentAcceptances: {
+    path: "/linkflow.v1.AccountsService/RecordDocumentAcceptances" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecordDocumentAcceptancesRequest): Buffer =>
+      Buffer.from(RecordDocumentAcceptancesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordDocumentAcceptancesRequest =>
+      RecordDocumentAcceptancesRequest.decode(value),
+    responseSerialize: (value: RecordDocumentAcceptancesResponse): Buffer =>
+      Buffer.from(RecordDocumentAcceptancesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecordDocumentAcceptancesResponse =>
+      RecordDocumentAcceptancesResponse.decode(value),
+  },
   listDocumentAcceptances: {
     path: "/linkflow.v1.AccountsService/ListDocumentAcceptances" as const,
     requestStream: false as const,
@@ -8115,6 +8577,11 @@ export interface AccountsServiceServer extends UntypedServiceImplementation {
   checkTransactable: handleUnaryCall<CheckTransactableRequest, CheckTransactableResponse>;
   /** Records that the customer accepted a version of a legal document. */
   recordDocumentAcceptance: handleUnaryCall<RecordDocumentAcceptanceRequest, RecordDocumentAcceptanceResponse>;
+  /**
+   * Records the acceptance of several documents in one session, all or none
+   * (e.g. a step that shows the terms and a debit authorization together).
+   */
+  recordDocumentAcceptances: handleUnaryCall<RecordDocumentAcceptancesRequest, RecordDocumentAcceptancesResponse>;
   listDocumentAcceptances: handleUnaryCall<ListDocumentAcceptancesRequest, ListDocumentAcceptancesResponse>;
 }
 
@@ -8459,6 +8926,25 @@ export interface AccountsServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RecordDocumentAcceptanceResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Records the acceptance of several documents in one session, all or none
+   * (e.g. a step that shows the terms and a debit authorization together).
+   */
+  recordDocumentAcceptances(
+    request: RecordDocumentAcceptancesRequest,
+    callback: (error: ServiceError | null, response: RecordDocumentAcceptancesResponse) => void,
+  ): ClientUnaryCall;
+  recordDocumentAcceptances(
+    request: RecordDocumentAcceptancesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RecordDocumentAcceptancesResponse) => void,
+  ): ClientUnaryCall;
+  recordDocumentAcceptances(
+    request: RecordDocumentAcceptancesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RecordDocumentAcceptancesResponse) => void,
   ): ClientUnaryCall;
   listDocumentAcceptances(
     request: ListDocumentAcceptancesRequest,
