@@ -7,7 +7,7 @@ import { realpathSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { connect as connectNats } from "nats";
-import { connect, redact, type Sql } from "../core/index.ts";
+import { connect, type Keyring, keyringFromEnv, redact, type Sql } from "../core/index.ts";
 import {
   compileTemplate,
   type Diagnostic,
@@ -17,6 +17,7 @@ import {
   renderSyntaxDiagrams,
 } from "../dsl/index.ts";
 import { collectNodeReports, type NodeReport } from "../runtime/index.ts";
+import { formatReencryption, keysStatus, reencryptAll } from "./keys.ts";
 
 export interface Io {
   out: (s: string) => void;
@@ -281,6 +282,58 @@ const workflow: Command = {
   },
 };
 
+/** The keyring from LINKFLOW_ENCRYPTION_KEYS / LINKFLOW_ENCRYPTION_KEY_ID, or a message saying what is wrong. */
+function keyringOrError(io: Io): Keyring | undefined {
+  try {
+    const keyring = keyringFromEnv(process.env);
+    if (!keyring)
+      io.err("error: set LINKFLOW_ENCRYPTION_KEYS (and LINKFLOW_ENCRYPTION_KEY_ID) to the nodes' keyring\n");
+    return keyring;
+  } catch (err) {
+    io.err(`error: ${err instanceof Error ? err.message : "the keyring is not valid"}\n`);
+    return undefined;
+  }
+}
+
+const keys: Command = {
+  summary: "encryption keys at rest (status, reencrypt)",
+  usage: "linkflow keys status | linkflow keys reencrypt [--batch N]",
+  subcommands: {
+    status: {
+      summary: "sealed values by table and key, and which keys can be retired (DATABASE_URL, keyring env)",
+      usage: "linkflow keys status",
+      run: (_args, io) => {
+        const keyring = keyringOrError(io);
+        if (!keyring) return Promise.resolve(2);
+        return withDatabase(io, async (sql) => {
+          io.out(await keysStatus(sql, keyring));
+          return 0;
+        });
+      },
+    },
+    reencrypt: {
+      summary: "seal every value again under the current key, so older keys can be retired",
+      usage: "linkflow keys reencrypt [--batch N]",
+      async run(args, io) {
+        const at = args.indexOf("--batch");
+        const batch = at >= 0 ? Number(args[at + 1]) : undefined;
+        if (
+          (batch !== undefined && (!Number.isInteger(batch) || batch < 1 || batch > 10_000)) ||
+          args.length !== (at >= 0 ? 2 : 0)
+        )
+          return usageError(io, this.usage);
+        const keyring = keyringOrError(io);
+        if (!keyring) return 2;
+        return withDatabase(io, async (sql) => {
+          const reports = await reencryptAll(sql, keyring, batch);
+          io.out(formatReencryption(reports));
+          return reports.some((r) => r.failed.length > 0) ? 1 : 0;
+        });
+      },
+    },
+  },
+};
+
 const diagrams: Command = {
   summary: "write the template grammar as railroad diagrams (HTML)",
   usage: "linkflow diagrams [OUT.html]",
@@ -295,7 +348,7 @@ const diagrams: Command = {
   },
 };
 
-export const commands: Record<string, Command> = { check, fmt, graph, diagrams, cluster, workflow };
+export const commands: Record<string, Command> = { check, fmt, graph, diagrams, cluster, workflow, keys };
 
 function usageError(io: Io, usage: string): number {
   io.err(`usage: ${usage}\n`);

@@ -21,6 +21,13 @@ export {
   ValidationError,
 } from "./errors.ts";
 export { newId, newSecret } from "./ids.ts";
+export {
+  type KeyUsage,
+  keyUsage,
+  type ReencryptionReport,
+  reencryptColumn,
+  type SealedColumn,
+} from "./key-rotation.ts";
 export type { Keyring, SealedNumber } from "./keyring.ts";
 export {
   checkKeyring,

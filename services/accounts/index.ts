@@ -12,6 +12,7 @@ export { checkKeyring, keyringFromEnv, numberFingerprint, openNumber, sealNumber
 export { ACH_DEBIT_AUTHORIZATION_SCOPE } from "./financial.ts";
 export { cardBrand, isLuhnValid, isValidRoutingNumber, parseExpiry } from "./instruments.ts";
 export { migrations } from "./migrations.ts";
+export { ACCOUNTS_SEALED_COLUMNS } from "./sealed-columns.ts";
 export type { AccountsServiceDeps } from "./service.ts";
 export { createAccountsClient, createAccountsService, hashApiKey } from "./service.ts";
 

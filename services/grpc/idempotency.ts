@@ -63,7 +63,12 @@ export function sealedSecretCodec<T, K extends keyof T & string>(
       const m = codec.decode(bytes);
       const kept = String(m[o.field] ?? "");
       if (!o.keyring || !isSealedText(kept)) throw o.shownOnce();
-      return { ...m, [o.field]: openText(o.keyring, kept, o.aad(m)) };
+      try {
+        return { ...m, [o.field]: openText(o.keyring, kept, o.aad(m)) };
+      } catch {
+        // Its key was retired after a rotation (replay records are not sealed again): as good as not kept.
+        throw o.shownOnce();
+      }
     },
   };
 }

@@ -10,6 +10,7 @@ import { migrations } from "./migrations.ts";
 export type { InboundSmsResponse } from "./inbound-sms.ts";
 export { migrations } from "./migrations.ts";
 export { maskRecipient } from "./rows.ts";
+export { NOTIFICATIONS_SEALED_COLUMNS } from "./secrets.ts";
 export type {
   EmailMessage,
   EmailSender,
