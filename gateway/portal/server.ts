@@ -91,7 +91,7 @@ export function createPortal(
 ): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const log = o.log ?? createLogger({ component: "portal" });
   const secure = o.secureCookies ?? false;
-  const verification = new Verification(o.store);
+  const verification = new Verification(o.store, o.secret);
   const limits = o.rateLimits ?? { perIp: 600, perLink: 300 };
 
   /** Sends a fresh code (when allowed) and returns the notice to show. */

@@ -1,4 +1,4 @@
-import { createHash, randomInt, timingSafeEqual } from "node:crypto";
+import { createHmac, randomInt, timingSafeEqual } from "node:crypto";
 import type { EphemeralStore } from "../../core/index.ts";
 
 export const CODE_TTL_MS = 10 * 60_000;
@@ -7,17 +7,24 @@ export const LOCK_MS = 30 * 60_000;
 const SESSION_TTL_MS = 24 * 3_600_000;
 const MAX_SENDS = 3;
 
-const hash = (code: string) => createHash("sha256").update(code).digest();
-
 export type CodeCheck = { result: "ok" | "wrong" | "expired" | "locked"; attemptsLeft: number };
 
 /**
  * One-time codes proving the customer holds the phone: 6 digits, valid 10
- * minutes, 5 attempts, then the link is locked for 30 minutes. Only a hash of
- * the code is kept, in the ephemeral store.
+ * minutes, 5 attempts, then the link is locked for 30 minutes. The ephemeral
+ * store keeps only an HMAC of the code under the node's secret, bound to the
+ * link and the session: a plain hash of six digits would give the code back
+ * to a million guesses.
  */
 export class Verification {
-  constructor(private readonly store: EphemeralStore) {}
+  constructor(
+    private readonly store: EphemeralStore,
+    private readonly secret: string,
+  ) {}
+
+  #mac(workflowId: string, sid: string, code: string): Buffer {
+    return createHmac("sha256", this.secret).update(`otp\n${workflowId}\n${sid}\n${code}`).digest();
+  }
 
   async isVerified(workflowId: string, sid: string): Promise<boolean> {
     return (await this.store.get(`verified:${workflowId}:${sid}`)) === "1";
@@ -35,7 +42,11 @@ export class Verification {
   async issue(workflowId: string, sid: string): Promise<string | undefined> {
     if ((await this.store.incr(`otp-sends:${workflowId}`, CODE_TTL_MS)) > MAX_SENDS) return undefined;
     const code = String(randomInt(0, 1_000_000)).padStart(6, "0");
-    await this.store.set(`otp:${workflowId}:${sid}`, hash(code).toString("hex"), CODE_TTL_MS);
+    await this.store.set(
+      `otp:${workflowId}:${sid}`,
+      this.#mac(workflowId, sid, code).toString("hex"),
+      CODE_TTL_MS,
+    );
     return code;
   }
 
@@ -44,7 +55,7 @@ export class Verification {
     const stored = await this.store.get(`otp:${workflowId}:${sid}`);
     if (!stored) return { result: "expired", attemptsLeft: MAX_ATTEMPTS };
     const attempts = await this.store.incr(`otp-attempts:${workflowId}`, LOCK_MS);
-    const given = hash(code.trim());
+    const given = this.#mac(workflowId, sid, code.trim());
     const ok = /^\d{6}$/.test(code.trim()) && timingSafeEqual(given, Buffer.from(stored, "hex"));
     if (ok) {
       await this.store.del(`otp:${workflowId}:${sid}`);

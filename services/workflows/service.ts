@@ -376,7 +376,14 @@ export class Workflows {
       payload = {
         ...(await vaultFinancialAccount(
           this.o.accounts,
-          { businessId: s.businessId, workflowId, stepId, customerId: s.customerId, recipient: s.recipient },
+          {
+            businessId: s.businessId,
+            workflowId,
+            stepId,
+            customerId: s.customerId,
+            recipient: s.recipient,
+            secret: this.o.linkSecret,
+          },
           data as unknown as FinancialAccountForm,
           ir.action.accountKinds,
         )),
@@ -436,7 +443,14 @@ export class Workflows {
     }
     const vaulted = await vaultLinkedAccount(
       this.o.accounts,
-      { businessId: s.businessId, workflowId, stepId, customerId: s.customerId, recipient: s.recipient },
+      {
+        businessId: s.businessId,
+        workflowId,
+        stepId,
+        customerId: s.customerId,
+        recipient: s.recipient,
+        secret: this.o.linkSecret,
+      },
       linked,
     );
     return this.o.node.ask(workflowId, {

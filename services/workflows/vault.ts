@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { type FieldViolation, LinkflowError, ValidationError } from "../../core/index.ts";
 import {
   type AccountsServiceClient,
@@ -40,13 +40,36 @@ function formField(path: string): string {
 }
 
 /**
+ * Tells one account the customer typed from another in the idempotency key of
+ * its AddFinancialAccount (a corrected resubmission is a new account, a
+ * double submission the same one). Keyed with the node's secret: the key is
+ * stored in clear, and a plain hash of a card or account number, whose last
+ * four digits are shown, would give the rest away to a few thousand guesses.
+ */
+export function accountFingerprint(secret: string, details: unknown): string {
+  return createHmac("sha256", secret)
+    .update("linkflow financial account fingerprint\n")
+    .update(JSON.stringify(details))
+    .digest("hex")
+    .slice(0, 32);
+}
+
+/**
  * Stores the customer's bank account or card with the accounts service
  * (which validates it and encrypts the number) before the workflow hears of
  * it; the workflow only ever sees the account id and the last four digits.
  */
 export async function vaultFinancialAccount(
   accounts: AccountsServiceClient,
-  ctx: { businessId: string; workflowId: string; stepId: string; customerId?: string; recipient: Recipient },
+  ctx: {
+    businessId: string;
+    workflowId: string;
+    stepId: string;
+    customerId?: string;
+    recipient: Recipient;
+    /** The node's secret, which keys the account's fingerprint. */
+    secret: string;
+  },
   form: FinancialAccountForm,
   allowedKinds: string[],
   linked?: LinkedBankAccount,
@@ -84,7 +107,7 @@ export async function vaultFinancialAccount(
           cardType: subtype === "credit" ? CardType.CARD_TYPE_CREDIT : CardType.CARD_TYPE_DEBIT,
         },
       } as const);
-  const fingerprint = createHash("sha256").update(JSON.stringify(details)).digest("hex").slice(0, 32);
+  const fingerprint = accountFingerprint(ctx.secret, details);
   try {
     const customerId = await ensureCustomer(accounts, ctx);
     const { financialAccount } = await callOrThrow(accounts, "addFinancialAccount", {
@@ -124,7 +147,7 @@ export async function vaultFinancialAccount(
 /** Stores an account a bank-link provider returned, through the same path as a typed one. */
 export function vaultLinkedAccount(
   accounts: AccountsServiceClient,
-  ctx: { businessId: string; workflowId: string; stepId: string; customerId?: string; recipient: Recipient },
+  ctx: Parameters<typeof vaultFinancialAccount>[1],
   linked: LinkedBankAccount,
 ): Promise<VaultedAccount> {
   return vaultFinancialAccount(
