@@ -34,6 +34,7 @@ export {
   isSealedText,
   keyringFromEnv,
   numberFingerprint,
+  olderKeyIds,
   openNumber,
   openText,
   sealNumber,

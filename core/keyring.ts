@@ -25,6 +25,11 @@ function keyBytes(keyring: Keyring, id: string): Buffer {
   return key;
 }
 
+/** The ids of the keyring's keys other than the current one (older keys kept until a rotation completes). */
+export function olderKeyIds(keyring: Keyring): string[] {
+  return Object.keys(keyring.keys).filter((id) => id !== keyring.currentKeyId);
+}
+
 /** Throws unless the current key exists and every key is 32 bytes. */
 export function checkKeyring(keyring: Keyring): void {
   if (!keyring.keys[keyring.currentKeyId]) throw new Error("keyring.currentKeyId is not in keyring.keys");
@@ -52,13 +57,12 @@ export function openNumber(keyring: Keyring, sealed: SealedNumber, aad: string):
 }
 
 /**
- * A keyed fingerprint of a number (HMAC-SHA256 under the current key), used
- * in place of the number wherever a request must be compared (idempotency).
+ * A keyed fingerprint of a number (HMAC-SHA256 under the current key, or
+ * under `keyId`), used in place of the number wherever a request must be
+ * compared (idempotency).
  */
-export function numberFingerprint(keyring: Keyring, number: string): string {
-  return createHmac("sha256", keyBytes(keyring, keyring.currentKeyId))
-    .update(`fingerprint:${number}`)
-    .digest("hex");
+export function numberFingerprint(keyring: Keyring, number: string, keyId = keyring.currentKeyId): string {
+  return createHmac("sha256", keyBytes(keyring, keyId)).update(`fingerprint:${number}`).digest("hex");
 }
 
 /**

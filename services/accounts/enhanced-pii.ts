@@ -46,8 +46,12 @@ export function validateEnhancedPii(v: Violations, req: AppendEnhancedPiiRequest
 }
 
 /** The request with every PII value replaced by its keyed fingerprint, for the idempotency hash. */
-export function fingerprinted(keyring: Keyring, req: Omit<AppendEnhancedPiiRequest, "idempotencyKey">) {
-  const fp = (s: string) => (s ? numberFingerprint(keyring, s) : "");
+export function fingerprinted(
+  keyring: Keyring,
+  req: Omit<AppendEnhancedPiiRequest, "idempotencyKey">,
+  keyId = keyring.currentKeyId,
+) {
+  const fp = (s: string) => (s ? numberFingerprint(keyring, s, keyId) : "");
   const doc = req.identityDocument;
   return {
     ...req,

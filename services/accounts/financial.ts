@@ -7,6 +7,7 @@ import {
   NotFoundError,
   newId,
   numberFingerprint,
+  olderKeyIds,
   type Sql,
   sealNumber,
 } from "../../core/index.ts";
@@ -294,16 +295,19 @@ export function financialHandlers(
       v.idempotencyKey("idempotency_key", req.idempotencyKey);
       v.throwIfAny();
       // The request hash must not be a hash of the bare number: use a keyed fingerprint.
-      const hashed = (request: Omit<typeof req, "idempotencyKey">) =>
+      const hashed = (request: Omit<typeof req, "idempotencyKey">, keyId = keyring.currentKeyId) =>
         d?.$case === "bankAccount"
           ? {
               ...request,
-              details: { ...d, value: { ...d.value, accountNumber: numberFingerprint(keyring, number) } },
+              details: {
+                ...d,
+                value: { ...d.value, accountNumber: numberFingerprint(keyring, number, keyId) },
+              },
             }
           : d?.$case === "card"
             ? {
                 ...request,
-                details: { ...d, value: { ...d.value, number: numberFingerprint(keyring, number) } },
+                details: { ...d, value: { ...d.value, number: numberFingerprint(keyring, number, keyId) } },
               }
             : request;
       const id = newId("fa", clock.now());
@@ -351,6 +355,7 @@ export function financialHandlers(
           key: idempotencyKey,
           method: "AddFinancialAccount",
           request: hashed(request),
+          sameAs: olderKeyIds(keyring).map((keyId) => hashed(request, keyId)),
           codec: AddFinancialAccountResponse,
           before: sql`
             customer as (

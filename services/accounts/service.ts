@@ -11,6 +11,7 @@ import {
   NotFoundError,
   newId,
   newSecret,
+  olderKeyIds,
   type Sql,
   systemClock,
   UnauthenticatedError,
@@ -522,6 +523,7 @@ export function createAccountsService(deps: AccountsServiceDeps): {
           method: "AppendEnhancedPii",
           codec: AppendEnhancedPiiResponse,
           hashed: (request) => fingerprinted(keyring, request),
+          sameAs: (request) => olderKeyIds(keyring).map((keyId) => fingerprinted(keyring, request, keyId)),
         },
         async (tx, committed) => {
           await requireCustomer(tx, req.businessId, req.customerId, { lock: true });

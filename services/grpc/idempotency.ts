@@ -99,8 +99,13 @@ interface StoredClaim {
   response: Uint8Array | null;
 }
 
-function replay<T>(row: StoredClaim | undefined, method: string, hash: string, codec: ResponseCodec<T>): T {
-  if (!row || row.method !== method || row.request_hash !== hash || !row.response) {
+function replay<T>(
+  row: StoredClaim | undefined,
+  method: string,
+  hashes: RequestHashes,
+  codec: ResponseCodec<T>,
+): T {
+  if (!row || row.method !== method || !hashes.accepts(row.request_hash) || !row.response) {
     throw new FailedPreconditionError(
       "idempotency_key_reused",
       "this idempotency key was already used with a different request",
@@ -118,7 +123,25 @@ export interface IdempotentCall<T> {
   method: string;
   /** The request without its idempotency key. */
   request: unknown;
+  /**
+   * The same request as it was hashed before a key rotation (its keyed
+   * fingerprints under older keys): an earlier attempt hashed so is replayed
+   * too, not refused as another request.
+   */
+  sameAs?: unknown[];
   codec: ResponseCodec<T>;
+}
+
+/** A request's hash, and the hashes an earlier attempt of the same request may have stored. */
+interface RequestHashes {
+  hash: string;
+  accepts(stored: string): boolean;
+}
+
+function hashesOf(opts: { method: string; request: unknown; sameAs?: unknown[] }): RequestHashes {
+  const hash = requestHash(opts.method, opts.request);
+  const also = (opts.sameAs ?? []).map((r) => requestHash(opts.method, r));
+  return { hash, accepts: (stored) => stored === hash || also.includes(stored) };
 }
 
 /**
@@ -165,7 +188,8 @@ export async function idempotent<T, P = undefined>(
     const prepared = (opts.prepare ? await opts.prepare() : undefined) as P;
     return done((await sql.begin((tx) => work(tx, prepared, committed))) as T);
   }
-  const hash = requestHash(opts.method, opts.request);
+  const hashes = hashesOf(opts);
+  const hash = hashes.hash;
   const table = sql(`${opts.schema}.idempotency`);
   let prepared = undefined as P;
   if (opts.prepare) {
@@ -173,7 +197,7 @@ export async function idempotent<T, P = undefined>(
     const [finished] = await sql<StoredClaim[]>`
       select method, request_hash, response from ${table}
       where business_id = ${opts.businessId} and key = ${opts.key} and response is not null`;
-    if (finished) return replay(finished, opts.method, hash, opts.codec);
+    if (finished) return replay(finished, opts.method, hashes, opts.codec);
     prepared = await opts.prepare();
   }
   const result = (await sql.begin(async (tx) => {
@@ -186,7 +210,7 @@ export async function idempotent<T, P = undefined>(
       const [row] = await tx<StoredClaim[]>`
         select method, request_hash, response from ${table}
         where business_id = ${opts.businessId} and key = ${opts.key}`;
-      return replay(row, opts.method, hash, opts.codec);
+      return replay(row, opts.method, hashes, opts.codec);
     }
     const result = await work(tx, prepared, committed);
     const bytes = Buffer.from(opts.codec.encode(result).finish());
@@ -268,7 +292,8 @@ export async function idempotentStatement<T>(
   }
   const alt = opts.alternative;
   const bytes = (m: T) => Buffer.from(opts.codec.encode(m).finish());
-  const hash = requestHash(opts.method, opts.request);
+  const hashes = hashesOf(opts);
+  const hash = hashes.hash;
   const table = sql(`${opts.schema}.idempotency`);
   const response = alt
     ? sql`case when ${alt.when} then ${bytes(alt.response)}::bytea else ${bytes(opts.response)}::bytea end`
@@ -289,7 +314,7 @@ export async function idempotentStatement<T>(
     opts.onWritten?.(written);
     return written;
   }
-  if (out!.method) return replay(out as StoredClaim, opts.method, hash, opts.codec);
+  if (out!.method) return replay(out as StoredClaim, opts.method, hashes, opts.codec);
   if (!opts.key) throw opts.refused();
   if (!out!.allowed) {
     if (opts.awaitCommitting === false) throw opts.refused();
@@ -297,14 +322,14 @@ export async function idempotentStatement<T>(
     // before, say, a deletion): its response is the answer, not the refusal.
     const earlier = await committedAttempt(sql, opts.schema, opts.businessId, opts.key, opts.method, hash);
     if (!earlier) throw opts.refused();
-    return replay(earlier, opts.method, hash, opts.codec);
+    return replay(earlier, opts.method, hashes, opts.codec);
   }
   // The key's row was written by a concurrent attempt that committed while this statement waited on it.
   const [row] = await sql<StoredClaim[]>`
     select method, request_hash, response from ${table}
     where business_id = ${opts.businessId} and key = ${opts.key}`;
   if (!row) throw new UnavailableError("idempotency_key_busy", "another attempt with this key is under way");
-  return replay(row, opts.method, hash, opts.codec);
+  return replay(row, opts.method, hashes, opts.codec);
 }
 
 /** Thrown to roll back a probe that found no other attempt. */
@@ -361,6 +386,8 @@ export function idempotentRequest<R extends { idempotencyKey: string; businessId
     businessId?: string;
     /** What to hash in place of the request, when it holds secrets whose bare hash could be reversed. */
     hashed?: (request: Omit<R, "idempotencyKey">) => unknown;
+    /** What an earlier attempt of the same request may have hashed instead (see {@link IdempotentCall.sameAs}). */
+    sameAs?: (request: Omit<R, "idempotencyKey">) => unknown[];
   },
   work: (tx: TransactionSql, committed: (then: () => void) => void) => Promise<T>,
 ): Promise<T> {
@@ -373,6 +400,7 @@ export function idempotentRequest<R extends { idempotencyKey: string; businessId
       key: idempotencyKey,
       method: opts.method,
       request: opts.hashed ? opts.hashed(request) : request,
+      sameAs: opts.sameAs?.(request),
       codec: opts.codec,
     },
     (tx, _prepared, committed) => work(tx, committed),
@@ -414,7 +442,8 @@ export async function idempotentCall<T>(
   if (!isIdempotencyKey(opts.key)) {
     throw new ValidationError([{ field: "idempotency_key", description: IDEMPOTENCY_KEY_RULE }]);
   }
-  const hash = requestHash(opts.method, opts.request);
+  const hashes = hashesOf(opts);
+  const hash = hashes.hash;
   const table = sql(`${opts.schema}.idempotency`);
   const leaseMs = Math.max(1, Math.round(opts.leaseMs ?? CALL_CLAIM_LEASE_MS));
   const deadline = opts.deadline ?? Date.now() + 15_000;
@@ -437,8 +466,8 @@ export async function idempotentCall<T>(
     const [row] = await sql<StoredClaim[]>`
       select method, request_hash, response from ${table}
       where business_id = ${opts.businessId} and key = ${opts.key}`;
-    if (row?.response || (row && (row.method !== opts.method || row.request_hash !== hash))) {
-      return replay(row, opts.method, hash, opts.codec);
+    if (row?.response || (row && (row.method !== opts.method || !hashes.accepts(row.request_hash)))) {
+      return replay(row, opts.method, hashes, opts.codec);
     }
     if (Date.now() + wait > deadline) {
       throw new UnavailableError("idempotency_key_busy", "another attempt with this key is under way");

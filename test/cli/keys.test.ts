@@ -275,4 +275,60 @@ describe("linkflow keys", () => {
     expect(rows.find((x) => x.id === second)?.key_id).toBe("k2");
     expect(rows.find((x) => x.id === account)?.key_id).toBe("k1");
   });
+  it("a retry that spans the rotation replays its first attempt (fingerprints under the older key still match)", async () => {
+    const request = (key: string) => ({
+      businessId: biz,
+      customerId: customer,
+      idempotencyKey: key,
+      name: "Card",
+      source: FinancialAccountSource.FINANCIAL_ACCOUNT_SOURCE_MANUAL,
+      providerAccountId: "",
+      makeDefault: false,
+      details: {
+        $case: "card" as const,
+        value: { number: "4000056655665556", expiry: "12/29", cardType: 1 },
+      },
+    });
+    const pii = {
+      businessId: biz,
+      customerId: customer,
+      dateOfBirth: "",
+      taxId: "987-65-4321",
+      identityDocument: undefined,
+    };
+    // The first attempt hashes under k1 (current then), the retry under k2.
+    const before = await servicesWith({ currentKeyId: "k1", keys: { k1, k2 } });
+    let first: string;
+    let firstPii: unknown;
+    try {
+      first = (await call(before.accounts, "addFinancialAccount", request("card-across-rotation")))
+        .financialAccount!.id;
+      firstPii = await call(before.accounts, "appendEnhancedPii", {
+        ...pii,
+        idempotencyKey: "pii-across-rotation",
+      });
+    } finally {
+      await before.stop();
+    }
+    const after = await servicesWith(ROTATED);
+    try {
+      const again = await call(after.accounts, "addFinancialAccount", request("card-across-rotation"));
+      expect(again.financialAccount!.id).toBe(first);
+      expect(
+        await call(after.accounts, "appendEnhancedPii", { ...pii, idempotencyKey: "pii-across-rotation" }),
+      ).toEqual(firstPii);
+      // Another number under the same key is still another request.
+      const other = await rejected(
+        call(after.accounts, "addFinancialAccount", {
+          ...request("card-across-rotation"),
+          details: { $case: "card", value: { number: "4000056655665564", expiry: "12/29", cardType: 1 } },
+        }),
+      );
+      expect(other.code).toBe(status.FAILED_PRECONDITION);
+    } finally {
+      await after.stop();
+    }
+    const cards = await sql`select id from accounts.financial_accounts where name = 'Card'`;
+    expect(cards.map((r) => r.id)).toEqual([first]);
+  });
 });
