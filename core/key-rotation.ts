@@ -105,7 +105,8 @@ export async function reencryptColumn(
     } else {
       const rows = await sql<{ id: string; v: string }[]>`
         select ${sql(c.id)} as id, ${sql(c.column)} as v from ${sql(c.table)}
-        where coalesce(${sql(c.column)}, '') <> '' and ${sql(c.column)} not like ${`sealed:${current}:%`}
+        where coalesce(${sql(c.column)}, '') <> ''
+          and not (${sql(c.column)} like 'sealed:%' and split_part(${sql(c.column)}, ':', 2) = ${current})
           and ${sql(c.id)} > ${after}
         order by ${sql(c.id)} limit ${batch}`;
       for (const r of rows) {
