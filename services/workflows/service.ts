@@ -376,14 +376,7 @@ export class Workflows {
       payload = {
         ...(await vaultFinancialAccount(
           this.o.accounts,
-          {
-            businessId: s.businessId,
-            workflowId,
-            stepId,
-            customerId: s.customerId,
-            recipient: s.recipient,
-            secret: this.o.linkSecret,
-          },
+          this.#vaultContext(s, stepId),
           data as unknown as FinancialAccountForm,
           ir.action.accountKinds,
         )),
@@ -394,6 +387,18 @@ export class Workflows {
       { type: "submit_step", stepId, data: payload, session } satisfies WorkflowCommand,
       { commandId: opts.commandId },
     );
+  }
+
+  /** Whose account the vault stores, for which step, and the secret its fingerprint is keyed with. */
+  #vaultContext(s: WorkflowState, stepId: string) {
+    return {
+      businessId: s.businessId,
+      workflowId: s.id,
+      stepId,
+      customerId: s.customerId,
+      recipient: s.recipient,
+      secret: this.o.linkSecret,
+    };
   }
 
   /** The active step of a workflow, when it is of `kind`; otherwise a precise refusal. */
@@ -441,18 +446,7 @@ export class Workflows {
       }
       throw err;
     }
-    const vaulted = await vaultLinkedAccount(
-      this.o.accounts,
-      {
-        businessId: s.businessId,
-        workflowId,
-        stepId,
-        customerId: s.customerId,
-        recipient: s.recipient,
-        secret: this.o.linkSecret,
-      },
-      linked,
-    );
+    const vaulted = await vaultLinkedAccount(this.o.accounts, this.#vaultContext(s, stepId), linked);
     return this.o.node.ask(workflowId, {
       type: "submit_step",
       stepId,

@@ -314,6 +314,40 @@ async function startHoldingReceiver(secret: () => string) {
   };
 }
 
+/**
+ * Runs `scenario` against a holding receiver subscribed by `businessId` to
+ * `eventType`, with `events` events published to it and two dispatchers
+ * (workers A and B) on one ManualClock; stops the receiver after it.
+ */
+async function withTwoWorkers(
+  o: { businessId: string; eventType: string; events: number; requestTimeoutMs: number },
+  scenario: (w: {
+    receiver: Awaited<ReturnType<typeof startHoldingReceiver>>;
+    sub: { id: string; secret: string };
+    ids: string[];
+    clock: ManualClock;
+    a: WebhookDispatcher;
+    b: WebhookDispatcher;
+  }) => Promise<void>,
+): Promise<void> {
+  let secret = "";
+  const receiver = await startHoldingReceiver(() => secret);
+  try {
+    const sub = await subscribe(receiver.url, [o.eventType], o.businessId);
+    secret = sub.secret;
+    const ids: string[] = [];
+    for (let n = 1; n <= o.events; n++) ids.push(await publish(o.eventType, { n }, "", o.businessId));
+    const clock = new ManualClock(Date.now());
+    const log = createLogger({ test: "lease" });
+    const opts = { requestTimeoutMs: o.requestTimeoutMs, batchSize: 20 };
+    const a = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
+    const b = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
+    await scenario({ receiver, sub, ids, clock, a, b });
+  } finally {
+    await receiver.stop();
+  }
+}
+
 describe("webhook delivery with several workers", () => {
   beforeAll(async () => {
     // The workers below run their passes by hand, on a clock the test moves.
@@ -321,159 +355,121 @@ describe("webhook delivery with several workers", () => {
   });
 
   it("a slow pass keeps its deliveries: a second worker never sends an event that is still in flight", async () => {
-    let secret = "";
-    const receiver = await startHoldingReceiver(() => secret);
-    try {
-      const sub = await subscribe(receiver.url, ["transaction.status_changed"], "biz_slow_pass");
-      secret = sub.secret;
-      const ids: string[] = [];
-      for (let n = 1; n <= 6; n++)
-        ids.push(await publish("transaction.status_changed", { n }, "", "biz_slow_pass"));
-      const clock = new ManualClock(Date.now());
-      const log = createLogger({ test: "lease" });
-      // Each attempt may take up to 30 s; six in a row outlast three timeouts (the lease this used to take).
-      const opts = { requestTimeoutMs: 30_000, batchSize: 20 };
-      const a = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
-      const b = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
-      const passA = a.runOnce();
-      const passesB: Promise<number>[] = [];
-      for (let i = 0; i < ids.length; i++) {
-        await receiver.waitHeld(1);
-        // The receiver takes 25 s over this request (less than the timeout)…
-        clock.advance(25_000);
-        // …while the other worker looks for due deliveries.
-        const passB = b.runOnce();
-        passesB.push(passB);
-        await Promise.race([passB, receiver.waitHeld(2)]);
-        receiver.releaseOldest();
-      }
-      expect(await passA).toBe(6);
-      expect(await Promise.all(passesB)).toEqual(ids.map(() => 0));
-      expect(receiver.received.map((r) => r.eventId)).toEqual(ids);
-      expect(receiver.received.every((r) => r.verified)).toBe(true);
-      const rows = await h.sql<{ status: string; attempts: number }[]>`
+    // Each attempt may take up to 30 s; six in a row outlast three timeouts (the lease this used to take).
+    await withTwoWorkers(
+      {
+        businessId: "biz_slow_pass",
+        eventType: "transaction.status_changed",
+        events: 6,
+        requestTimeoutMs: 30_000,
+      },
+      async ({ receiver, sub, ids, clock, a, b }) => {
+        const passA = a.runOnce();
+        const passesB: Promise<number>[] = [];
+        for (let i = 0; i < ids.length; i++) {
+          await receiver.waitHeld(1);
+          // The receiver takes 25 s over this request (less than the timeout)…
+          clock.advance(25_000);
+          // …while the other worker looks for due deliveries.
+          const passB = b.runOnce();
+          passesB.push(passB);
+          await Promise.race([passB, receiver.waitHeld(2)]);
+          receiver.releaseOldest();
+        }
+        expect(await passA).toBe(6);
+        expect(await Promise.all(passesB)).toEqual(ids.map(() => 0));
+        expect(receiver.received.map((r) => r.eventId)).toEqual(ids);
+        expect(receiver.received.every((r) => r.verified)).toBe(true);
+        const rows = await h.sql<{ status: string; attempts: number }[]>`
         select status, attempts from notifications.deliveries where subscription_id = ${sub.id}`;
-      expect(rows.every((r) => r.status === "delivered" && r.attempts === 1)).toBe(true);
-    } finally {
-      await receiver.stop();
-    }
+        expect(rows.every((r) => r.status === "delivered" && r.attempts === 1)).toBe(true);
+      },
+    );
   });
 
   it("a worker that died holding a batch lets go of all of it within one attempt's lease", async () => {
-    let secret = "";
-    const receiver = await startHoldingReceiver(() => secret);
-    try {
-      const sub = await subscribe(receiver.url, ["customer.created"], "biz_dead_worker");
-      secret = sub.secret;
-      const ids: string[] = [];
-      for (let n = 1; n <= 5; n++) ids.push(await publish("customer.created", { n }, "", "biz_dead_worker"));
-      const clock = new ManualClock(Date.now());
-      const log = createLogger({ test: "lease" });
-      const opts = { requestTimeoutMs: 10_000, batchSize: 20 };
-      const a = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
-      const b = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
-      // A claims all five and never gets past the first (as if its node died mid-request).
-      const passA = a.runOnce();
-      await receiver.waitHeld(1);
-      // One attempt's lease later (timeout + margin), B takes over the whole batch, not just the first.
-      clock.advance(10_000 + 30_000 + 1);
-      const passB = b.runOnce();
-      await receiver.waitHeld(2);
-      receiver.releaseOldest(); // A's request finally ends; A then finds it holds nothing more.
-      for (let n = 0; n < 4; n++) {
+    await withTwoWorkers(
+      { businessId: "biz_dead_worker", eventType: "customer.created", events: 5, requestTimeoutMs: 10_000 },
+      async ({ receiver, ids, clock, a, b }) => {
+        // A claims all five and never gets past the first (as if its node died mid-request).
+        const passA = a.runOnce();
         await receiver.waitHeld(1);
-        receiver.releaseOldest();
-      }
-      expect(await passB).toBe(5);
-      expect(await passA).toBe(5);
-      // Event 1 went out twice (A's attempt in flight, B's retry); the others once, by B.
-      expect(receiver.received.map((r) => r.eventId)).toEqual([ids[0], ...ids]);
-    } finally {
-      await receiver.stop();
-    }
+        // One attempt's lease later (timeout + margin), B takes over the whole batch, not just the first.
+        clock.advance(10_000 + 30_000 + 1);
+        const passB = b.runOnce();
+        await receiver.waitHeld(2);
+        receiver.releaseOldest(); // A's request finally ends; A then finds it holds nothing more.
+        for (let n = 0; n < 4; n++) {
+          await receiver.waitHeld(1);
+          receiver.releaseOldest();
+        }
+        expect(await passB).toBe(5);
+        expect(await passA).toBe(5);
+        // Event 1 went out twice (A's attempt in flight, B's retry); the others once, by B.
+        expect(receiver.received.map((r) => r.eventId)).toEqual([ids[0], ...ids]);
+      },
+    );
   });
 
   it("a delivery redelivered by hand while its pass is busy is sent once, by the worker that took it back", async () => {
-    let secret = "";
-    const receiver = await startHoldingReceiver(() => secret);
-    try {
-      const sub = await subscribe(receiver.url, ["customer.created"], "biz_taken_back");
-      secret = sub.secret;
-      const ids: string[] = [];
-      for (let n = 1; n <= 3; n++) ids.push(await publish("customer.created", { n }, "", "biz_taken_back"));
-      const clock = new ManualClock(Date.now());
-      const log = createLogger({ test: "lease" });
-      const opts = { requestTimeoutMs: 10_000, batchSize: 20 };
-      const a = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
-      const b = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
-      // A claims all three, and its first request is in flight (its lease has long to run).
-      const passA = a.runOnce();
-      await receiver.waitHeld(1);
-      const deliveries = (
-        await call(h.client, "listDeliveries", {
-          businessId: "biz_taken_back",
-          eventId: ids[1]!,
-          pageSize: 0,
-        })
-      ).deliveries;
-      // The business asks for the second again: it leaves A, and B takes it.
-      await call(h.client, "redeliver", { businessId: "biz_taken_back", deliveryId: deliveries[0]!.id });
-      clock.advance(1_000); // past the redelivery's due time, well within A's lease
-      const passB = b.runOnce();
-      await receiver.waitHeld(2);
-      receiver.releaseOldest(); // A's first request ends; A must skip the second and send the third.
-      await receiver.waitHeld(2);
-      receiver.releaseOldest();
-      receiver.releaseOldest();
-      expect(await passA).toBe(3);
-      expect(await passB).toBe(1);
-      expect(receiver.received.map((r) => r.eventId).sort()).toEqual([...ids].sort());
-      const rows = await h.sql<{ status: string; attempts: number }[]>`
+    await withTwoWorkers(
+      { businessId: "biz_taken_back", eventType: "customer.created", events: 3, requestTimeoutMs: 10_000 },
+      async ({ receiver, sub, ids, clock, a, b }) => {
+        // A claims all three, and its first request is in flight (its lease has long to run).
+        const passA = a.runOnce();
+        await receiver.waitHeld(1);
+        const deliveries = (
+          await call(h.client, "listDeliveries", {
+            businessId: "biz_taken_back",
+            eventId: ids[1]!,
+            pageSize: 0,
+          })
+        ).deliveries;
+        // The business asks for the second again: it leaves A, and B takes it.
+        await call(h.client, "redeliver", { businessId: "biz_taken_back", deliveryId: deliveries[0]!.id });
+        clock.advance(1_000); // past the redelivery's due time, well within A's lease
+        const passB = b.runOnce();
+        await receiver.waitHeld(2);
+        receiver.releaseOldest(); // A's first request ends; A must skip the second and send the third.
+        await receiver.waitHeld(2);
+        receiver.releaseOldest();
+        receiver.releaseOldest();
+        expect(await passA).toBe(3);
+        expect(await passB).toBe(1);
+        expect(receiver.received.map((r) => r.eventId).sort()).toEqual([...ids].sort());
+        const rows = await h.sql<{ status: string; attempts: number }[]>`
         select status, attempts from notifications.deliveries where subscription_id = ${sub.id}`;
-      expect(rows.map((r) => [r.status, r.attempts])).toEqual(ids.map(() => ["delivered", 1]));
-    } finally {
-      await receiver.stop();
-    }
+        expect(rows.map((r) => [r.status, r.attempts])).toEqual(ids.map(() => ["delivered", 1]));
+      },
+    );
   });
 
   it("a worker whose lease lapsed (it hung) does not settle or resend what another worker took over", async () => {
-    let secret = "";
-    const receiver = await startHoldingReceiver(() => secret);
-    try {
-      const sub = await subscribe(receiver.url, ["workflow.completed"], "biz_hung_worker");
-      secret = sub.secret;
-      const ids = [
-        await publish("workflow.completed", { n: 1 }, "", "biz_hung_worker"),
-        await publish("workflow.completed", { n: 2 }, "", "biz_hung_worker"),
-      ];
-      const clock = new ManualClock(Date.now());
-      const log = createLogger({ test: "lease" });
-      const opts = { requestTimeoutMs: 10_000, batchSize: 20 };
-      const a = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
-      const b = new WebhookDispatcher(h.sql, log, clock, opts, TEST_KEYRING);
-      const passA = a.runOnce();
-      await receiver.waitHeld(1);
-      // A hangs far beyond any lease: B takes over both deliveries.
-      clock.advance(3_600_000);
-      const passB = b.runOnce();
-      await receiver.waitHeld(2);
-      receiver.releaseOldest(); // A's first request ends (200) — too late to count.
-      receiver.releaseOldest(); // B's request for event 2.
-      expect(await passB).toBe(2);
-      expect(await passA).toBe(2);
-      // Event 1 went out twice (A hung mid-request, B retried it: an attempt each); event 2 once, by B only.
-      expect(receiver.received.map((r) => r.eventId)).toEqual([ids[0], ids[0], ids[1]]);
-      const attempts = await h.sql<{ event_id: string; n: number }[]>`
+    await withTwoWorkers(
+      { businessId: "biz_hung_worker", eventType: "workflow.completed", events: 2, requestTimeoutMs: 10_000 },
+      async ({ receiver, sub, ids, clock, a, b }) => {
+        const passA = a.runOnce();
+        await receiver.waitHeld(1);
+        // A hangs far beyond any lease: B takes over both deliveries.
+        clock.advance(3_600_000);
+        const passB = b.runOnce();
+        await receiver.waitHeld(2);
+        receiver.releaseOldest(); // A's first request ends (200) — too late to count.
+        receiver.releaseOldest(); // B's request for event 2.
+        expect(await passB).toBe(2);
+        expect(await passA).toBe(2);
+        // Event 1 went out twice (A hung mid-request, B retried it: an attempt each); event 2 once, by B only.
+        expect(receiver.received.map((r) => r.eventId)).toEqual([ids[0], ids[0], ids[1]]);
+        const attempts = await h.sql<{ event_id: string; n: number }[]>`
         select d.event_id, count(a.id)::int as n from notifications.deliveries d
         join notifications.delivery_attempts a on a.delivery_id = d.id
         where d.subscription_id = ${sub.id} group by d.event_id order by d.event_id`;
-      expect(Object.fromEntries(attempts.map((r) => [r.event_id, r.n]))).toEqual({
-        [ids[0]!]: 2,
-        [ids[1]!]: 1,
-      });
-    } finally {
-      await receiver.stop();
-    }
+        expect(Object.fromEntries(attempts.map((r) => [r.event_id, r.n]))).toEqual({
+          [ids[0]!]: 2,
+          [ids[1]!]: 1,
+        });
+      },
+    );
   });
 
   it("after a secret rotation both secrets sign until the overlap ends, then only the new one", async () => {
