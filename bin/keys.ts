@@ -2,38 +2,16 @@
  * `linkflow keys`: which keys seal the secrets at rest, and sealing them again
  * under the current key after a rotation, so the old key can be retired.
  */
-import { type Keyring, keyUsage, type ReencryptionReport, reencryptColumn, type Sql } from "../core/index.ts";
-import { ACCOUNTS_SEALED_COLUMNS } from "../services/accounts/index.ts";
-import { NOTIFICATIONS_SEALED_COLUMNS } from "../services/notifications/index.ts";
-
-const SEALED_COLUMNS = [...ACCOUNTS_SEALED_COLUMNS, ...NOTIFICATIONS_SEALED_COLUMNS];
-
-/** Replay records (idempotency tables) that keep a secret shown once, sealed, by key. */
-async function replayUsage(sql: Sql): Promise<{ table: string; keyId: string; count: number }[]> {
-  const out: { table: string; keyId: string; count: number }[] = [];
-  for (const table of ["accounts.idempotency", "notifications.idempotency"]) {
-    const rows = await sql<{ key_id: string; n: number }[]>`
-      select substring(encode(response, 'escape') from 'sealed:([A-Za-z0-9_.-]+):') as key_id, count(*)::int as n
-      from ${sql(table)} where response is not null and position('sealed:'::bytea in response) > 0
-      group by 1 order by 1`;
-    for (const r of rows) out.push({ table, keyId: r.key_id, count: r.n });
-  }
-  return out;
-}
+import type { Keyring, KeyUsage, ReencryptionReport, Sql } from "../core/index.ts";
+import { accountsKeyUsage, reencryptAccounts } from "../services/accounts/index.ts";
+import { notificationsKeyUsage, reencryptNotifications } from "../services/notifications/index.ts";
 
 /** The sealed values by table, column and key, and which keys are still needed. */
 export async function keysStatus(sql: Sql, keyring: Keyring): Promise<string> {
-  const usage = (await Promise.all(SEALED_COLUMNS.map((c) => keyUsage(sql, c)))).flat();
-  const replays = await replayUsage(sql);
+  const usage: KeyUsage[] = [...(await accountsKeyUsage(sql)), ...(await notificationsKeyUsage(sql))];
   const lines = [`current key: ${keyring.currentKeyId}`, "", "sealed values:"];
   for (const u of usage) lines.push(`  ${u.table}.${u.column}  ${u.keyId}  ${u.count}`);
   if (usage.length === 0) lines.push("  (none)");
-  lines.push(
-    "",
-    "replay records keeping a secret shown once (not sealed again; a replay after its key is retired answers that the secret was shown once):",
-  );
-  for (const r of replays) lines.push(`  ${r.table}  ${r.keyId}  ${r.count}`);
-  if (replays.length === 0) lines.push("  (none)");
   const needed = new Set(usage.map((u) => u.keyId));
   const stale = usage.filter((u) => u.keyId !== keyring.currentKeyId);
   lines.push("");
@@ -53,9 +31,11 @@ export async function reencryptAll(
   keyring: Keyring,
   batch?: number,
 ): Promise<ReencryptionReport[]> {
-  const reports: ReencryptionReport[] = [];
-  for (const c of SEALED_COLUMNS) reports.push(await reencryptColumn(sql, keyring, c, { batch }));
-  return reports;
+  const opts = batch === undefined ? {} : { batch };
+  return [
+    ...(await reencryptAccounts(sql, keyring, opts)),
+    ...(await reencryptNotifications(sql, keyring, opts)),
+  ];
 }
 
 /** The reports as lines: counts per column, then each failure by row id (never a value). */
@@ -67,5 +47,7 @@ export function formatReencryption(reports: ReencryptionReport[]): string {
     );
     for (const f of r.failed) lines.push(`  ${f.id}: ${f.reason}`);
   }
+  if (reports.some((r) => r.skipped > 0))
+    lines.push("values changed meanwhile may still be under an older key: run `linkflow keys status`");
   return `${lines.join("\n")}\n`;
 }

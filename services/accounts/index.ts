@@ -11,6 +11,7 @@ export type { Keyring, SealedNumber } from "../../core/index.ts";
 export { checkKeyring, keyringFromEnv, numberFingerprint, openNumber, sealNumber } from "../../core/index.ts";
 export { ACH_DEBIT_AUTHORIZATION_SCOPE } from "./financial.ts";
 export { cardBrand, isLuhnValid, isValidRoutingNumber, parseExpiry } from "./instruments.ts";
+export { accountsKeyUsage, reencryptAccounts } from "./key-rotation.ts";
 export { migrations } from "./migrations.ts";
 export { ACCOUNTS_SEALED_COLUMNS } from "./sealed-columns.ts";
 export type { AccountsServiceDeps } from "./service.ts";

@@ -109,7 +109,7 @@ export function hashApiKey(apiKey: string): string {
  * holds a usable key. Without a keyring nothing of the secret is kept, and a
  * replay is refused: the key was shown once.
  */
-function apiKeyReplayCodec(keyring: Keyring | undefined): ResponseCodec<CreateApiKeyResponse> {
+export function apiKeyReplayCodec(keyring: Keyring | undefined): ResponseCodec<CreateApiKeyResponse> {
   return sealedSecretCodec(CreateApiKeyResponse, {
     keyring,
     field: "apiKey",

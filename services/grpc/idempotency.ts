@@ -66,7 +66,7 @@ export function sealedSecretCodec<T, K extends keyof T & string>(
       try {
         return { ...m, [o.field]: openText(o.keyring, kept, o.aad(m)) };
       } catch {
-        // Its key was retired after a rotation (replay records are not sealed again): as good as not kept.
+        // Altered, or its key was retired before `linkflow keys reencrypt` sealed it again: as good as not kept.
         throw o.shownOnce();
       }
     },

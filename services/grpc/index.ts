@@ -21,6 +21,8 @@ export {
   requestHash,
   sealedSecretCodec,
 } from "./idempotency.ts";
+export type { SealedReplays } from "./replay-rotation.ts";
+export { reencryptReplays, replayKeyUsage } from "./replay-rotation.ts";
 export type { ListeningServer } from "./server.ts";
 export { GRPC_CHANNEL_OPTIONS, listen } from "./server.ts";
 export { isE164, isEmail, Violations } from "./validate.ts";

@@ -8,6 +8,7 @@ import { migrate } from "../../core/index.ts";
 import { migrations } from "./migrations.ts";
 
 export type { InboundSmsResponse } from "./inbound-sms.ts";
+export { notificationsKeyUsage, reencryptNotifications } from "./key-rotation.ts";
 export { migrations } from "./migrations.ts";
 export { maskRecipient } from "./rows.ts";
 export { NOTIFICATIONS_SEALED_COLUMNS } from "./secrets.ts";
