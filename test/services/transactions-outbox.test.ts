@@ -253,6 +253,9 @@ describe("two outbox passes at once (another node on the same database)", () => 
   /** Every time a listener on either node heard a change of `id`. */
   const heardOf = (id: string) =>
     [...env.heard, ...heardByOther].filter((e) => e.transactionId === id).map((e) => e.status);
+  /** What each node's listeners heard of `id`, node by node. */
+  const heardOnEachNode = (id: string) =>
+    [env.heard, heardByOther].map((h) => h.filter((e) => e.transactionId === id).map((e) => e.status));
 
   beforeAll(() => {
     other = createTransactionsService({
@@ -302,6 +305,8 @@ describe("two outbox passes at once (another node on the same database)", () => 
 
   it("a pass whose publish fails after its lease lapsed leaves the other pass's mark alone", async () => {
     const { id, hold, publishedAt } = await overtakenPass();
+    // A later clock: were the change unmarked and published again, its published_at would move.
+    env.clock.advance(1_000);
     hold.release({ fail: true });
     await env.txns.runDue();
     expect(await published(id)).toEqual([
@@ -328,7 +333,11 @@ describe("two outbox passes at once (another node on the same database)", () => 
     }, "every change published");
     for (const id of ids) {
       expect(await eventsOf(id), id).toEqual(["pending", "processing", "settled"]);
-      expect(heardOf(id).sort(), id).toEqual(["pending", "processing", "settled"]);
+      const lifecycle = ["pending", "processing", "settled"];
+      expect(heardOf(id).sort(), id).toEqual(lifecycle);
+      // Each node tells the changes it marked in the order they happened.
+      for (const onNode of heardOnEachNode(id))
+        expect(onNode, id).toEqual(lifecycle.filter((s) => onNode.includes(s)));
       expect(
         (await published(id)).every((r) => r.published_at && !r.claimed_until),
         id,
